@@ -1,0 +1,174 @@
+"""Loads the SQL catalog: numbered schema files and annotated named queries.
+
+A query file holds statements introduced by a header comment::
+
+    -- name: trial_insert :value
+    -- One or more doc lines saying why the statement exists.
+    INSERT INTO ...;
+
+The kind after the name says what running it returns (see ``KINDS``). The
+folder is parsed and checked once, when first loaded: unique names, known
+kinds, parameters declared by their ``$name`` placeholders, so a broken file
+fails at import with its file and line, not when a query first runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import re
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+
+from .errors import CatalogError
+
+#: Result kinds: ``arrow`` a table (or a record-batch stream), ``one`` one row
+#: or None, ``value`` the first column of the only row, ``count`` the number
+#: of rows an INSERT/UPDATE/DELETE changed, ``none`` nothing,
+#: ``ingest`` nothing, reading Arrow rows registered as ``incoming``.
+KINDS = ("arrow", "one", "value", "count", "none", "ingest")
+
+_HEADER = re.compile(r"^--\s*name:\s*(?P<name>\w+)\s+:(?P<kind>\w+)\s*$")
+_MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>\w+)\.sql$")
+# Placeholders outside quoted text and comments.
+_LEXEME = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\$(\w+)")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One named statement, with where it was defined."""
+
+    name: str
+    kind: str
+    sql: str
+    params: frozenset[str]
+    doc: str
+    source: str  # file:line of the header, for error messages
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.source})"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema file, applied once, in version order, in one transaction."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def placeholders(sql: str) -> frozenset[str]:
+    """The ``$name`` parameters a statement binds."""
+    return frozenset(m.group(1) for m in _LEXEME.finditer(sql) if m.group(1))
+
+
+def parse_queries(text: str, filename: str) -> list[Query]:
+    """Split one query file into its named statements."""
+    queries: list[Query] = []
+    current: dict[str, object] | None = None
+    body: list[str] = []
+    doc: list[str] = []
+
+    def finish() -> None:
+        if current is None:
+            return
+        sql = "\n".join(body).strip().rstrip(";").strip()
+        if not sql:
+            raise CatalogError(f"{current['source']}: query {current['name']!r} has no statement")
+        if ";" in sql.replace("';'", ""):
+            raise CatalogError(f"{current['source']}: query {current['name']!r} holds more than one statement")
+        queries.append(
+            Query(
+                name=str(current["name"]),
+                kind=str(current["kind"]),
+                sql=sql,
+                params=placeholders(sql),
+                doc=" ".join(doc),
+                source=str(current["source"]),
+            )
+        )
+
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line.strip())
+        if header:
+            finish()
+            kind = header.group("kind")
+            if kind not in KINDS:
+                raise CatalogError(f"{filename}:{lineno}: unknown query kind :{kind} (known: {', '.join(KINDS)})")
+            current = {"name": header.group("name"), "kind": kind, "source": f"{filename}:{lineno}"}
+            body, doc = [], []
+        elif current is None:
+            if line.strip() and not line.strip().startswith("--"):
+                raise CatalogError(f"{filename}:{lineno}: statement before any '-- name:' header")
+        elif not body and line.strip().startswith("--"):
+            doc.append(line.strip()[2:].strip())
+        else:
+            body.append(line)
+    finish()
+    return queries
+
+
+class Catalog:
+    """Every named query and schema file of the package, checked at load.
+
+    Queries are attributes: ``catalog.trial_insert``.
+    """
+
+    def __init__(self, queries: list[Query], migrations: list[Migration]) -> None:
+        self._queries: dict[str, Query] = {}
+        for query in queries:
+            if query.name in self._queries:
+                raise CatalogError(
+                    f"{query.source}: query name {query.name!r} already defined at "
+                    f"{self._queries[query.name].source}"
+                )
+            if query.kind == "ingest" and "incoming" not in query.sql:
+                raise CatalogError(f"{query.source}: ingest query {query.name!r} never reads 'incoming'")
+            self._queries[query.name] = query
+        versions = [m.version for m in migrations]
+        if versions != list(range(1, len(versions) + 1)):
+            raise CatalogError(f"schema files must be numbered 0001, 0002, ... without gaps; found {versions}")
+        self.migrations: tuple[Migration, ...] = tuple(migrations)
+
+    @property
+    def schema_version(self) -> int:
+        """The version a fully migrated database records."""
+        return len(self.migrations)
+
+    @property
+    def queries(self) -> dict[str, Query]:
+        return dict(self._queries)
+
+    def __getattr__(self, name: str) -> Query:
+        try:
+            return self.__dict__["_queries"][name]
+        except KeyError:
+            raise AttributeError(f"no named query {name!r} in the SQL catalog") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._queries
+
+
+def _sql_files(folder: Traversable) -> list[Traversable]:
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+
+
+def load_catalog_from(root: Traversable) -> Catalog:
+    """Parse a catalog folder with ``schema/`` and ``queries/`` below it."""
+    migrations = []
+    for file in _sql_files(root / "schema"):
+        match = _MIGRATION_FILE.match(file.name)
+        if not match:
+            raise CatalogError(f"schema file {file.name!r} is not named NNNN_name.sql")
+        migrations.append(Migration(int(match.group("version")), match.group("name"), file.read_text()))
+    queries = []
+    for file in _sql_files(root / "queries"):
+        queries.extend(parse_queries(file.read_text(), f"sql/queries/{file.name}"))
+    return Catalog(queries, migrations)
+
+
+@functools.cache
+def load_catalog() -> Catalog:
+    """The package's own catalog, parsed once per process."""
+    return load_catalog_from(importlib.resources.files("mlos_store.sql"))

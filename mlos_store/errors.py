@@ -1,0 +1,58 @@
+"""The library's exceptions.
+
+Each also inherits the builtin that code written for mlos_bench catches in
+that case, so ``except KeyError`` or ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every error mlos_store raises on purpose."""
+
+
+class NotAStoreError(StoreError, ValueError):
+    """The path names a file that is not an mlos_store database; it was not touched."""
+
+
+class SchemaVersionError(StoreError, RuntimeError):
+    """The database was written by another schema version and cannot be used as is."""
+
+
+class UnknownObjectError(StoreError, KeyError):
+    """An experiment, trial or config id that is not stored."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidValueError(StoreError, ValueError):
+    """A value, name or config that cannot be stored as given."""
+
+
+class ObjectiveConflictError(StoreError, ValueError):
+    """Objectives that differ from the ones stored for the experiment."""
+
+
+class IllegalTransitionError(StoreError, ValueError):
+    """A status change the trial life cycle does not allow (e.g. RUNNING to READY)."""
+
+
+class TrialEndedError(IllegalTransitionError, RuntimeError):
+    """A change to a trial that has already ended."""
+
+
+class ExperimentStateError(StoreError, RuntimeError):
+    """An experiment used outside its context, or entered twice."""
+
+
+class StoreClosedError(StoreError, RuntimeError):
+    """The storage was closed."""
+
+
+class QueryError(StoreError, RuntimeError):
+    """A named query failed in DuckDB; the message names the query and its file."""
+
+
+class CatalogError(StoreError, RuntimeError):
+    """The SQL catalog is malformed (a bug in the package, found when it loads)."""

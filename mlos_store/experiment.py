@@ -1,0 +1,346 @@
+"""An experiment: its trials, their configurations, results and telemetry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import pyarrow as pa
+
+from .catalog import Catalog
+from .convert import CONFIG_PREFIX, RESULT_PREFIX, LoadResult, load_from_table, telemetry_from_table
+from .engine import Engine
+from .errors import ExperimentStateError, InvalidValueError, ObjectiveConflictError, UnknownObjectError
+from .status import Status
+from .trial import Trial
+from .tunables import Tunables
+from .values import (
+    canonical_json,
+    named_value_pairs,
+    named_values_table,
+    now_utc,
+    to_utc,
+    typed_column,
+    values_from_rows,
+)
+
+DIRECTIONS = ("min", "max")
+
+
+class Experiment:
+    """One experiment in a store, used as a context manager to add trials.
+
+    Normally obtained from ``Storage.experiment(...)``. Entering creates the
+    experiment record (or finds it, refusing objectives that differ) and
+    numbering continues after the largest stored trial id. Reads work
+    without entering.
+    """
+
+    def __init__(self, *, engine: Engine, schema: Catalog, tunables: Any, experiment_id: str,
+                 trial_id: int, root_env_config: str, description: str,
+                 opt_targets: Mapping[str, str]) -> None:
+        if not isinstance(experiment_id, str) or not experiment_id:
+            raise InvalidValueError(f"experiment_id must be a non-empty str, got {experiment_id!r}")
+        if not isinstance(trial_id, int) or isinstance(trial_id, bool) or trial_id < 0:
+            raise InvalidValueError(f"experiment {experiment_id!r}: trial_id must be an int >= 0, got {trial_id!r}")
+        for what, text in (("root_env_config", root_env_config), ("description", description)):
+            if not isinstance(text, str):
+                raise InvalidValueError(f"experiment {experiment_id!r}: {what} must be a str, got {text!r}")
+        self._engine = engine
+        self._sql = schema
+        self._experiment_id = experiment_id
+        self._first_trial_id = trial_id
+        self._root_env_config = root_env_config
+        self._description = description
+        self._tunables = Tunables.from_any(tunables)
+        self._opt_targets = _checked_targets(experiment_id, opt_targets)
+        self._entered = False
+
+    # ------------------------------------------------------------ context
+
+    def __enter__(self) -> Experiment:
+        if self._entered:
+            raise ExperimentStateError(f"experiment {self._experiment_id!r} is already entered")
+        with self._engine.transaction():
+            stored = self._engine.fetch_one(self._sql.experiment_get, experiment_id=self._experiment_id)
+            if stored is None:
+                self._create()
+            else:
+                self._description = stored[0]
+                self._check_objectives()
+        self._entered = True
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._entered = False
+
+    def _create(self) -> None:
+        self._engine.execute(self._sql.experiment_insert, experiment_id=self._experiment_id,
+                             description=self._description, root_env_config=self._root_env_config,
+                             git_repo=None, git_commit=None, first_trial_id=self._first_trial_id)
+        objectives = pa.table({
+            "optimization_target": pa.array(list(self._opt_targets), pa.string()),
+            "optimization_direction": pa.array(list(self._opt_targets.values()), pa.string()),
+            "ordinal": pa.array(range(len(self._opt_targets)), pa.int32()),
+        })
+        self._engine.ingest(self._sql.objective_insert, objectives, experiment_id=self._experiment_id)
+        defaults = named_values_table(self._tunables.defaults, "tunable", allow_json=False)
+        self._engine.ingest(self._sql.experiment_tunable_insert, defaults, experiment_id=self._experiment_id)
+
+    def _check_objectives(self) -> None:
+        stored = self._stored_objectives()
+        if stored != self._opt_targets:
+            raise ObjectiveConflictError(
+                f"experiment {self._experiment_id!r} is stored with objectives {stored}, "
+                f"not {self._opt_targets}; use another experiment id"
+            )
+
+    def _stored_objectives(self) -> dict[str, str]:
+        table = self._engine.fetch_table(self._sql.objective_list, experiment_id=self._experiment_id)
+        return dict(zip(table.column("optimization_target").to_pylist(),
+                        table.column("optimization_direction").to_pylist()))
+
+    def _require_entered(self, action: str) -> None:
+        if not self._entered:
+            raise ExperimentStateError(
+                f"experiment {self._experiment_id!r} must be entered (with ...) to {action}"
+            )
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def experiment_id(self) -> str:
+        return self._experiment_id
+
+    @property
+    def trial_id(self) -> int:
+        """The id the next new trial will get (the database allocates it)."""
+        return int(self._engine.fetch_value(self._sql.experiment_next_trial_id,
+                                            experiment_id=self._experiment_id,
+                                            first_trial_id=self._first_trial_id))
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def root_env_config(self) -> str:
+        return self._root_env_config
+
+    @property
+    def tunables(self) -> Tunables:
+        return self._tunables
+
+    @property
+    def opt_targets(self) -> dict[str, str]:
+        return dict(self._opt_targets)
+
+    def __repr__(self) -> str:
+        return f"Experiment({self._experiment_id!r})"
+
+    # ------------------------------------------------------------ writing
+
+    def new_trial(self, tunables: Any, ts_start: datetime | None = None,
+                  config: Mapping[str, Any] | None = None) -> Trial:
+        """Store a PENDING trial of these tunable values, scheduled at ``ts_start``.
+
+        Everything is checked before anything is written: unknown tunables,
+        values of the wrong type, and a ``config`` that is not a mapping of
+        JSON-serialisable values are refused with InvalidValueError.
+        """
+        self._require_entered("add trials")
+        values = self._tunables.assign(dict(Tunables.from_any(tunables)))
+        config = _checked_config(self._experiment_id, config)
+        config_rows = named_values_table(config, f"experiment {self._experiment_id!r} trial config",
+                                         allow_json=True)
+        ts_created = now_utc()
+        ts_start = ts_created if ts_start is None else to_utc(ts_start, "ts_start")
+        with self._engine.transaction():
+            config_id = self._config_id(values)
+            trial_id = int(self._engine.fetch_value(
+                self._sql.trial_insert, experiment_id=self._experiment_id,
+                first_trial_id=self._first_trial_id, config_id=config_id,
+                ts_created=ts_created, ts_start=ts_start))
+            if config_rows.num_rows:
+                self._engine.ingest(self._sql.trial_param_insert, config_rows,
+                                    experiment_id=self._experiment_id, trial_id=trial_id)
+            self._engine.execute(self._sql.trial_status_record, experiment_id=self._experiment_id,
+                                 trial_id=trial_id, ts=ts_created, status=Status.PENDING.name)
+        return self._trial(trial_id, config_id, values, config)
+
+    def _config_id(self, values: Tunables) -> int:
+        """The config id of these values, storing them first if they are new."""
+        config_hash = config_hash_of(values)
+        created = self._engine.fetch_one(self._sql.tunable_config_insert_new, config_hash=config_hash)
+        if created is None:
+            return int(self._engine.fetch_value(self._sql.tunable_config_id_by_hash, config_hash=config_hash))
+        rows = named_values_table(dict(values), "tunable", allow_json=False)
+        self._engine.ingest(self._sql.tunable_param_insert, rows, config_id=created[0])
+        return int(created[0])
+
+    def _trial(self, trial_id: int, config_id: int, tunables: Tunables, config: Mapping[str, Any],
+               trial_runner_id: int | None = None) -> Trial:
+        return Trial(engine=self._engine, schema=self._sql, experiment_id=self._experiment_id,
+                     trial_id=trial_id, tunable_config_id=config_id, tunables=tunables,
+                     opt_targets=self._opt_targets, config=config, trial_runner_id=trial_runner_id)
+
+    # ------------------------------------------------------------ reading
+
+    def load_table(self, last_trial_id: int = -1) -> pa.Table:
+        """The completed trials after ``last_trial_id``, one row each, by trial id.
+
+        Columns: experiment_id, trial_id, tunable_config_id, status,
+        ts_start, ts_end, then ``config.<tunable>`` and ``result.<metric>``,
+        each sorted by name and typed as ``mlos_store.values`` describes.
+        Two queries in one snapshot, however many trials.
+        """
+        with self._engine.transaction():
+            trials = self._engine.fetch_table(self._sql.trial_list_completed,
+                                              experiment_id=self._experiment_id, last_trial_id=last_trial_id)
+            values = self._engine.fetch_table(self._sql.trial_values_completed,
+                                              experiment_id=self._experiment_id, last_trial_id=last_trial_id)
+        return _widen(trials, values)
+
+    def load(self, last_trial_id: int = -1) -> LoadResult:
+        """``(trial_ids, configs, scores, status)`` of the completed trials: ``load_table`` converted."""
+        return load_from_table(self.load_table(last_trial_id))
+
+    def telemetry_table(self, trial_ids: int | Iterable[int] | None = None, *,
+                        metrics: str | Iterable[str] | None = None,
+                        start: datetime | None = None, end: datetime | None = None) -> pa.Table:
+        """Telemetry (experiment_id, trial_id, ts, metric, value) by trial id, ts, metric.
+
+        ``trial_ids`` and ``metrics`` narrow it to some trials or metrics;
+        ``start`` (inclusive) and ``end`` (exclusive) to a time range.
+        """
+        rows = self._engine.fetch_table(
+            self._sql.telemetry_list, experiment_id=self._experiment_id,
+            trial_ids=_id_list(trial_ids), metrics=_name_list(metrics),
+            start=None if start is None else to_utc(start, "start"),
+            end=None if end is None else to_utc(end, "end"))
+        field, value = typed_column("value", rows, None, rows.num_rows)
+        base = rows.select(["experiment_id", "trial_id", "ts", "metric"])
+        return base.append_column(field, value)
+
+    def load_telemetry(self, trial_id: int) -> list[tuple[datetime, str, Any]]:
+        """``[(ts, metric, value), ...]`` of one trial by ts then metric: ``telemetry_table`` converted."""
+        self._require_trial(trial_id)
+        return telemetry_from_table(self.telemetry_table(trial_id))
+
+    def load_tunable_config(self, config_id: int) -> dict[str, Any]:
+        """The tunable values stored under ``config_id``."""
+        with self._engine.transaction():
+            if not self._engine.fetch_value(self._sql.tunable_config_exists, config_id=config_id):
+                raise UnknownObjectError(f"tunable config {config_id!r} is not stored")
+            rows = self._engine.fetch_table(self._sql.tunable_param_list, config_ids=[config_id])
+        return values_from_rows(rows)
+
+    def pending_trials(self, timestamp: datetime, *, running: bool) -> Iterator[Trial]:
+        """Trials scheduled at or before ``timestamp`` that have not ended, by trial id.
+
+        PENDING ones, plus READY and RUNNING ones when ``running`` is true;
+        each with its tunables and trial config restored (three queries).
+        """
+        statuses = [Status.PENDING.name] + ([Status.READY.name, Status.RUNNING.name] if running else [])
+        with self._engine.transaction():
+            trials = self._engine.fetch_table(self._sql.trial_list_pending, experiment_id=self._experiment_id,
+                                              timestamp=to_utc(timestamp), statuses=statuses).to_pylist()
+            ids = [t["trial_id"] for t in trials]
+            params = _grouped_values(self._engine.fetch_table(
+                self._sql.trial_param_list, experiment_id=self._experiment_id, trial_ids=ids), "trial_id")
+            configs = _grouped_values(self._engine.fetch_table(
+                self._sql.tunable_param_list, config_ids=sorted({t["config_id"] for t in trials})), "config_id")
+        for t in trials:
+            tunables = self._restored_tunables(configs.get(t["config_id"], {}))
+            yield self._trial(t["trial_id"], t["config_id"], tunables, params.get(t["trial_id"], {}),
+                              t["trial_runner_id"])
+
+    def _restored_tunables(self, values: Mapping[str, Any]) -> Tunables:
+        """Stored values on this experiment's tunables; names it does not declare keep their value as default."""
+        defaults = {**values, **self._tunables.defaults}
+        return Tunables(defaults, values)
+
+    def _require_trial(self, trial_id: int) -> None:
+        if self._engine.fetch_one(self._sql.trial_get_state, experiment_id=self._experiment_id,
+                                  trial_id=trial_id) is None:
+            raise UnknownObjectError(f"experiment {self._experiment_id!r} has no trial {trial_id!r}")
+
+
+def config_hash_of(values: Mapping[str, Any]) -> str:
+    """Hash of the canonical tunable values: the same in every process and experiment."""
+    return hashlib.sha256(canonical_json(values).encode()).hexdigest()
+
+
+def _checked_targets(experiment_id: str, opt_targets: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(opt_targets, Mapping):
+        raise InvalidValueError(f"experiment {experiment_id!r}: opt_targets must map metric names to 'min' or 'max'")
+    for name, direction in opt_targets.items():
+        if not isinstance(name, str) or not name or direction not in DIRECTIONS:
+            raise InvalidValueError(
+                f"experiment {experiment_id!r}: objective {name!r}: {direction!r} is not 'min' or 'max'"
+            )
+    return dict(opt_targets)
+
+
+def _checked_config(experiment_id: str, config: Mapping[str, Any] | None) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise InvalidValueError(f"experiment {experiment_id!r}: trial config must be a mapping, got {config!r}")
+    try:
+        json.dumps(config)
+    except (TypeError, ValueError) as exc:
+        raise InvalidValueError(
+            f"experiment {experiment_id!r}: trial config {config!r} is not JSON-serialisable ({exc})"
+        ) from None
+    return dict(config)
+
+
+def _id_list(trial_ids: int | Iterable[int] | None) -> list[int] | None:
+    if trial_ids is None:
+        return None
+    ids = [trial_ids] if isinstance(trial_ids, int) else list(trial_ids)
+    for i in ids:
+        if not isinstance(i, int) or isinstance(i, bool):
+            raise InvalidValueError(f"trial ids must be ints, got {i!r}")
+    return ids
+
+
+def _name_list(metrics: str | Iterable[str] | None) -> list[str] | None:
+    if metrics is None:
+        return None
+    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidValueError(f"metric names must be str, got {name!r}")
+    return names
+
+
+def _grouped_values(rows: pa.Table, key: str) -> dict[Any, dict[str, Any]]:
+    """{key: {name: value}} from long value rows sorted by key."""
+    groups: dict[Any, dict[str, Any]] = {}
+    for k, (name, value) in zip(rows.column(key).to_pylist(), named_value_pairs(rows)):
+        groups.setdefault(k, {})[name] = value
+    return groups
+
+
+def _widen(trials: pa.Table, values: pa.Table) -> pa.Table:
+    """Trial rows plus one typed column per (source, name) of the long value rows."""
+    n = trials.num_rows
+    table = trials
+    if values.num_rows == 0:
+        return table
+    groups = values.group_by(["source", "name"], use_threads=False).aggregate([("row_pos", "count")])
+    offset = 0
+    prefix = {"config": CONFIG_PREFIX, "result": RESULT_PREFIX}
+    for source, name, count in zip(*(groups.column(c).to_pylist() for c in ("source", "name", "row_pos_count"))):
+        part = values.slice(offset, count)
+        offset += count
+        field, column = typed_column(prefix[source] + name, part, part.column("row_pos"), n)
+        table = table.append_column(field, column)
+    return table

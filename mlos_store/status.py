@@ -1,0 +1,96 @@
+"""Trial status, and the one function that decides every status change."""
+
+from __future__ import annotations
+
+import enum
+
+from .errors import IllegalTransitionError, TrialEndedError
+
+
+class Status(enum.Enum):
+    """The life cycle of a trial, as in mlos_bench."""
+
+    UNKNOWN = 0
+    PENDING = 1
+    READY = 2
+    RUNNING = 3
+    SUCCEEDED = 4
+    CANCELED = 5
+    FAILED = 6
+    TIMED_OUT = 7
+
+    def is_good(self) -> bool:
+        return self in {Status.PENDING, Status.READY, Status.RUNNING, Status.SUCCEEDED}
+
+    def is_completed(self) -> bool:
+        return self in FINAL_STATUSES
+
+    def is_pending(self) -> bool:
+        return self == Status.PENDING
+
+    def is_ready(self) -> bool:
+        return self == Status.READY
+
+    def is_running(self) -> bool:
+        return self == Status.RUNNING
+
+    def is_succeeded(self) -> bool:
+        return self == Status.SUCCEEDED
+
+    def is_failed(self) -> bool:
+        return self == Status.FAILED
+
+    def is_canceled(self) -> bool:
+        return self == Status.CANCELED
+
+    def is_timed_out(self) -> bool:
+        return self == Status.TIMED_OUT
+
+    @classmethod
+    def parse(cls, value: Status | str) -> Status:
+        """A Status from itself or its name, refusing anything else."""
+        if isinstance(value, Status):
+            return value
+        if isinstance(value, str) and value.upper() in cls.__members__:
+            return cls[value.upper()]
+        raise IllegalTransitionError(f"{value!r} is not a trial status (one of {', '.join(cls.__members__)})")
+
+
+FINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.CANCELED, Status.FAILED, Status.TIMED_OUT})
+#: Completed trials that load() returns (a CANCELED trial never ran).
+LOADED_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT)
+_ORDER = {Status.PENDING: 0, Status.READY: 1, Status.RUNNING: 2}
+
+
+class Change(enum.Enum):
+    """What a requested status does to a stored trial."""
+
+    NOOP = "noop"  # the trial already has this status
+    ADVANCE = "advance"  # a later non-final status: set it and the start time
+    END = "end"  # a final status: set it, the end time and the results
+    RECORD = "record"  # a final status sent with telemetry: history only
+
+
+def decide_change(trial: str, current: Status, requested: Status, *, ends_trial: bool) -> Change:
+    """Decide a status change, or raise naming the trial and both statuses.
+
+    ``ends_trial`` is True for ``Trial.update`` and False for
+    ``Trial.update_telemetry``, where a final status is only recorded.
+    """
+    if requested == Status.UNKNOWN:
+        raise IllegalTransitionError(f"trial {trial}: cannot set status UNKNOWN")
+    if current in FINAL_STATUSES:
+        if not ends_trial and requested == current:
+            return Change.NOOP
+        raise TrialEndedError(
+            f"trial {trial} has already ended with status {current.name}; cannot change it to {requested.name}"
+        )
+    if requested == current:
+        return Change.NOOP
+    if requested in FINAL_STATUSES:
+        return Change.END if ends_trial else Change.RECORD
+    if _ORDER[requested] < _ORDER[current]:
+        raise IllegalTransitionError(
+            f"trial {trial}: cannot move back from {current.name} to {requested.name}"
+        )
+    return Change.ADVANCE

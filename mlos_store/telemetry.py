@@ -1,0 +1,88 @@
+"""Telemetry points from the caller's forms into the Arrow rows the ingest query reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import InvalidValueError
+from .values import encode_arrow_values, encode_python_values, to_utc
+
+TELEMETRY_COLUMNS = ("ts", "metric", "value")
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+
+TelemetryInput = Sequence[tuple[datetime, str, Any]] | pa.Table | pa.RecordBatch | pa.RecordBatchReader
+
+
+def telemetry_rows(points: Any, what: str) -> pa.Table:
+    """Ingest rows (ts, metric, value columns, row_idx) for tuples or Arrow data.
+
+    Refuses, naming the first bad row or column, anything else: extra or
+    missing columns, a timestamp that is not a datetime, an empty metric.
+    """
+    if isinstance(points, pa.RecordBatchReader):
+        points = points.read_all()
+    if isinstance(points, pa.RecordBatch):
+        points = pa.Table.from_batches([points])
+    if isinstance(points, pa.Table):
+        return _rows_from_arrow(points, what)
+    if isinstance(points, (str, bytes)) or not isinstance(points, Sequence):
+        raise InvalidValueError(
+            f"{what}: telemetry must be a list of (timestamp, metric, value) tuples or an Arrow "
+            f"table with columns ts, metric, value; got {type(points).__name__}"
+        )
+    return _rows_from_tuples(points, what)
+
+
+def _rows_from_tuples(points: Sequence[Any], what: str) -> pa.Table:
+    stamps, metrics, values = [], [], []
+    for i, point in enumerate(points):
+        if not isinstance(point, (tuple, list)) or len(point) != 3:
+            raise InvalidValueError(f"{what}: telemetry row {i} is {point!r}, expected (timestamp, metric, value)")
+        ts, metric, value = point
+        if not isinstance(metric, str) or not metric:
+            raise InvalidValueError(f"{what}: telemetry row {i} has metric {metric!r}, expected a non-empty str")
+        stamps.append(to_utc(ts, f"{what}: telemetry row {i} timestamp"))
+        metrics.append(metric)
+        values.append(value)
+    columns = encode_python_values(values, f"{what}: telemetry value")
+    return _assemble(pa.array(stamps, UTC_MICROS), pa.array(metrics, pa.string()), columns)
+
+
+def _rows_from_arrow(table: pa.Table, what: str) -> pa.Table:
+    names = set(table.column_names)
+    if names != set(TELEMETRY_COLUMNS) or len(table.column_names) != len(TELEMETRY_COLUMNS):
+        raise InvalidValueError(
+            f"{what}: telemetry table has columns {table.column_names}, expected exactly {list(TELEMETRY_COLUMNS)}"
+        )
+    metric = table.column("metric")
+    if not (pa.types.is_string(metric.type) or pa.types.is_large_string(metric.type)
+            or pa.types.is_string_view(metric.type)):
+        raise InvalidValueError(f"{what}: telemetry column 'metric' is {metric.type}, expected string")
+    if metric.null_count or (len(metric) and pc.any(pc.equal(pc.utf8_length(metric), 0)).as_py()):
+        raise InvalidValueError(f"{what}: telemetry column 'metric' holds null or empty names")
+    ts = _utc_timestamps(table.column("ts"), what)
+    columns = encode_arrow_values(table.column("value"), f"{what}: telemetry column 'value'")
+    return _assemble(ts, metric.cast(pa.string()), columns)
+
+
+def _utc_timestamps(ts: pa.ChunkedArray, what: str) -> pa.Array:
+    if not pa.types.is_timestamp(ts.type):
+        raise InvalidValueError(f"{what}: telemetry column 'ts' is {ts.type}, expected a timestamp")
+    if ts.null_count:
+        raise InvalidValueError(f"{what}: telemetry column 'ts' holds nulls")
+    if ts.type.tz is None:
+        # Naive times are local time (mlos_bench's convention); DST makes the
+        # offset depend on each value, so Python converts them.
+        return pa.array([to_utc(t) for t in ts.to_pylist()], UTC_MICROS)
+    return ts.combine_chunks().cast(UTC_MICROS)
+
+
+def _assemble(ts: pa.Array, metric: pa.Array, columns: dict[str, pa.Array]) -> pa.Table:
+    return pa.table(
+        {"ts": ts, "metric": metric, **columns, "row_idx": pa.array(range(len(ts)), pa.int64())}
+    )

@@ -1,0 +1,168 @@
+"""A trial: one run of one tunable configuration within an experiment."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from .catalog import Catalog
+from .engine import Engine
+from .errors import InvalidValueError, StoreError, UnknownObjectError
+from .status import Change, Status, decide_change
+from .telemetry import telemetry_rows
+from .tunables import Tunables
+from .values import named_values_table, to_utc
+
+_LOG = logging.getLogger(__name__)
+
+
+class MissingObjectiveWarning(UserWarning):
+    """A SUCCEEDED trial was stored without every optimization target."""
+
+
+class Trial:
+    """A stored trial. Its status is always read from the store, never cached."""
+
+    def __init__(self, *, engine: Engine, schema: Catalog, experiment_id: str, trial_id: int,
+                 tunable_config_id: int, tunables: Tunables, opt_targets: Mapping[str, str],
+                 config: Mapping[str, Any] | None = None, trial_runner_id: int | None = None) -> None:
+        self._engine = engine
+        self._sql = schema
+        self._experiment_id = experiment_id
+        self._trial_id = trial_id
+        self._tunable_config_id = tunable_config_id
+        self._tunables = tunables
+        self._opt_targets = dict(opt_targets)
+        self._config = dict(config or {})
+        self._trial_runner_id = trial_runner_id
+
+    def __repr__(self) -> str:
+        return f"{self._experiment_id}:{self._trial_id}"
+
+    @property
+    def experiment_id(self) -> str:
+        return self._experiment_id
+
+    @property
+    def trial_id(self) -> int:
+        return self._trial_id
+
+    @property
+    def tunable_config_id(self) -> int:
+        return self._tunable_config_id
+
+    @property
+    def tunables(self) -> Tunables:
+        return self._tunables
+
+    @property
+    def opt_targets(self) -> dict[str, str]:
+        return dict(self._opt_targets)
+
+    @property
+    def trial_runner_id(self) -> int | None:
+        return self._trial_runner_id
+
+    @property
+    def status(self) -> Status:
+        """The stored status (read each time, so every object of this trial agrees)."""
+        return self._stored_status()
+
+    def config(self, global_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A copy of the trial config, updated with ``global_config``, plus its ids."""
+        config = dict(self._config)
+        config.update(global_config or {})
+        config["experiment_id"] = self._experiment_id
+        config["trial_id"] = self._trial_id
+        return config
+
+    def update(self, status: Status, timestamp: datetime, metrics: Mapping[str, Any] | None = None
+               ) -> Mapping[str, Any] | None:
+        """Move the trial to ``status`` at ``timestamp``; a final status stores ``metrics``.
+
+        Raises TrialEndedError (a RuntimeError) if the trial has ended, and
+        IllegalTransitionError (a ValueError) for a move backwards; nothing
+        is changed then. The status, its history entry and the metrics are
+        one transaction.
+        """
+        status = Status.parse(status)
+        ts = to_utc(timestamp, f"trial {self} timestamp")
+        results = self._results_rows(status, metrics)
+        with self._engine.transaction():
+            change = self._change_status(status, ts, ends_trial=True)
+            if change == Change.END and results is not None and results.num_rows:
+                self._engine.ingest(self._sql.trial_result_insert, results,
+                                    experiment_id=self._experiment_id, trial_id=self._trial_id)
+        if status == Status.SUCCEEDED:
+            self._warn_missing_targets(metrics)
+        return metrics
+
+    def update_telemetry(self, status: Status, timestamp: datetime, metrics: Any) -> None:
+        """Append telemetry points and record ``status``, in one transaction.
+
+        ``metrics`` is a list of ``(ts, metric, value)`` tuples or Arrow data
+        with columns ts, metric, value. A point already stored (same ts and
+        metric) is kept as it was. A final status is recorded in the history
+        but does not end the trial; the trial's current status is a no-op.
+        """
+        status = Status.parse(status)
+        ts = to_utc(timestamp, f"trial {self} timestamp")
+        rows = telemetry_rows(metrics, f"trial {self}")
+        with self._engine.transaction():
+            self._change_status(status, ts, ends_trial=False)
+            if rows.num_rows:
+                self._engine.ingest(self._sql.telemetry_insert, rows,
+                                    experiment_id=self._experiment_id, trial_id=self._trial_id)
+
+    def status_history(self) -> list[tuple[datetime, Status]]:
+        """Every status the trial went through, by time."""
+        table = self._engine.fetch_table(self._sql.trial_status_history,
+                                         experiment_id=self._experiment_id, trial_id=self._trial_id)
+        return [(ts, Status[s]) for ts, s in zip(table.column("ts").to_pylist(), table.column("status").to_pylist())]
+
+    # ------------------------------------------------------------ internals
+
+    def _stored_status(self) -> Status:
+        row = self._engine.fetch_one(self._sql.trial_get_state,
+                                     experiment_id=self._experiment_id, trial_id=self._trial_id)
+        if row is None:
+            raise UnknownObjectError(f"trial {self} is not stored")
+        return Status[row[0]]
+
+    def _change_status(self, status: Status, ts: datetime, *, ends_trial: bool) -> Change:
+        """Apply the change decided from the stored status; call inside a transaction."""
+        current = self._stored_status()
+        change = decide_change(repr(self), current, status, ends_trial=ends_trial)
+        if change in (Change.ADVANCE, Change.END):
+            query = self._sql.trial_advance if change == Change.ADVANCE else self._sql.trial_end
+            moved = self._engine.count(query, experiment_id=self._experiment_id, trial_id=self._trial_id,
+                                       from_status=current.name, to_status=status.name, ts=ts)
+            if moved != 1:
+                raise StoreError(f"trial {self} changed status concurrently; {status.name} was not applied")
+        if change != Change.NOOP:
+            self._engine.execute(self._sql.trial_status_record, experiment_id=self._experiment_id,
+                                 trial_id=self._trial_id, ts=ts, status=status.name)
+        return change
+
+    def _results_rows(self, status: Status, metrics: Mapping[str, Any] | None) -> pa.Table | None:
+        if metrics is None:
+            return None
+        if not isinstance(metrics, Mapping):
+            raise InvalidValueError(f"trial {self}: metrics must be a mapping of name to value, got {metrics!r}")
+        if metrics and not status.is_completed():
+            raise InvalidValueError(
+                f"trial {self}: metrics are stored with a final status, not with {status.name}"
+            )
+        return named_values_table(metrics, f"trial {self} metric", allow_json=True)
+
+    def _warn_missing_targets(self, metrics: Mapping[str, Any] | None) -> None:
+        missing = sorted(set(self._opt_targets) - set(metrics or {}))
+        if missing:
+            message = f"trial {self} SUCCEEDED without optimization targets {missing}; stored anyway"
+            _LOG.warning(message)
+            warnings.warn(message, MissingObjectiveWarning, stacklevel=3)

@@ -1,0 +1,117 @@
+"""The library's tunables: a read-only mapping of name to value that knows defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from .errors import InvalidValueError
+from .values import Scalar, check_name, encode_value
+
+
+class Tunables(Mapping[str, Scalar]):
+    """Current values of named tunables, with each one's default (and so its type).
+
+    Iterates in name order. Immutable: ``assign`` and ``copy`` return new
+    objects. A plain mapping given to ``Storage.experiment`` becomes the
+    defaults; values of a trial are the defaults with the trial's values
+    assigned.
+    """
+
+    __slots__ = ("_defaults", "_values")
+
+    def __init__(self, defaults: Mapping[str, Any], values: Mapping[str, Any] | None = None) -> None:
+        for name, default in defaults.items():
+            check_name(name, "tunable")
+            encode_value(default, f"default of tunable {name!r}", allow_json=False)
+        self._defaults: dict[str, Scalar] = {name: defaults[name] for name in sorted(defaults)}
+        self._values: dict[str, Scalar] = dict(self._defaults)
+        if values:
+            self._values.update(self._checked(values))
+
+    @classmethod
+    def from_any(cls, tunables: Any) -> Tunables:
+        """The library's object for a Tunables, a mapping, or a TunableGroups-shaped object.
+
+        A TunableGroups-shaped object iterates as ``(tunable, group)`` pairs
+        whose tunable has ``name``, ``value`` and ``default``.
+        """
+        if isinstance(tunables, Tunables):
+            return tunables
+        if tunables is None:
+            return cls({})
+        if isinstance(tunables, Mapping):
+            return cls(tunables)
+        if isinstance(tunables, Iterable):
+            defaults: dict[str, Any] = {}
+            values: dict[str, Any] = {}
+            for item in tunables:
+                tunable = item[0] if isinstance(item, tuple) else item
+                try:
+                    name, value, default = tunable.name, tunable.value, tunable.default
+                except AttributeError:
+                    raise InvalidValueError(
+                        f"tunables: {item!r} has no name/value/default (expected a mapping, "
+                        "Tunables, or TunableGroups-shaped object)"
+                    ) from None
+                defaults[name], values[name] = default, value
+            return cls(defaults, values)
+        raise InvalidValueError(f"tunables: cannot read tunables from {type(tunables).__name__} {tunables!r}")
+
+    def _checked(self, values: Mapping[str, Any]) -> dict[str, Scalar]:
+        checked: dict[str, Scalar] = {}
+        for name, value in values.items():
+            if name not in self._defaults:
+                known = ", ".join(map(repr, self._defaults)) or "none"
+                raise InvalidValueError(f"unknown tunable {name!r} (known tunables: {known})")
+            kind = encode_value(value, f"tunable {name!r}", allow_json=False)[0]
+            expected = self.type_of(name)
+            if value is not None and expected is not None and not _fits(kind, expected):
+                raise InvalidValueError(
+                    f"tunable {name!r} holds {expected.__name__} values, got {type(value).__name__} {value!r}"
+                )
+            checked[name] = value
+        return checked
+
+    def type_of(self, name: str) -> type | None:
+        """The Python type of a tunable's default (None when the default is None)."""
+        default = self._defaults[name]
+        return None if default is None else type(default)
+
+    def default(self, name: str) -> Scalar:
+        return self._defaults[name]
+
+    @property
+    def defaults(self) -> dict[str, Scalar]:
+        return dict(self._defaults)
+
+    def assign(self, values: Mapping[str, Any]) -> Tunables:
+        """A new object with these values set; unknown names and wrong types are refused."""
+        new = Tunables.__new__(Tunables)
+        new._defaults = self._defaults
+        new._values = {**self._values, **self._checked(values)}
+        return new
+
+    def copy(self) -> Tunables:
+        return self.assign({})
+
+    def __getitem__(self, name: str) -> Scalar:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Tunables({self._values!r})"
+
+
+def _fits(kind: str, expected: type) -> bool:
+    numeric = {"int", "float"}
+    if expected is bool:
+        return kind == "bool"
+    if expected in (int, float):
+        return kind in numeric
+    return kind == "str"

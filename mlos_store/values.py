@@ -1,0 +1,294 @@
+"""Typed values and timestamps between Python, Arrow and the store's columns.
+
+Every stored value is four columns (see ``sql/schema/0001_core.sql``):
+``value_kind`` (null, bool, int, float, str, json), ``value`` (the numeric
+view), ``value_int`` (exact int or bool) and ``value_text`` (str, or the JSON
+text of a list or dict). This module is the one place that maps Python values
+to those columns and back, and that turns long value rows into the typed
+columns of the wide Arrow tables.
+
+Wide columns get one Arrow type each:
+
+* only ints: ``int64``; only floats, or ints and floats: ``float64`` (an int
+  comes back as the equal float; an int beyond 2**53 forces JSON instead);
+* only bools: ``bool``; only strs: ``string``; only None: ``null``;
+* anything else (str with numbers, lists, dicts): ``string`` holding JSON,
+  marked by field metadata ``mlos_store.encoding = json``.
+
+A null cell means "stored None" or "not stored for this row"; field metadata
+``mlos_store.null`` says which (``value`` or ``absent``). When a column has
+both, it is JSON-encoded: the text ``null`` is a stored None and a null cell
+is absent. So the converters give back exactly what was stored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import InvalidValueError
+
+ENCODING_KEY = b"mlos_store.encoding"
+NULL_KEY = b"mlos_store.null"
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_EXACT_FLOAT_INT = 2**53
+
+#: Arrow schema of named typed values, as ingest queries read them.
+NAMED_VALUES_SCHEMA = pa.schema(
+    [
+        ("name", pa.string()),
+        ("value_kind", pa.string()),
+        ("value", pa.float64()),
+        ("value_int", pa.int64()),
+        ("value_text", pa.string()),
+    ]
+)
+
+Scalar = bool | int | float | str | None
+
+
+# ---------------------------------------------------------------- time
+
+
+def to_utc(ts: Any, what: str = "timestamp") -> datetime:
+    """A timezone-aware UTC datetime; a naive one is taken as local time."""
+    if not isinstance(ts, datetime):
+        raise InvalidValueError(f"{what} must be a datetime, got {type(ts).__name__} {ts!r}")
+    return ts.astimezone(timezone.utc)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------- one value
+
+
+def encode_value(value: Any, what: str, *, allow_json: bool) -> tuple[str, float | None, int | None, str | None]:
+    """(kind, value, value_int, value_text) for one Python value."""
+    if value is None:
+        return ("null", None, None, None)
+    if isinstance(value, bool):
+        return ("bool", float(value), int(value), None)
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise InvalidValueError(f"{what}: int {value} does not fit in 64 bits")
+        return ("int", float(value), int(value), None)
+    if isinstance(value, float):
+        return ("float", float(value), None, None)
+    if isinstance(value, str):
+        return ("str", None, None, str(value))
+    if allow_json and isinstance(value, (list, tuple, dict)):
+        try:
+            text = json.dumps(value, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise InvalidValueError(f"{what}: {value!r} is not JSON-serialisable ({exc})") from None
+        return ("json", None, None, text)
+    expected = "int, float, str, bool, None, list or dict" if allow_json else "int, float, str, bool or None"
+    raise InvalidValueError(f"{what}: {value!r} of type {type(value).__name__} cannot be stored (expected {expected})")
+
+
+def decode_value(kind: str, value: float | None, value_int: int | None, value_text: str | None) -> Any:
+    """The Python value one stored row holds."""
+    if kind == "null":
+        return None
+    if kind == "bool":
+        return bool(value_int)
+    if kind == "int":
+        return value_int
+    if kind == "float":
+        return value
+    if kind == "str":
+        return value_text
+    if kind == "json":
+        return json.loads(value_text) if value_text is not None else None
+    raise InvalidValueError(f"unknown stored value kind {kind!r}")
+
+
+def check_name(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidValueError(f"{what} name must be a non-empty str, got {name!r}")
+    return name
+
+
+def named_values_table(values: Mapping[str, Any], what: str, *, allow_json: bool) -> pa.Table:
+    """Arrow rows (NAMED_VALUES_SCHEMA) for a mapping, sorted by name."""
+    rows = [
+        (check_name(name, what), *encode_value(values[name], f"{what} {name!r}", allow_json=allow_json))
+        for name in sorted(values, key=lambda n: (not isinstance(n, str), str(n)))
+    ]
+    columns = list(zip(*rows)) if rows else [[] for _ in NAMED_VALUES_SCHEMA]
+    return pa.table([pa.array(c, f.type) for c, f in zip(columns, NAMED_VALUES_SCHEMA)], schema=NAMED_VALUES_SCHEMA)
+
+
+def named_value_pairs(table: pa.Table) -> Iterator[tuple[str, Any]]:
+    """(name, value) for each row with name and the four value columns."""
+    for row in table.select(["name", "value_kind", "value", "value_int", "value_text"]).to_pylist():
+        yield row["name"], decode_value(row["value_kind"], row["value"], row["value_int"], row["value_text"])
+
+
+def values_from_rows(table: pa.Table) -> dict[str, Any]:
+    """{name: value} from rows with name and the four value columns."""
+    return dict(named_value_pairs(table))
+
+
+def canonical_json(values: Mapping[str, Any]) -> str:
+    """Text that is equal exactly when the values (and their types) are."""
+    return json.dumps(
+        [[name, kind, repr(v) if kind == "float" else v] for name, (kind, v) in sorted(_kind_value_pairs(values))],
+        separators=(",", ":"),
+    )
+
+
+def _kind_value_pairs(values: Mapping[str, Any]) -> Iterable[tuple[str, tuple[str, Any]]]:
+    for name, value in values.items():
+        kind = encode_value(value, f"tunable {name!r}", allow_json=False)[0]
+        yield name, (kind, value)
+
+
+# ---------------------------------------------------------------- Arrow columns
+
+
+def encode_arrow_values(values: pa.Array | pa.ChunkedArray, what: str) -> dict[str, pa.Array]:
+    """The four value columns for an Arrow array of one primitive type."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    n, typ = len(values), values.type
+    if pa.types.is_null(typ):
+        kind_name = "null"
+    elif pa.types.is_boolean(typ):
+        kind_name = "bool"
+    elif pa.types.is_integer(typ):
+        kind_name = "int"
+    elif pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+        kind_name = "float"
+    elif pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
+        kind_name = "str"
+    else:
+        raise InvalidValueError(f"{what}: Arrow type {typ} cannot be stored (expected numbers, bool, string or null)")
+    nulls = pa.nulls(n)
+    if kind_name == "null":
+        kinds: pa.Array = pa.array(["null"] * n, pa.string()) if n else pa.array([], pa.string())
+        return {"value_kind": kinds, "value": nulls.cast(pa.float64()), "value_int": nulls.cast(pa.int64()),
+                "value_text": nulls.cast(pa.string())}
+    kinds = pc.if_else(pc.is_valid(values), pa.scalar(kind_name), pa.scalar("null"))
+    as_float = as_int = as_text = None
+    if kind_name in ("int", "bool"):
+        try:
+            as_int = values.cast(pa.int64())
+        except pa.ArrowInvalid as exc:
+            raise InvalidValueError(f"{what}: integer does not fit in 64 bits ({exc})") from None
+        as_float = values.cast(pa.float64())
+    elif kind_name == "float":
+        as_float = values.cast(pa.float64())
+    else:
+        as_text = values.cast(pa.string())
+    return {
+        "value_kind": kinds,
+        "value": as_float if as_float is not None else nulls.cast(pa.float64()),
+        "value_int": as_int if as_int is not None else nulls.cast(pa.int64()),
+        "value_text": as_text if as_text is not None else nulls.cast(pa.string()),
+    }
+
+
+def encode_python_values(values: list[Any], what: str, *, allow_json: bool = False) -> dict[str, pa.Array]:
+    """The four value columns for a list of Python values of any mix of types."""
+    if all(type(v) is float for v in values):
+        return encode_arrow_values(pa.array(values, pa.float64()), what)
+    encoded = [encode_value(v, f"{what} row {i}", allow_json=allow_json) for i, v in enumerate(values)]
+    kinds, nums, ints, texts = zip(*encoded) if encoded else ((), (), (), ())
+    return {
+        "value_kind": pa.array(kinds, pa.string()),
+        "value": pa.array(nums, pa.float64()),
+        "value_int": pa.array(ints, pa.int64()),
+        "value_text": pa.array(texts, pa.string()),
+    }
+
+
+def _json_text(kind: str, value: float | None, value_int: int | None, value_text: str | None) -> str:
+    if kind == "json" and value_text is not None:
+        return value_text
+    return json.dumps(decode_value(kind, value, value_int, value_text))
+
+
+def typed_column(name: str, rows: pa.Table, positions: pa.Array | None, length: int) -> tuple[pa.Field, pa.Array]:
+    """One wide column of ``length`` rows from long value rows.
+
+    ``rows`` has the four value columns, sorted by output position;
+    ``positions`` says which output row each belongs to (None: row i is
+    output row i). Output rows no value belongs to are absent.
+    """
+    kinds = set(rows.column("value_kind").unique().to_pylist())
+    stored = kinds - {"null"}
+    has_none = "null" in kinds
+    has_absent = len(rows) < length
+    metadata: dict[bytes, bytes] = {}
+    needs_json = (has_none and has_absent) or _needs_json(stored, rows)
+    if needs_json:
+        texts = [
+            _json_text(*r)
+            for r in zip(*(rows.column(c).to_pylist() for c in ("value_kind", "value", "value_int", "value_text")))
+        ]
+        values: pa.Array = pa.array(texts, pa.string())
+        metadata[ENCODING_KEY] = b"json"
+    else:
+        values = _typed_values(stored, rows)
+    metadata[NULL_KEY] = b"absent" if has_absent else b"value"
+    if positions is not None and has_absent:
+        index = pc.index_in(pa.array(range(length), pa.int64()), value_set=positions.cast(pa.int64()))
+        values = pc.take(values, index)
+    return pa.field(name, values.type, metadata=metadata), values
+
+
+def _needs_json(stored: set[str], rows: pa.Table) -> bool:
+    if len(stored) <= 1:
+        return stored == {"json"}
+    if stored == {"int", "float"}:
+        ints = rows.column("value_int")
+        return bool(pc.any(pc.greater(pc.abs(ints), _EXACT_FLOAT_INT)).as_py() or False)
+    return True
+
+
+def _typed_values(stored: set[str], rows: pa.Table) -> pa.Array:
+    if not stored:
+        return pa.nulls(len(rows))
+    if stored == {"int"}:
+        return rows.column("value_int").combine_chunks()
+    if stored <= {"int", "float"}:
+        return rows.column("value").combine_chunks()
+    if stored == {"bool"}:
+        return rows.column("value_int").combine_chunks().cast(pa.bool_())
+    return rows.column("value_text").combine_chunks()  # str
+
+
+def column_to_python(field: pa.Field, column: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """Decode one wide column to Python values; ABSENT marks cells not stored."""
+    values = column.to_pylist()
+    meta = field.metadata or {}
+    absent_nulls = meta.get(NULL_KEY) == b"absent"
+    if meta.get(ENCODING_KEY) == b"json":
+        return [ABSENT if v is None else json.loads(v) for v in values]
+    if absent_nulls:
+        return [ABSENT if v is None else v for v in values]
+    return values
+
+
+class _Absent:
+    """Marks a cell with no stored value (as opposed to a stored None)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+
+def is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
