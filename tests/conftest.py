@@ -1,0 +1,45 @@
+"""Shared fixtures: every behaviour test runs on an in-memory and an on-disk store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from mlos_store import Experiment, Storage
+
+#: Defaults of the tunables most tests use: one of each scalar type.
+TUNABLE_DEFAULTS = {"int_knob": 10, "float_knob": 0.5, "cat_knob": "a", "bool_knob": False}
+OPT_TARGETS = {"score": "min"}
+T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A path where a store file does not exist yet."""
+    return tmp_path / "store.duckdb"
+
+
+@pytest.fixture(params=["memory", "file"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    """A fresh store, in memory or in a file; closed after the test."""
+    store = Storage(None if request.param == "memory" else tmp_path / "store.duckdb")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def experiment(storage: Storage) -> Iterator[Experiment]:
+    """An entered experiment 'exp' with TUNABLE_DEFAULTS and OPT_TARGETS."""
+    exp = storage.experiment(
+        experiment_id="exp",
+        trial_id=1,
+        root_env_config="env.jsonc",
+        description="test experiment",
+        tunables=dict(TUNABLE_DEFAULTS),
+        opt_targets=dict(OPT_TARGETS),
+    )
+    with exp:
+        yield exp
