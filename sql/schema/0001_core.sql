@@ -6,7 +6,8 @@
 --   value       the numeric view (int, float and bool as 0/1), for analytics
 --   value_int   the exact integer for int and bool
 --   value_text  the text for str, the JSON document for json
--- The CHECK on each table makes any other combination unrepresentable.
+-- is_typed_value(), checked on each such table, makes any other
+-- combination unrepresentable.
 
 CREATE TABLE store_info (
     key VARCHAR PRIMARY KEY,
@@ -27,6 +28,14 @@ CREATE TYPE trial_status AS ENUM (
 );
 
 CREATE TYPE value_kind AS ENUM ('null', 'bool', 'int', 'float', 'str', 'json');
+
+CREATE MACRO is_typed_value(kind, num, int_value, text_value) AS CASE kind
+    WHEN 'null' THEN num IS NULL AND int_value IS NULL AND text_value IS NULL
+    WHEN 'bool' THEN int_value IN (0, 1) AND num = int_value AND text_value IS NULL
+    WHEN 'int' THEN int_value IS NOT NULL AND num IS NOT NULL AND text_value IS NULL
+    WHEN 'float' THEN num IS NOT NULL AND int_value IS NULL AND text_value IS NULL
+    ELSE text_value IS NOT NULL AND num IS NULL AND int_value IS NULL
+END;
 
 CREATE TABLE experiment (
     experiment_id VARCHAR PRIMARY KEY CHECK (experiment_id <> ''),
@@ -57,13 +66,7 @@ CREATE TABLE experiment_tunable (
     value_int BIGINT,
     value_text VARCHAR,
     PRIMARY KEY (experiment_id, tunable_name),
-    CHECK (CASE value_kind
-        WHEN 'null' THEN value IS NULL AND value_int IS NULL AND value_text IS NULL
-        WHEN 'bool' THEN value_int IN (0, 1) AND value = value_int AND value_text IS NULL
-        WHEN 'int' THEN value_int IS NOT NULL AND value IS NOT NULL AND value_text IS NULL
-        WHEN 'float' THEN value IS NOT NULL AND value_int IS NULL AND value_text IS NULL
-        ELSE value_text IS NOT NULL AND value IS NULL AND value_int IS NULL
-    END)
+    CHECK (is_typed_value(value_kind, value, value_int, value_text))
 );
 
 CREATE SEQUENCE tunable_config_id_seq START 1;
@@ -84,13 +87,7 @@ CREATE TABLE tunable_param (
     value_int BIGINT,
     value_text VARCHAR,
     PRIMARY KEY (config_id, tunable_name),
-    CHECK (CASE value_kind
-        WHEN 'null' THEN value IS NULL AND value_int IS NULL AND value_text IS NULL
-        WHEN 'bool' THEN value_int IN (0, 1) AND value = value_int AND value_text IS NULL
-        WHEN 'int' THEN value_int IS NOT NULL AND value IS NOT NULL AND value_text IS NULL
-        WHEN 'float' THEN value IS NOT NULL AND value_int IS NULL AND value_text IS NULL
-        ELSE value_text IS NOT NULL AND value IS NULL AND value_int IS NULL
-    END)
+    CHECK (is_typed_value(value_kind, value, value_int, value_text))
 );
 
 CREATE TABLE trial (
@@ -121,13 +118,7 @@ CREATE TABLE trial_param (
     value_text VARCHAR,
     PRIMARY KEY (experiment_id, trial_id, param_name),
     FOREIGN KEY (experiment_id, trial_id) REFERENCES trial (experiment_id, trial_id),
-    CHECK (CASE value_kind
-        WHEN 'null' THEN value IS NULL AND value_int IS NULL AND value_text IS NULL
-        WHEN 'bool' THEN value_int IN (0, 1) AND value = value_int AND value_text IS NULL
-        WHEN 'int' THEN value_int IS NOT NULL AND value IS NOT NULL AND value_text IS NULL
-        WHEN 'float' THEN value IS NOT NULL AND value_int IS NULL AND value_text IS NULL
-        ELSE value_text IS NOT NULL AND value IS NULL AND value_int IS NULL
-    END)
+    CHECK (is_typed_value(value_kind, value, value_int, value_text))
 );
 
 -- Every status a trial went through, in time order.
@@ -150,13 +141,7 @@ CREATE TABLE trial_result (
     value_text VARCHAR,
     PRIMARY KEY (experiment_id, trial_id, metric),
     FOREIGN KEY (experiment_id, trial_id) REFERENCES trial (experiment_id, trial_id),
-    CHECK (CASE value_kind
-        WHEN 'null' THEN value IS NULL AND value_int IS NULL AND value_text IS NULL
-        WHEN 'bool' THEN value_int IN (0, 1) AND value = value_int AND value_text IS NULL
-        WHEN 'int' THEN value_int IS NOT NULL AND value IS NOT NULL AND value_text IS NULL
-        WHEN 'float' THEN value IS NOT NULL AND value_int IS NULL AND value_text IS NULL
-        ELSE value_text IS NOT NULL AND value IS NULL AND value_int IS NULL
-    END)
+    CHECK (is_typed_value(value_kind, value, value_int, value_text))
 );
 
 -- Time series measured while a trial ran. A point is identified by
@@ -173,13 +158,7 @@ CREATE TABLE trial_telemetry (
     value DOUBLE,
     value_int BIGINT,
     value_text VARCHAR,
-    CHECK (CASE value_kind
-        WHEN 'null' THEN value IS NULL AND value_int IS NULL AND value_text IS NULL
-        WHEN 'bool' THEN value_int IN (0, 1) AND value = value_int AND value_text IS NULL
-        WHEN 'int' THEN value_int IS NOT NULL AND value IS NOT NULL AND value_text IS NULL
-        WHEN 'float' THEN value IS NOT NULL AND value_int IS NULL AND value_text IS NULL
-        ELSE value_text IS NOT NULL AND value IS NULL AND value_int IS NULL
-    END)
+    CHECK (is_typed_value(value_kind, value, value_int, value_text))
 );
 
 CREATE VIEW completed_trial AS

@@ -1,0 +1,569 @@
+"""Behaviour of Experiment: its context, trial numbering, objectives, new_trial and the reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from conftest import OPT_TARGETS, T0, TUNABLE_DEFAULTS
+from mlos_store import (
+    Experiment,
+    ExperimentStateError,
+    InvalidValueError,
+    ObjectiveConflictError,
+    Status,
+    Storage,
+    Tunables,
+    UnknownObjectError,
+)
+
+FAR_FUTURE = datetime(2999, 1, 1, tzinfo=timezone.utc)
+FINAL_STATUSES = [Status.SUCCEEDED, Status.CANCELED, Status.FAILED, Status.TIMED_OUT]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def make_experiment(storage: Storage, experiment_id: str = "exp", *, trial_id: int = 1,
+                    description: str = "test experiment", tunables: Any = None,
+                    opt_targets: dict[str, str] | None = None) -> Experiment:
+    """A not-yet-entered experiment; defaults match the `experiment` fixture."""
+    return storage.experiment(
+        experiment_id=experiment_id,
+        trial_id=trial_id,
+        root_env_config="env.jsonc",
+        description=description,
+        tunables=dict(TUNABLE_DEFAULTS) if tunables is None else tunables,
+        opt_targets=dict(OPT_TARGETS) if opt_targets is None else opt_targets,
+    )
+
+
+def stored_objectives(storage: Storage, experiment_id: str = "exp") -> dict[str, str]:
+    engine = storage.engine
+    table = engine.fetch_table(engine.catalog.objective_list, experiment_id=experiment_id)
+    return dict(zip(table.column("optimization_target").to_pylist(),
+                    table.column("optimization_direction").to_pylist()))
+
+
+def pending_ids(exp: Experiment, timestamp: datetime = FAR_FUTURE, *, running: bool = True) -> list[int]:
+    return [t.trial_id for t in exp.pending_trials(timestamp, running=running)]
+
+
+def trial_with_status(exp: Experiment, status: Status, tunables: Any = None,
+                      metrics: dict[str, Any] | None = None):
+    """A new trial moved to ``status`` (through RUNNING for a final one)."""
+    trial = exp.new_trial({} if tunables is None else tunables)
+    if status == Status.PENDING:
+        return trial
+    if status in (Status.READY, Status.RUNNING):
+        trial.update(status, T0)
+        return trial
+    trial.update(Status.RUNNING, T0)
+    trial.update(status, T0 + timedelta(seconds=1), metrics)
+    return trial
+
+
+class FakeTunable:
+    def __init__(self, name: str, value: Any, default: Any) -> None:
+        self.name, self.value, self.default = name, value, default
+
+
+class FakeTunableGroups:
+    """Shaped like mlos_bench's TunableGroups: iterating yields (tunable, group) pairs."""
+
+    def __init__(self, values: dict[str, Any], defaults: dict[str, Any]) -> None:
+        self._tunables = [FakeTunable(n, values.get(n, d), d) for n, d in defaults.items()]
+
+    def __iter__(self):
+        return iter((t, "group") for t in self._tunables)
+
+
+# ---------------------------------------------------------------- context manager
+
+
+def test_entering_twice_without_leaving_raises(experiment: Experiment) -> None:
+    with pytest.raises(ExperimentStateError, match="'exp'") as info:
+        experiment.__enter__()
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_new_trial_before_entering_raises(storage: Storage) -> None:
+    exp = make_experiment(storage)
+    with pytest.raises(ExperimentStateError, match="'exp'") as info:
+        exp.new_trial({})
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_new_trial_after_leaving_raises_and_stores_nothing(storage: Storage) -> None:
+    exp = make_experiment(storage)
+    with exp:
+        exp.new_trial({})
+    with pytest.raises(ExperimentStateError, match="'exp'"):
+        exp.new_trial({})
+    assert pending_ids(exp) == [1]
+
+
+def test_experiment_can_be_entered_again_after_leaving(storage: Storage) -> None:
+    exp = make_experiment(storage)
+    with exp:
+        exp.new_trial({})
+    with exp:
+        assert exp.new_trial({}).trial_id == 2
+
+
+# ---------------------------------------------------------------- trial numbering
+
+
+def test_first_trial_gets_the_constructor_trial_id(storage: Storage) -> None:
+    with make_experiment(storage, trial_id=7) as exp:
+        assert exp.trial_id == 7
+        assert exp.new_trial({}).trial_id == 7
+        assert exp.trial_id == 8
+
+
+def test_reentering_continues_numbering_after_largest_stored_id(storage: Storage) -> None:
+    with make_experiment(storage) as exp:
+        ids = [exp.new_trial({}).trial_id for _ in range(3)]
+    assert ids == [1, 2, 3]
+    with make_experiment(storage, trial_id=1) as again:
+        assert again.trial_id == 4
+        assert again.new_trial({}).trial_id == 4
+        assert again.trial_id == 5
+
+
+def test_constructor_trial_id_above_stored_max_is_the_floor(storage: Storage) -> None:
+    with make_experiment(storage) as exp:
+        exp.new_trial({})
+        exp.new_trial({})
+    with make_experiment(storage, trial_id=10) as again:
+        assert again.trial_id == 10
+        assert again.new_trial({}).trial_id == 10
+        assert again.new_trial({}).trial_id == 11
+
+
+def test_trial_id_property_does_not_consume_ids(experiment: Experiment) -> None:
+    assert experiment.trial_id == 1
+    assert experiment.trial_id == 1
+    assert experiment.new_trial({}).trial_id == 1
+
+
+# ---------------------------------------------------------------- objectives and description
+
+
+@pytest.mark.parametrize("other_targets", [
+    {"score": "max"},
+    {"latency": "min"},
+    {"score": "min", "latency": "max"},
+    {},
+], ids=["other-direction", "other-name", "extra-objective", "no-objectives"])
+def test_conflicting_objectives_raise_and_keep_stored_ones(storage: Storage, other_targets: dict) -> None:
+    with make_experiment(storage) as exp:
+        exp.new_trial({})
+    other = make_experiment(storage, opt_targets=other_targets)
+    with pytest.raises(ObjectiveConflictError, match="'exp'") as info:
+        other.__enter__()
+    assert isinstance(info.value, ValueError)
+    assert stored_objectives(storage) == OPT_TARGETS
+    with pytest.raises(ExperimentStateError):  # the failed enter left it not entered
+        other.new_trial({})
+    with make_experiment(storage) as again:  # the stored objectives still work
+        assert again.new_trial({}).trial_id == 2
+
+
+def test_objectives_in_other_order_are_not_a_conflict(storage: Storage) -> None:
+    targets = {"score": "min", "latency": "max"}
+    with make_experiment(storage, opt_targets=targets):
+        pass
+    with make_experiment(storage, opt_targets={"latency": "max", "score": "min"}) as again:
+        assert again.opt_targets == targets
+
+
+def test_different_description_is_not_an_error_and_stored_one_stays(storage: Storage) -> None:
+    with make_experiment(storage, description="first"):
+        pass
+    other = make_experiment(storage, description="second")
+    with other:
+        assert other.description == "first"
+    with make_experiment(storage, description="third") as third:
+        assert third.description == "first"
+
+
+# ---------------------------------------------------------------- several objects at once
+
+
+def test_two_entered_objects_share_trials_and_never_collide_on_ids(storage: Storage) -> None:
+    a = make_experiment(storage)
+    b = make_experiment(storage)
+    with a, b:
+        ids = []
+        for i in range(4):
+            ids.append(a.new_trial({"int_knob": i}).trial_id)
+            assert b.trial_id == ids[-1] + 1
+            ids.append(b.new_trial({"int_knob": i + 100}).trial_id)
+            assert a.trial_id == ids[-1] + 1
+        assert ids == list(range(1, 9))
+        assert pending_ids(a) == pending_ids(b) == ids
+        restored = {t.trial_id: t.tunables["int_knob"] for t in a.pending_trials(FAR_FUTURE, running=False)}
+        assert restored[2] == 100  # b's trial, seen through a
+
+
+# ---------------------------------------------------------------- properties
+
+
+def test_properties_report_what_was_given(storage: Storage) -> None:
+    exp = storage.experiment(experiment_id="props", trial_id=3, root_env_config="root.jsonc",
+                             description="desc", tunables={"x": 1, "y": "a"},
+                             opt_targets={"score": "min", "tput": "max"})
+    with exp:
+        assert exp.experiment_id == "props"
+        assert exp.description == "desc"
+        assert exp.root_env_config == "root.jsonc"
+        assert exp.opt_targets == {"score": "min", "tput": "max"}
+        assert isinstance(exp.tunables, Tunables)
+        assert dict(exp.tunables) == {"x": 1, "y": "a"}
+        assert exp.tunables.defaults == {"x": 1, "y": "a"}
+        assert exp.trial_id == 3
+
+
+# ---------------------------------------------------------------- new_trial inputs
+
+
+def test_new_trial_accepts_library_tunables(experiment: Experiment) -> None:
+    values = experiment.tunables.assign({"int_knob": 3, "cat_knob": "b"})
+    trial = experiment.new_trial(values)
+    assert isinstance(trial.tunables, Tunables)
+    assert dict(trial.tunables) == {**TUNABLE_DEFAULTS, "int_knob": 3, "cat_knob": "b"}
+
+
+def test_new_trial_accepts_plain_mapping_and_fills_defaults(experiment: Experiment) -> None:
+    trial = experiment.new_trial({"float_knob": 2.5, "bool_knob": True})
+    assert isinstance(trial.tunables, Tunables)
+    assert dict(trial.tunables) == {**TUNABLE_DEFAULTS, "float_knob": 2.5, "bool_knob": True}
+
+
+def test_new_trial_accepts_tunable_groups_shaped_object(experiment: Experiment) -> None:
+    groups = FakeTunableGroups({"int_knob": 42, "cat_knob": "z"}, TUNABLE_DEFAULTS)
+    trial = experiment.new_trial(groups)
+    expected = {**TUNABLE_DEFAULTS, "int_knob": 42, "cat_knob": "z"}
+    assert isinstance(trial.tunables, Tunables)
+    assert dict(trial.tunables) == expected
+    assert experiment.load_tunable_config(trial.tunable_config_id) == expected
+
+
+def test_experiment_accepts_tunable_groups_shaped_object_as_tunables(storage: Storage) -> None:
+    groups = FakeTunableGroups({"n": 5}, {"n": 1, "mode": "fast"})
+    with make_experiment(storage, "groups", tunables=groups) as exp:
+        assert exp.tunables.defaults == {"n": 1, "mode": "fast"}
+        trial = exp.new_trial(FakeTunableGroups({"mode": "slow"}, {"n": 1, "mode": "fast"}))
+        assert dict(trial.tunables) == {"n": 1, "mode": "slow"}
+
+
+# ---------------------------------------------------------------- config dedup
+
+
+def test_identical_tunable_values_share_one_config_id(experiment: Experiment) -> None:
+    a = experiment.new_trial({"int_knob": 3})
+    b = experiment.new_trial(experiment.tunables.assign({"int_knob": 3}))
+    c = experiment.new_trial(FakeTunableGroups({"int_knob": 3}, TUNABLE_DEFAULTS))
+    assert a.tunable_config_id == b.tunable_config_id == c.tunable_config_id
+    assert experiment.new_trial({}).tunable_config_id == experiment.new_trial(dict(TUNABLE_DEFAULTS)).tunable_config_id
+
+
+def test_different_tunable_values_get_different_config_ids(experiment: Experiment) -> None:
+    ids = {
+        experiment.new_trial({}).tunable_config_id,
+        experiment.new_trial({"int_knob": 11}).tunable_config_id,
+        experiment.new_trial({"cat_knob": "b"}).tunable_config_id,
+        experiment.new_trial({"bool_knob": True}).tunable_config_id,
+        experiment.new_trial({"float_knob": 0.25}).tunable_config_id,
+    }
+    assert len(ids) == 5
+
+
+def test_identical_values_share_config_id_across_experiments(storage: Storage, experiment: Experiment) -> None:
+    mine = experiment.new_trial({"int_knob": 7})
+    with make_experiment(storage, "other", opt_targets={"tput": "max"}) as other:
+        theirs = other.new_trial({"int_knob": 7})
+        assert theirs.tunable_config_id == mine.tunable_config_id
+        assert other.new_trial({"int_knob": 8}).tunable_config_id != mine.tunable_config_id
+
+
+def test_int_float_and_bool_of_equal_value_are_different_configs(storage: Storage) -> None:
+    with make_experiment(storage, "free", tunables={"k": None}) as exp:
+        as_int = exp.new_trial({"k": 1}).tunable_config_id
+        as_float = exp.new_trial({"k": 1.0}).tunable_config_id
+        as_bool = exp.new_trial({"k": True}).tunable_config_id
+        assert len({as_int, as_float, as_bool}) == 3
+        for config_id, value, kind in ((as_int, 1, int), (as_float, 1.0, float), (as_bool, True, bool)):
+            stored = exp.load_tunable_config(config_id)["k"]
+            assert stored == value and type(stored) is kind
+
+
+def test_int_and_float_values_of_a_float_tunable_are_different_configs(experiment: Experiment) -> None:
+    as_int = experiment.new_trial({"float_knob": 1}).tunable_config_id
+    as_float = experiment.new_trial({"float_knob": 1.0}).tunable_config_id
+    assert as_int != as_float
+
+
+# ---------------------------------------------------------------- refused input
+
+
+def _snapshot(exp: Experiment) -> tuple:
+    return exp.trial_id, pending_ids(exp), exp.load_table()
+
+
+@pytest.mark.parametrize("values, name", [
+    ({"no_such_knob": 1}, "no_such_knob"),
+    ({"int_knob": 1, "typo_knob": 2}, "typo_knob"),
+])
+def test_unknown_tunable_name_is_refused_and_nothing_stored(experiment: Experiment, values: dict,
+                                                           name: str) -> None:
+    trial_with_status(experiment, Status.SUCCEEDED, metrics={"score": 1.0})
+    before = _snapshot(experiment)
+    with pytest.raises(InvalidValueError, match=name) as info:
+        experiment.new_trial(values)
+    assert isinstance(info.value, ValueError)
+    assert _snapshot(experiment) == before
+
+
+@pytest.mark.parametrize("name, value", [
+    ("int_knob", "ten"),
+    ("int_knob", [1]),
+    ("float_knob", "0.5"),
+    ("cat_knob", 3),
+    ("bool_knob", 1),
+    ("bool_knob", "true"),
+    ("int_knob", True),
+])
+def test_wrong_tunable_value_type_is_refused_and_nothing_stored(experiment: Experiment, name: str,
+                                                               value: Any) -> None:
+    trial_with_status(experiment, Status.SUCCEEDED, metrics={"score": 1.0})
+    before = _snapshot(experiment)
+    with pytest.raises(InvalidValueError, match=name):
+        experiment.new_trial({name: value})
+    assert _snapshot(experiment) == before
+
+
+def test_wrong_type_in_tunable_groups_shaped_object_is_refused(experiment: Experiment) -> None:
+    with pytest.raises(InvalidValueError, match="cat_knob"):
+        experiment.new_trial(FakeTunableGroups({"cat_knob": 5}, TUNABLE_DEFAULTS))
+    assert experiment.trial_id == 1
+
+
+@pytest.mark.parametrize("config", [
+    {"when": datetime(2026, 1, 1, tzinfo=timezone.utc)},
+    {"obj": object()},
+    {"nested": {"deep": [1, {2, 3}]}},
+    {"fn": print},
+], ids=["datetime", "object", "nested-set", "function"])
+def test_non_json_config_is_refused_before_anything_is_written(experiment: Experiment, config: dict) -> None:
+    before = _snapshot(experiment)
+    with pytest.raises(ValueError, match="config") as info:
+        experiment.new_trial({"int_knob": 99}, config=config)
+    assert isinstance(info.value, InvalidValueError)
+    assert _snapshot(experiment) == before
+    with pytest.raises(KeyError):  # not even the tunable config was stored
+        experiment.load_tunable_config(1)
+
+
+def test_config_that_is_not_a_mapping_is_refused(experiment: Experiment) -> None:
+    with pytest.raises(InvalidValueError, match="config"):
+        experiment.new_trial({}, config=[("a", 1)])
+    assert experiment.trial_id == 1
+
+
+# ---------------------------------------------------------------- config round trip
+
+
+def test_config_values_round_trip_with_their_types(experiment: Experiment) -> None:
+    config = {"i": 3, "f": 2.0, "s": "text", "b": True, "n": None,
+              "l": [1, 2.5, "x", None, False], "d": {"k": [1, {"z": None}], "t": "u"}}
+    experiment.new_trial({}, config=config)
+    (restored,) = experiment.pending_trials(FAR_FUTURE, running=False)
+    got = restored.config()
+    for key, value in config.items():
+        assert got[key] == value
+        assert type(got[key]) is type(value), key
+    assert got["l"][4] is False and type(got["l"][0]) is int and type(got["l"][1]) is float
+    assert got["experiment_id"] == "exp" and got["trial_id"] == restored.trial_id
+
+
+def test_new_trial_config_is_copied_not_referenced(experiment: Experiment) -> None:
+    config = {"a": 1}
+    trial = experiment.new_trial({}, config=config)
+    config["a"] = 2
+    assert trial.config()["a"] == 1
+
+
+# ---------------------------------------------------------------- pending_trials
+
+
+def test_future_ts_start_is_pending_only_from_its_time(experiment: Experiment) -> None:
+    now = datetime.now(timezone.utc)
+    start = now + timedelta(hours=1)
+    trial = experiment.new_trial({}, ts_start=start)
+    assert pending_ids(experiment, now, running=False) == []
+    assert pending_ids(experiment, now, running=True) == []
+    assert pending_ids(experiment, start, running=False) == [trial.trial_id]  # at or before
+    assert pending_ids(experiment, start + timedelta(hours=1), running=False) == [trial.trial_id]
+
+
+def test_trial_without_ts_start_is_pending_now(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    assert pending_ids(experiment, datetime.now(timezone.utc), running=False) == [trial.trial_id]
+
+
+def test_pending_trials_filter_by_status(experiment: Experiment) -> None:
+    ids = {status: trial_with_status(experiment, status).trial_id
+           for status in [Status.PENDING, Status.READY, Status.RUNNING, *FINAL_STATUSES]}
+    assert pending_ids(experiment, running=False) == [ids[Status.PENDING]]
+    assert pending_ids(experiment, running=True) == sorted(
+        [ids[Status.PENDING], ids[Status.READY], ids[Status.RUNNING]])
+
+
+def test_pending_trials_come_in_trial_id_order(experiment: Experiment) -> None:
+    now = datetime.now(timezone.utc)
+    for delta in (3, 1, 2):
+        experiment.new_trial({}, ts_start=now - timedelta(hours=delta))
+    assert pending_ids(experiment, running=False) == [1, 2, 3]
+
+
+def test_pending_trials_restore_tunables_and_config(experiment: Experiment) -> None:
+    values = {"int_knob": 5, "float_knob": 1.25, "cat_knob": "q", "bool_knob": True}
+    made = experiment.new_trial(values, config={"repeat": 2, "tag": "x"})
+    other = experiment.new_trial({}, config={"repeat": 1})
+    first, second = experiment.pending_trials(FAR_FUTURE, running=False)
+    assert first.trial_id == made.trial_id and second.trial_id == other.trial_id
+    assert isinstance(first.tunables, Tunables)
+    assert dict(first.tunables) == values
+    assert dict(second.tunables) == TUNABLE_DEFAULTS
+    assert first.tunables.defaults == TUNABLE_DEFAULTS
+    assert first.tunable_config_id == made.tunable_config_id
+    assert first.config() == made.config() == {"repeat": 2, "tag": "x", "experiment_id": "exp",
+                                               "trial_id": made.trial_id}
+    assert second.config()["repeat"] == 1 and "tag" not in second.config()
+    assert first.opt_targets == OPT_TARGETS
+
+
+# ---------------------------------------------------------------- load
+
+
+def test_load_returns_only_completed_trials_in_id_order(experiment: Experiment) -> None:
+    made = {}
+    for status in [Status.FAILED, Status.PENDING, Status.SUCCEEDED, Status.CANCELED,
+                   Status.RUNNING, Status.TIMED_OUT, Status.READY, Status.SUCCEEDED]:
+        metrics = {"score": float(len(made))} if status.is_completed() else None
+        trial = trial_with_status(experiment, status, {"int_knob": len(made)}, metrics)
+        made[trial.trial_id] = status
+    trial_ids, configs, scores, statuses = experiment.load()
+    assert trial_ids == [1, 3, 6, 8]
+    assert statuses == [Status.FAILED, Status.SUCCEEDED, Status.TIMED_OUT, Status.SUCCEEDED]
+    assert all(isinstance(s, Status) for s in statuses)
+    assert scores == [None, {"score": 2.0}, None, {"score": 7.0}]
+    assert configs == [{**TUNABLE_DEFAULTS, "int_knob": i - 1} for i in trial_ids]
+
+
+def test_load_last_trial_id_keeps_only_later_trials(experiment: Experiment) -> None:
+    for i in range(5):
+        trial_with_status(experiment, Status.SUCCEEDED, {"int_knob": i}, {"score": i})
+    assert experiment.load(last_trial_id=3)[0] == [4, 5]
+    assert experiment.load(last_trial_id=5) == ([], [], [], [])
+    assert experiment.load(last_trial_id=0)[0] == [1, 2, 3, 4, 5]
+    assert experiment.load_table(last_trial_id=3).column("trial_id").to_pylist() == [4, 5]
+
+
+def test_load_of_empty_experiment_is_empty(experiment: Experiment) -> None:
+    experiment.new_trial({})
+    assert experiment.load() == ([], [], [], [])
+
+
+def test_load_scores_keep_result_types(experiment: Experiment) -> None:
+    trial_with_status(experiment, Status.SUCCEEDED, metrics={"score": 3, "note": "ok", "flag": True,
+                                                             "extra": None})
+    (scores,) = experiment.load()[2]
+    assert scores == {"score": 3, "note": "ok", "flag": True, "extra": None}
+    assert type(scores["score"]) is int and scores["flag"] is True
+
+
+def test_load_of_many_trials(experiment: Experiment) -> None:
+    n = 300
+    for i in range(n):
+        trial = experiment.new_trial({"int_knob": i % 17, "cat_knob": f"c{i % 3}"})
+        status = Status.SUCCEEDED if i % 4 else Status.FAILED
+        trial.update(status, T0, {"score": float(i)})
+    trial_ids, configs, scores, statuses = experiment.load()
+    assert trial_ids == list(range(1, n + 1))
+    assert [c["int_knob"] for c in configs] == [i % 17 for i in range(n)]
+    assert [c["cat_knob"] for c in configs] == [f"c{i % 3}" for i in range(n)]
+    assert scores == [{"score": float(i)} if i % 4 else None for i in range(n)]
+    assert statuses == [Status.SUCCEEDED if i % 4 else Status.FAILED for i in range(n)]
+
+
+def _count_queries(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    engine = storage.engine
+    for method in ("fetch_table", "fetch_one", "fetch_value", "count", "execute", "ingest", "stream"):
+        original = getattr(engine, method)
+
+        def counting(*args: Any, _original=original, _method=method, **kwargs: Any) -> Any:
+            calls.append(_method)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(engine, method, counting)
+    return calls
+
+
+def test_load_table_issues_constant_number_of_queries(storage: Storage, experiment: Experiment,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def queries_for(n: int) -> int:
+        for i in range(n):
+            trial_with_status(experiment, Status.SUCCEEDED, {"int_knob": i}, {"score": i})
+        with monkeypatch.context() as patch:
+            calls = _count_queries(storage, patch)
+            table = experiment.load_table()
+            experiment.load()
+        assert table.num_rows == experiment.trial_id - 1
+        return len(calls)
+
+    few = queries_for(5)
+    many = queries_for(45)
+    assert few == many
+    assert few <= 8
+
+
+# ---------------------------------------------------------------- other reads
+
+
+def test_load_tunable_config_returns_the_values(experiment: Experiment) -> None:
+    values = {"int_knob": -4, "float_knob": 3.5, "cat_knob": "zz", "bool_knob": True}
+    trial = experiment.new_trial(values)
+    stored = experiment.load_tunable_config(trial.tunable_config_id)
+    assert stored == values
+    assert {k: type(v) for k, v in stored.items()} == {k: type(v) for k, v in values.items()}
+
+
+def test_load_tunable_config_of_unknown_id_raises_key_error(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    unknown = trial.tunable_config_id + 1000
+    with pytest.raises(KeyError, match=str(unknown)) as info:
+        experiment.load_tunable_config(unknown)
+    assert isinstance(info.value, UnknownObjectError)
+
+
+def test_load_telemetry_of_unknown_trial_raises_key_error(experiment: Experiment) -> None:
+    experiment.new_trial({})
+    with pytest.raises(KeyError, match="42") as info:
+        experiment.load_telemetry(42)
+    assert isinstance(info.value, UnknownObjectError)
+
+
+def test_load_telemetry_of_trial_of_another_experiment_raises_key_error(storage: Storage,
+                                                                       experiment: Experiment) -> None:
+    with make_experiment(storage, "other") as other:
+        other.new_trial({})
+        other.new_trial({})
+    experiment.new_trial({})
+    with pytest.raises(KeyError, match="2"):
+        experiment.load_telemetry(2)
