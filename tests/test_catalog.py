@@ -1,0 +1,546 @@
+"""The SQL catalog (schema files and named queries) and the engine that runs it."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+import mlos_store
+from mlos_store import InvalidValueError, QueryError, StoreError
+from mlos_store.catalog import KINDS, Catalog, Migration, Query, load_catalog, load_catalog_from, parse_queries
+from mlos_store.engine import Engine
+from mlos_store.errors import CatalogError
+from mlos_store.telemetry import telemetry_rows
+from mlos_store.values import NAMED_VALUES_SCHEMA
+
+PACKAGE_DIR = Path(mlos_store.__file__).resolve().parent
+SQL_DIR = PACKAGE_DIR.parent / "sql"
+CATALOG = load_catalog()
+QUERIES = CATALOG.queries
+T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+
+#: A typed value for every parameter name the catalog uses.
+DUMMY_PARAMS = {
+    "config_hash": "0" * 64,
+    "config_id": 1,
+    "config_ids": [1],
+    "description": "d",
+    "end": T0,
+    "experiment_id": "exp",
+    "first_trial_id": 1,
+    "from_status": "PENDING",
+    "git_commit": None,
+    "git_repo": None,
+    "last_trial_id": -1,
+    "metrics": ["m"],
+    "name": "n",
+    "root_env_config": "env.jsonc",
+    "start": T0,
+    "status": "PENDING",
+    "statuses": ["PENDING"],
+    "timestamp": T0,
+    "to_status": "RUNNING",
+    "trial_id": 1,
+    "trial_ids": [1],
+    "ts": T0,
+    "ts_created": T0,
+    "ts_start": T0,
+    "version": 99,
+}
+
+
+def _incoming(query: Query) -> pa.Table:
+    """An empty Arrow table shaped as the ingest query reads it."""
+    if query.name == "telemetry_insert":
+        return telemetry_rows([], "test")
+    if query.name == "objective_insert":
+        return pa.table({"optimization_target": pa.array([], pa.string()),
+                         "optimization_direction": pa.array([], pa.string()),
+                         "ordinal": pa.array([], pa.int32())})
+    return NAMED_VALUES_SCHEMA.empty_table()
+
+
+@pytest.fixture
+def migrated() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A bare DuckDB connection with every schema file applied."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for migration in CATALOG.migrations:
+        con.execute(migration.sql)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    eng = Engine(None)
+    yield eng
+    eng.close()
+
+
+def _insert_experiment(engine: Engine, experiment_id: str) -> None:
+    engine.execute(CATALOG.experiment_insert, experiment_id=experiment_id, description="d",
+                   root_env_config="env.jsonc", git_repo=None, git_commit=None, first_trial_id=1)
+
+
+def _stored(engine: Engine, experiment_id: str) -> bool:
+    return engine.fetch_one(CATALOG.experiment_get, experiment_id=experiment_id) is not None
+
+
+# ---------------------------------------------------------------- the package catalog
+
+
+def test_catalog_loads_with_queries_and_migrations() -> None:
+    assert isinstance(CATALOG, Catalog)
+    assert CATALOG.schema_version == len(CATALOG.migrations) >= 1
+    assert [m.version for m in CATALOG.migrations] == list(range(1, CATALOG.schema_version + 1))
+    assert CATALOG.trial_insert is QUERIES["trial_insert"]
+    assert "trial_insert" in CATALOG
+
+
+def test_catalog_is_parsed_once() -> None:
+    assert load_catalog() is CATALOG
+
+
+def test_unknown_query_attribute_names_it() -> None:
+    with pytest.raises(AttributeError, match="no named query 'trial_frobnicate'"):
+        CATALOG.trial_frobnicate  # noqa: B018
+
+
+def test_catalog_matches_sql_folder() -> None:
+    headers = re.findall(r"^--\s*name:\s*(\w+)", "\n".join(
+        p.read_text() for p in sorted((SQL_DIR / "queries").glob("*.sql"))), flags=re.MULTILINE)
+    assert sorted(headers) == sorted(QUERIES)
+    assert [f"{m.version:04d}_{m.name}.sql" for m in CATALOG.migrations] == sorted(
+        p.name for p in (SQL_DIR / "schema").glob("*.sql"))
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_query_has_known_kind_doc_and_source(name: str) -> None:
+    query = QUERIES[name]
+    assert query.kind in KINDS
+    assert query.doc.strip()
+    assert not query.doc.startswith("name:")
+    assert re.fullmatch(r"sql/queries/\w+\.sql:\d+", query.source)
+    assert not query.sql.rstrip().endswith(";")
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_query_params_are_its_placeholders(name: str) -> None:
+    query = QUERIES[name]
+    assert query.params == frozenset(re.findall(r"\$(\w+)", query.sql))
+    assert query.params <= DUMMY_PARAMS.keys()
+
+
+def test_placeholders_ignore_quoted_text_and_comments() -> None:
+    queries = parse_queries(
+        "-- name: q :one\n-- Doc.\nSELECT '$not_a', \"$not_b\", $yes -- $not_c\nFROM t WHERE x = $also;\n",
+        "f.sql",
+    )
+    assert queries[0].params == frozenset({"yes", "also"})
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_query_prepares_against_migrated_schema(name: str, migrated: duckdb.DuckDBPyConnection) -> None:
+    query = QUERIES[name]
+    if query.sql.lstrip().upper().startswith("SET "):
+        migrated.execute(query.sql)  # SET cannot be prepared; running it is the check
+        return
+    if query.kind == "ingest":
+        migrated.register("incoming", _incoming(query))
+    migrated.execute(f"PREPARE checked AS {query.sql}")
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_query_binds_typed_parameters(name: str, migrated: duckdb.DuckDBPyConnection) -> None:
+    query = QUERIES[name]
+    if query.kind == "ingest":
+        migrated.register("incoming", _incoming(query))
+    params = {p: DUMMY_PARAMS[p] for p in query.params}
+    migrated.begin()
+    try:
+        migrated.execute(query.sql, params or None).fetchall()
+    except duckdb.ConstraintException:
+        pass  # bound and ran; the empty schema has no rows for the dummy ids to reference
+    finally:
+        migrated.rollback()
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_query_runs_through_engine_kind(name: str, engine: Engine) -> None:
+    query = QUERIES[name]
+    params = {p: DUMMY_PARAMS[p] for p in query.params}
+    run = {
+        "arrow": lambda: engine.fetch_table(query, **params),
+        "one": lambda: engine.fetch_one(query, **params),
+        "value": lambda: engine.fetch_value(query, **params),
+        "count": lambda: engine.count(query, **params),
+        "none": lambda: engine.execute(query, **params),
+        "ingest": lambda: engine.ingest(query, _incoming(query), **params),
+    }[query.kind]
+    with contextlib.suppress(InvalidValueError):  # constraint refusals on an empty store
+        with pytest.raises(RuntimeError, match="rolled back on purpose"), engine.transaction():
+            run()
+            raise RuntimeError("rolled back on purpose")
+
+
+def test_ingest_queries_read_incoming() -> None:
+    for query in QUERIES.values():
+        assert (query.kind == "ingest") == bool(re.search(r"\bincoming\b", query.sql)), query.name
+
+
+def test_schema_sql_has_one_migration_table() -> None:
+    assert "CREATE TABLE schema_migration" in CATALOG.migrations[0].sql
+
+
+# ---------------------------------------------------------------- parse errors
+
+
+def test_duplicate_query_name_is_refused_naming_both_places() -> None:
+    first = parse_queries("-- name: q :one\n-- Doc.\nSELECT 1;\n", "sql/queries/a.sql")
+    second = parse_queries("\n-- name: q :value\n-- Doc.\nSELECT 2;\n", "sql/queries/b.sql")
+    with pytest.raises(CatalogError, match=r"sql/queries/b\.sql:2: query name 'q' already defined at "
+                                           r"sql/queries/a\.sql:1"):
+        Catalog(first + second, [])
+
+
+def test_duplicate_query_name_in_one_file_is_refused() -> None:
+    queries = parse_queries("-- name: q :one\n-- Doc.\nSELECT 1;\n\n-- name: q :one\n-- Doc.\nSELECT 2;\n",
+                            "x.sql")
+    with pytest.raises(CatalogError, match=r"x\.sql:5: query name 'q' already defined at x\.sql:1"):
+        Catalog(queries, [])
+
+
+def test_unknown_kind_is_refused_with_file_and_line() -> None:
+    with pytest.raises(CatalogError, match=r"^x\.sql:4: unknown query kind :many"):
+        parse_queries("-- name: a :one\n-- Doc.\nSELECT 1;\n-- name: b :many\nSELECT 2;\n", "x.sql")
+
+
+def test_statement_before_header_is_refused_with_file_and_line() -> None:
+    with pytest.raises(CatalogError, match=r"^x\.sql:2: statement before any '-- name:' header"):
+        parse_queries("-- a comment is fine\nSELECT 1;\n-- name: a :one\nSELECT 2;\n", "x.sql")
+
+
+def test_header_without_statement_is_refused() -> None:
+    with pytest.raises(CatalogError, match=r"^x\.sql:1: query 'a' has no statement"):
+        parse_queries("-- name: a :one\n-- Doc only.\n-- name: b :one\nSELECT 2;\n", "x.sql")
+
+
+def test_two_statements_under_one_header_are_refused() -> None:
+    with pytest.raises(CatalogError, match=r"^x\.sql:1: query 'a' holds more than one statement"):
+        parse_queries("-- name: a :none\n-- Doc.\nDELETE FROM t;\nDELETE FROM u;\n", "x.sql")
+
+
+def test_ingest_query_not_reading_incoming_is_refused() -> None:
+    queries = parse_queries("-- name: a :ingest\n-- Doc.\nINSERT INTO t SELECT 1;\n", "x.sql")
+    with pytest.raises(CatalogError, match=r"x\.sql:1: ingest query 'a' never reads 'incoming'"):
+        Catalog(queries, [])
+
+
+def test_parsed_query_keeps_name_kind_doc_and_params() -> None:
+    [query] = parse_queries(
+        "-- name: trial_get :one\n-- First line.\n-- Second line.\nSELECT *\nFROM trial\nWHERE id = $trial_id;\n",
+        "x.sql",
+    )
+    assert (query.name, query.kind, query.doc, query.params, query.source) == (
+        "trial_get", "one", "First line. Second line.", frozenset({"trial_id"}), "x.sql:1")
+    assert query.sql == "SELECT *\nFROM trial\nWHERE id = $trial_id"
+    assert str(query) == "trial_get (x.sql:1)"
+
+
+def _catalog_folder(root: Path, schema: dict[str, str], queries: dict[str, str]) -> Path:
+    (root / "schema").mkdir(parents=True)
+    (root / "queries").mkdir()
+    for name, text in schema.items():
+        (root / "schema" / name).write_text(text)
+    for name, text in queries.items():
+        (root / "queries" / name).write_text(text)
+    return root
+
+
+def test_gap_in_migration_numbering_is_refused_naming_file(tmp_path: Path) -> None:
+    root = _catalog_folder(tmp_path / "sql", {"0001_core.sql": "CREATE TABLE a (x INTEGER);",
+                                              "0003_later.sql": "CREATE TABLE b (x INTEGER);"}, {})
+    with pytest.raises(CatalogError, match=r"0003_later\.sql"):
+        load_catalog_from(root)
+
+
+def test_gap_in_migration_numbering_is_refused() -> None:
+    with pytest.raises(CatalogError, match=r"without gaps; found \[1, 3\]"):
+        Catalog([], [Migration(1, "core", ""), Migration(3, "later", "")])
+
+
+def test_misnamed_schema_file_is_refused(tmp_path: Path) -> None:
+    root = _catalog_folder(tmp_path / "sql", {"core.sql": "CREATE TABLE a (x INTEGER);"}, {})
+    with pytest.raises(CatalogError, match=r"schema file 'core\.sql' is not named NNNN_name\.sql"):
+        load_catalog_from(root)
+
+
+def test_duplicate_across_query_files_is_refused_at_load(tmp_path: Path) -> None:
+    root = _catalog_folder(tmp_path / "sql", {"0001_core.sql": "CREATE TABLE t (x INTEGER);"}, {
+        "a.sql": "-- name: t_get :one\n-- Doc.\nSELECT x FROM t;\n",
+        "b.sql": "-- name: t_get :value\n-- Doc.\nSELECT count(*) FROM t;\n",
+    })
+    with pytest.raises(CatalogError, match=r"sql/queries/b\.sql:1: query name 't_get' already defined at "
+                                           r"sql/queries/a\.sql:1"):
+        load_catalog_from(root)
+
+
+def test_catalog_error_in_folder_names_file_and_line(tmp_path: Path) -> None:
+    root = _catalog_folder(tmp_path / "sql", {"0001_core.sql": "CREATE TABLE t (x INTEGER);"}, {
+        "t.sql": "-- name: t_get :one\n-- Doc.\nSELECT x FROM t;\n\n-- name: t_all :rows\nSELECT x FROM t;\n",
+    })
+    with pytest.raises(CatalogError, match=r"sql/queries/t\.sql:5: unknown query kind :rows"):
+        load_catalog_from(root)
+
+
+def test_copy_of_package_folder_loads_same_catalog(tmp_path: Path) -> None:
+    root = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, root)
+    copy = load_catalog_from(root)
+    assert copy.queries == QUERIES
+    assert copy.migrations == CATALOG.migrations
+
+
+# ---------------------------------------------------------------- engine calls
+
+
+def test_engine_refuses_missing_parameters(engine: Engine) -> None:
+    with pytest.raises(QueryError, match=r"experiment_next_trial_id \(sql/queries/experiment\.sql:\d+\): "
+                                         r"missing parameters \['first_trial_id'\], unexpected \[\]"):
+        engine.fetch_value(CATALOG.experiment_next_trial_id, experiment_id="exp")
+
+
+def test_engine_refuses_extra_parameters(engine: Engine) -> None:
+    with pytest.raises(QueryError, match=r"experiment_get .*missing parameters \[\], unexpected \['trial_id'\]"):
+        engine.fetch_one(CATALOG.experiment_get, experiment_id="exp", trial_id=1)
+
+
+def test_engine_refuses_parameters_for_query_without_any(engine: Engine) -> None:
+    with pytest.raises(QueryError, match=r"store_probe .*unexpected \['x'\]"):
+        engine.fetch_one(CATALOG.store_probe, x=1)
+
+
+@pytest.mark.parametrize(("method", "query_name", "kind"), [
+    ("fetch_table", "experiment_get", "one"),
+    ("fetch_one", "objective_list", "arrow"),
+    ("fetch_value", "trial_advance", "count"),
+    ("count", "experiment_insert", "none"),
+    ("execute", "trial_insert", "value"),
+])
+def test_engine_refuses_query_of_wrong_kind(engine: Engine, method: str, query_name: str, kind: str) -> None:
+    query = QUERIES[query_name]
+    params = {p: DUMMY_PARAMS[p] for p in query.params}
+    with pytest.raises(QueryError, match=rf"{query_name} .* is :{kind}, not :"):
+        getattr(engine, method)(query, **params)
+    assert not _stored(engine, "exp")
+
+
+def test_engine_refuses_ingest_of_non_ingest_query(engine: Engine) -> None:
+    with pytest.raises(QueryError, match=r"experiment_insert .* is :none, not :ingest"):
+        engine.ingest(CATALOG.experiment_insert, NAMED_VALUES_SCHEMA.empty_table(), experiment_id="exp")
+
+
+def test_engine_binds_values_never_splices_them(engine: Engine) -> None:
+    hostile = "x'); DROP TABLE experiment; --"
+    _insert_experiment(engine, hostile)
+    assert engine.fetch_one(CATALOG.experiment_get, experiment_id=hostile) == ("d", "env.jsonc", 1)
+
+
+def test_engine_translates_constraint_violation(engine: Engine) -> None:
+    _insert_experiment(engine, "exp")
+    with pytest.raises(InvalidValueError, match="experiment_insert .*violated a constraint"):
+        _insert_experiment(engine, "exp")
+
+
+def test_engine_translates_duckdb_errors(engine: Engine) -> None:
+    with pytest.raises(QueryError, match=r"experiment_next_trial_id .*failed"):
+        engine.fetch_value(CATALOG.experiment_next_trial_id, experiment_id="exp", first_trial_id="not a number")
+
+
+def test_engine_returns_utc_timestamps(engine: Engine) -> None:
+    table = engine.fetch_table(CATALOG.telemetry_list, experiment_id="exp", trial_ids=None,
+                               metrics=None, start=None, end=None)
+    assert table.schema.field("ts").type.tz == "UTC"
+
+
+def test_engine_stream_does_not_block_other_calls(engine: Engine) -> None:
+    for i in range(3):
+        _insert_experiment(engine, f"exp{i}")
+    reader = engine.stream(CATALOG.objective_list, batch_size=1, experiment_id="exp0")
+    assert _stored(engine, "exp1")
+    assert reader.read_all().num_rows == 0
+
+
+# ---------------------------------------------------------------- transactions
+
+
+def test_exception_in_transaction_rolls_back_everything(engine: Engine) -> None:
+    with pytest.raises(RuntimeError, match="boom"), engine.transaction():
+        _insert_experiment(engine, "a")
+        _insert_experiment(engine, "b")
+        raise RuntimeError("boom")
+    assert not _stored(engine, "a")
+    assert not _stored(engine, "b")
+
+
+def test_nested_transaction_joins_outer_one(engine: Engine) -> None:
+    with pytest.raises(RuntimeError, match="boom"), engine.transaction():
+        _insert_experiment(engine, "outer")
+        with engine.transaction():
+            _insert_experiment(engine, "inner")
+        assert _stored(engine, "inner")
+        raise RuntimeError("boom")
+    assert not _stored(engine, "outer")
+    assert not _stored(engine, "inner")
+
+
+def test_exception_in_nested_block_rolls_back_outer_writes(engine: Engine) -> None:
+    with pytest.raises(RuntimeError, match="boom"), engine.transaction():
+        _insert_experiment(engine, "outer")
+        with engine.transaction():
+            _insert_experiment(engine, "inner")
+            raise RuntimeError("boom")
+    assert not _stored(engine, "outer")
+    assert not _stored(engine, "inner")
+
+
+def test_transaction_commits_when_block_succeeds(engine: Engine) -> None:
+    with engine.transaction():
+        _insert_experiment(engine, "a")
+        with engine.transaction():
+            _insert_experiment(engine, "b")
+    assert _stored(engine, "a") and _stored(engine, "b")
+
+
+def test_engine_is_usable_after_rollback(engine: Engine) -> None:
+    with pytest.raises(RuntimeError, match="boom"), engine.transaction(), engine.transaction():
+        raise RuntimeError("boom")
+    with engine.transaction():
+        _insert_experiment(engine, "after")
+    with pytest.raises(RuntimeError, match="again"), engine.transaction():
+        raise RuntimeError("again")
+    assert _stored(engine, "after")
+
+
+def test_failed_query_rolls_back_its_transaction(engine: Engine) -> None:
+    _insert_experiment(engine, "dup")
+    with pytest.raises(InvalidValueError, match="experiment_insert"), engine.transaction():
+        _insert_experiment(engine, "fresh")
+        _insert_experiment(engine, "dup")
+    assert not _stored(engine, "fresh")
+    assert _stored(engine, "dup")
+
+
+def test_transaction_returning_normally_means_stored(engine: Engine) -> None:
+    """A query error swallowed inside the block must not turn into a silent loss at commit."""
+    _insert_experiment(engine, "dup")
+    try:
+        with engine.transaction():
+            _insert_experiment(engine, "kept")
+            with contextlib.suppress(InvalidValueError):
+                _insert_experiment(engine, "dup")
+        committed = True
+    except StoreError:
+        committed = False
+    assert _stored(engine, "kept") == committed
+
+
+def test_swallowed_exception_of_nested_block_does_not_commit_its_writes(engine: Engine) -> None:
+    """A nested block that raised is not committed, even if the outer block catches the error."""
+    try:
+        with engine.transaction():
+            _insert_experiment(engine, "outer")
+            with contextlib.suppress(RuntimeError), engine.transaction():
+                _insert_experiment(engine, "inner")
+                raise RuntimeError("boom")
+        committed = True
+    except StoreError:
+        committed = False
+    assert not _stored(engine, "inner")
+    assert _stored(engine, "outer") == committed
+
+
+# ---------------------------------------------------------------- module boundaries
+
+
+def _package_modules() -> list[Path]:
+    return sorted(PACKAGE_DIR.rglob("*.py")) + sorted(SQL_DIR.rglob("*.py"))
+
+
+def _imported_roots(tree: ast.AST) -> set[str]:
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Constant) and node.value in ("duckdb", "_duckdb"):
+            roots.add("duckdb")  # importlib.import_module("duckdb") and the like
+    return roots
+
+
+def test_only_engine_imports_duckdb() -> None:
+    importers = {
+        path.relative_to(PACKAGE_DIR.parent).as_posix()
+        for path in _package_modules()
+        if {"duckdb", "_duckdb"} & _imported_roots(ast.parse(path.read_text(), str(path)))
+    }
+    assert importers == {"mlos_store/engine.py"}
+
+
+_SQL_TEXT = re.compile(
+    r"\bSELECT\b[\s\S]+\bFROM\b|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b"
+    r"|\b(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:TABLE|VIEW|INDEX|SEQUENCE|TYPE|MACRO|SCHEMA)\b"
+    r"|\bPRAGMA\s+\w+|\bATTACH\s+'|\bCOPY\s+\w+\s+(?:TO|FROM)\b|\bSET\s+\w+\s*="
+    r"|\b(?:BEGIN|COMMIT|ROLLBACK|CHECKPOINT)\s*(?:TRANSACTION\s*)?;?\s*$",
+)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def _sql_literals(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    skip = _docstrings(tree)
+    return [
+        f"{path.name}:{node.lineno}: {node.value!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+        and _SQL_TEXT.search(node.value)
+    ]
+
+
+def test_sql_text_detector_finds_sql() -> None:
+    for text in ("SELECT x FROM t", "insert into t values (1)", "UPDATE trial SET status = 1",
+                 "DELETE FROM t", "CREATE TABLE t (x INTEGER)", "SET TimeZone = 'UTC'", "COMMIT",
+                 "PRAGMA version", "ATTACH 'f' AS x"):
+        assert _SQL_TEXT.search(text), text
+    for text in ("select the best trial", "experiment {id!r} is stored", "update the trial first"):
+        assert not _SQL_TEXT.search(text), text
+
+
+def test_no_module_outside_engine_holds_sql_text() -> None:
+    found = [
+        literal
+        for path in _package_modules()
+        if path.name not in ("engine.py", "catalog.py")
+        for literal in _sql_literals(path)
+    ]
+    assert found == []
