@@ -76,7 +76,7 @@ def parse_queries(text: str, filename: str) -> list[Query]:
         sql = "\n".join(body).strip().rstrip(";").strip()
         if not sql:
             raise CatalogError(f"{current['source']}: query {current['name']!r} has no statement")
-        if ";" in sql.replace("';'", ""):
+        if ";" in _LEXEME.sub(" ", sql):
             raise CatalogError(f"{current['source']}: query {current['name']!r} holds more than one statement")
         queries.append(
             Query(
@@ -126,9 +126,12 @@ class Catalog:
             if query.kind == "ingest" and "incoming" not in query.sql:
                 raise CatalogError(f"{query.source}: ingest query {query.name!r} never reads 'incoming'")
             self._queries[query.name] = query
-        versions = [m.version for m in migrations]
-        if versions != list(range(1, len(versions) + 1)):
-            raise CatalogError(f"schema files must be numbered 0001, 0002, ... without gaps; found {versions}")
+        for expected, migration in enumerate(migrations, start=1):
+            if migration.version != expected:
+                raise CatalogError(
+                    f"sql/schema/{migration.version:04d}_{migration.name}.sql: schema files must be numbered "
+                    f"0001, 0002, ... without gaps; expected {expected:04d} here"
+                )
         self.migrations: tuple[Migration, ...] = tuple(migrations)
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -48,6 +49,7 @@ class Engine:
         self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0
+        self._aborted = False  # an error happened inside the open transaction
         self._con: duckdb.DuckDBPyConnection | None = self._open()
 
     # ------------------------------------------------------------ opening
@@ -57,29 +59,24 @@ class Engine:
         return self.path == MEMORY
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        if self.in_memory:
+        if self.in_memory or not os.path.exists(self.path):
             if self.read_only:
-                raise InvalidValueError("an in-memory store cannot be opened read-only: it would always be empty")
-            con = self._connect(read_only=False)
-            self._migrate(con, from_version=0)
-            return con
-        if not os.path.exists(self.path):
-            if self.read_only:
-                raise NotAStoreError(f"cannot open {self.path!r} read-only: no such file")
+                raise NotAStoreError(
+                    "an in-memory store cannot be opened read-only: it would always be empty"
+                    if self.in_memory else f"cannot open {self.path!r} read-only: no such file"
+                )
             con = self._connect(read_only=False)
             self._migrate(con, from_version=0)
             return con
         self._check_duckdb_file()
         version = self._inspect()
+        if version < self.catalog.schema_version and self.read_only:
+            raise SchemaVersionError(
+                f"{self.path!r} has schema version {version}, this mlos_store needs "
+                f"{self.catalog.schema_version}: open it once read-write to upgrade it"
+            )
         con = self._connect(read_only=self.read_only)
-        if version < self.catalog.schema_version:
-            if self.read_only:
-                con.close()
-                raise SchemaVersionError(
-                    f"{self.path!r} has schema version {version}, this mlos_store needs "
-                    f"{self.catalog.schema_version}: open it once read-write to upgrade it"
-                )
-            self._migrate(con, from_version=version)
+        self._migrate(con, from_version=version)
         return con
 
     def _check_duckdb_file(self) -> None:
@@ -95,13 +92,13 @@ class Engine:
         """The schema version of an existing file, read without writing to it."""
         con = self._connect(read_only=True)
         try:
-            table_count, has_store_info = self._run(con, self.catalog.store_probe, {}).fetchone()
-            if table_count == 0:
-                return 0
+            object_count, has_store_info = self._run(con, self.catalog.store_probe, {}).fetchone()
+            if object_count == 0:
+                return 0  # an empty DuckDB database: made a store like a new file
             if not has_store_info:
                 raise NotAStoreError(
                     f"{self.path!r} is a DuckDB database but not an mlos_store database "
-                    f"({table_count} foreign tables); it was left untouched"
+                    f"({object_count} foreign objects); it was left untouched"
                 )
             store_format, version = self._run(con, self.catalog.store_format_version, {}).fetchone()
         finally:
@@ -130,16 +127,28 @@ class Engine:
         self._run(con, self.catalog.session_no_replacement_scans, {})
 
     def _migrate(self, con: duckdb.DuckDBPyConnection, *, from_version: int) -> None:
-        """Apply each schema file past ``from_version``, each in one transaction."""
+        """Apply each schema file past ``from_version``, each in one transaction.
+
+        On failure the file keeps the last version fully applied and is
+        released (the connection closed) before the error propagates.
+        """
         for migration in self.catalog.migrations[from_version:]:
-            con.begin()
             try:
-                con.execute(migration.sql)
+                con.begin()
+                try:
+                    con.execute(migration.sql)
+                except duckdb.Error as exc:
+                    raise SchemaVersionError(
+                        f"{self.path!r}: schema file {migration.version:04d}_{migration.name}.sql failed, "
+                        f"the store stays at version {migration.version - 1}: {exc}"
+                    ) from exc
                 self._run(con, self.catalog.schema_migration_record,
                           {"version": migration.version, "name": migration.name})
                 con.commit()
             except BaseException:
-                con.rollback()
+                with contextlib.suppress(duckdb.Error):
+                    con.rollback()
+                con.close()
                 raise
 
     # ------------------------------------------------------------ running
@@ -149,15 +158,34 @@ class Engine:
             raise StoreClosedError(f"the store {self.path!r} is closed")
         return self._con
 
-    @staticmethod
-    def _run(con: duckdb.DuckDBPyConnection, query: Query, params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
-        with _translated(query, params):
+    def _run(self, con: duckdb.DuckDBPyConnection, query: Query, params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+        with self._translated(query, params):
             return con.execute(query.sql, params or None)
+
+    @contextlib.contextmanager
+    def _translated(self, query: Query, params: dict[str, Any]) -> Iterator[None]:
+        """Check the parameters against the query's, and turn DuckDB errors into ours.
+
+        An error inside a transaction dooms it: DuckDB would discard its work
+        at COMMIT yet report success, so the engine remembers and refuses.
+        """
+        given = frozenset(params)
+        if given != query.params:
+            missing, extra = sorted(query.params - given), sorted(given - query.params)
+            raise QueryError(f"query {query}: missing parameters {missing}, unexpected {extra}")
+        try:
+            yield
+        except duckdb.Error as exc:
+            if self._depth:
+                self._aborted = True
+            if isinstance(exc, duckdb.ConstraintException):
+                raise InvalidValueError(f"query {query} violated a constraint: {exc}") from exc
+            raise QueryError(f"query {query} failed: {exc}") from exc
 
     def fetch_table(self, query: Query, **params: Any) -> pa.Table:
         """Run an ``:arrow`` query and return its whole result."""
         self._expect(query, "arrow")
-        with self._lock, _translated(query, params):
+        with self._lock, self._translated(query, params):
             return self._connection().sql(query.sql, params=params or None).to_arrow_table()
 
     def stream(self, query: Query, *, batch_size: int = 1_000_000, **params: Any) -> pa.RecordBatchReader:
@@ -169,7 +197,7 @@ class Engine:
         with self._lock:
             cursor = self._connection().cursor()
             self._configure(cursor)
-            with _translated(query, params):
+            with self._translated(query, params):
                 return cursor.sql(query.sql, params=params or None).to_arrow_reader(batch_size)
 
     def fetch_one(self, query: Query, **params: Any) -> tuple[Any, ...] | None:
@@ -218,29 +246,42 @@ class Engine:
     def transaction(self) -> Iterator[None]:
         """All calls inside run as one transaction; nested blocks join the outer one.
 
-        Any exception rolls everything back (DuckDB would otherwise report a
-        later COMMIT as done while discarding the work).
+        An exception leaving any block, or a failed query inside, rolls the
+        whole transaction back, even if an outer block catches the error:
+        the outermost block then raises instead of reporting a commit.
         """
         with self._lock:
             con = self._connection()
             if self._depth == 0:
                 con.begin()
+                self._aborted = False
             self._depth += 1
             try:
                 yield
             except BaseException:
+                self._aborted = True
+                raise
+            finally:
                 self._depth -= 1
                 if self._depth == 0:
-                    con.rollback()
-                raise
-            self._depth -= 1
-            if self._depth == 0:
-                try:
-                    con.commit()
-                except duckdb.Error as exc:
-                    with contextlib.suppress(duckdb.Error):
-                        con.rollback()
-                    raise QueryError(f"commit failed, nothing was stored: {exc}") from exc
+                    self._finish(con)
+
+    def _finish(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Commit the outermost transaction, or roll it back if anything failed inside."""
+        if self._aborted:
+            self._aborted = False
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
+            if sys.exc_info()[1] is None:
+                raise QueryError("an error inside the transaction was caught and ignored; "
+                                 "the whole transaction was rolled back, nothing was stored")
+            return
+        try:
+            con.commit()
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
+            raise QueryError(f"commit failed, nothing was stored: {exc}") from exc
 
     @staticmethod
     def _expect(query: Query, kind: str) -> None:
@@ -256,18 +297,3 @@ class Engine:
     @property
     def closed(self) -> bool:
         return self._con is None
-
-
-@contextlib.contextmanager
-def _translated(query: Query, params: dict[str, Any]) -> Iterator[None]:
-    """Check the parameters against the query's, and turn DuckDB errors into ours."""
-    given = frozenset(params)
-    if given != query.params:
-        missing, extra = sorted(query.params - given), sorted(given - query.params)
-        raise QueryError(f"query {query}: missing parameters {missing}, unexpected {extra}")
-    try:
-        yield
-    except duckdb.ConstraintException as exc:
-        raise InvalidValueError(f"query {query} violated a constraint: {exc}") from exc
-    except duckdb.Error as exc:
-        raise QueryError(f"query {query} failed: {exc}") from exc

@@ -109,6 +109,13 @@ def test_reopened_file_store_sees_same_trials(db_path: Path) -> None:
         assert exp.trial_id == ids[-1] + 1
 
 
+def test_missing_parent_directory_is_refused_naming_path(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "store.duckdb"
+    with pytest.raises(StoreError, match=f"cannot open '{path}'"):
+        Storage(path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_storage_accepts_str_and_pathlike(db_path: Path) -> None:
     with Storage(str(db_path)) as store:
         assert store.path == str(db_path)
@@ -223,6 +230,16 @@ def test_duckdb_file_with_foreign_tables_is_refused_untouched(db_path: Path) -> 
     assert tables == [("measurements",)]
 
 
+def test_duckdb_file_with_only_a_view_is_refused_untouched(db_path: Path) -> None:
+    con = duckdb.connect(str(db_path))
+    con.execute("CREATE VIEW answer AS SELECT 42 AS a")
+    con.close()
+    before = _snapshot(db_path)
+    with pytest.raises(NotAStoreError, match=str(db_path)):
+        Storage(db_path)
+    assert _snapshot(db_path) == before
+
+
 def test_duckdb_file_with_foreign_tables_is_refused_read_only(db_path: Path) -> None:
     con = duckdb.connect(str(db_path))
     con.execute("CREATE TABLE measurements (id INTEGER)")
@@ -279,6 +296,8 @@ def test_older_store_is_upgraded_on_read_write_open(db_path: Path, upgraded_cata
     engine.close()
     assert _schema_versions(db_path) == list(range(1, old + 2))
     con = duckdb.connect(str(db_path), read_only=True)
+    assert con.execute("SELECT name FROM schema_migration WHERE version = $v", {"v": old + 1}).fetchone() == (
+        "run_notes",)
     assert con.execute("SELECT count(*) FROM run_note").fetchone() == (0,)
     assert con.execute("SELECT trial_id FROM trial ORDER BY trial_id").fetchall() == [(i,) for i in ids]
     con.close()
@@ -301,21 +320,39 @@ def test_older_store_is_refused_read_only_untouched(db_path: Path, upgraded_cata
     assert _schema_versions(db_path) == list(range(1, old + 1))
 
 
-def test_failed_migration_leaves_store_at_old_version(db_path: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def broken_catalog(tmp_path: Path):
+    """The package's catalog plus a migration 0002 that fails half-way."""
     root = tmp_path / "sql_bad"
     shutil.copytree(SQL_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     (root / "schema" / "0002_broken.sql").write_text(
         "CREATE TABLE half_done (x INTEGER);\nALTER TABLE no_such_table ADD COLUMN y INTEGER;\n"
     )
+    return load_catalog_from(root)
+
+
+def test_failed_migration_raises_store_error_and_keeps_old_version(db_path: Path, broken_catalog) -> None:
     Storage(db_path).close()
-    with pytest.raises(duckdb.Error):
-        Engine(db_path, catalog=load_catalog_from(root))
+    with pytest.raises(StoreError, match="0002|broken"):
+        Engine(db_path, catalog=broken_catalog)
     assert _schema_versions(db_path) == [1]
     con = duckdb.connect(str(db_path), read_only=True)
     names = [n for (n,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
     con.close()
     assert "half_done" not in names
+
+
+def test_failed_migration_releases_file(db_path: Path, broken_catalog) -> None:
     Storage(db_path).close()
+    with pytest.raises((StoreError, duckdb.Error)) as failure:  # the type is pinned by the test above
+        Engine(db_path, catalog=broken_catalog)
+    code = """
+        import sys, duckdb
+        duckdb.connect(sys.argv[1]).close()
+    """
+    proc = _run_python(code, str(db_path), check=False)
+    del failure
+    assert proc.returncode == 0, proc.stderr
 
 
 # ---------------------------------------------------------------- read-only
