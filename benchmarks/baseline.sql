@@ -3,12 +3,12 @@
 
 -- name: baseline_schema :none
 -- Bare tables, no constraints.
-CREATE TABLE bare_trial (trial_id INTEGER, x BIGINT, y DOUBLE, status VARCHAR,
+CREATE TABLE bare_trial (trial_id BIGINT, x BIGINT, y DOUBLE, status VARCHAR,
                     ts_start TIMESTAMPTZ, ts_end TIMESTAMPTZ, score DOUBLE);
 
 -- name: baseline_telemetry_schema :none
 -- Bare telemetry table.
-CREATE TABLE bare_telemetry (trial_id INTEGER, ts TIMESTAMPTZ, metric VARCHAR, value DOUBLE);
+CREATE TABLE bare_telemetry (trial_id BIGINT, ts TIMESTAMPTZ, metric VARCHAR, value DOUBLE);
 
 -- name: baseline_trial_insert :none
 -- A new pending trial.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -23,19 +22,22 @@ from .values import (
     named_value_pairs,
     named_values_table,
     now_utc,
+    sorted_runs,
     to_utc,
     typed_column,
     values_from_rows,
 )
 
 DIRECTIONS = ("min", "max")
+MAX_TRIAL_ID = 2**63 - 1  # trial ids are BIGINT
 
 
 class Experiment:
     """One experiment in a store, used as a context manager to add trials.
 
     Normally obtained from ``Storage.experiment(...)``. Entering creates the
-    experiment record (or finds it, refusing objectives that differ) and
+    experiment record (or finds it, refusing objectives that differ; the
+    stored description and root_env_config win over the ones given) and
     numbering continues after the largest stored trial id. Reads work
     without entering.
     """
@@ -45,8 +47,10 @@ class Experiment:
                  opt_targets: Mapping[str, str]) -> None:
         if not isinstance(experiment_id, str) or not experiment_id:
             raise InvalidValueError(f"experiment_id must be a non-empty str, got {experiment_id!r}")
-        if not isinstance(trial_id, int) or isinstance(trial_id, bool) or trial_id < 0:
-            raise InvalidValueError(f"experiment {experiment_id!r}: trial_id must be an int >= 0, got {trial_id!r}")
+        if not isinstance(trial_id, int) or isinstance(trial_id, bool) or not 0 <= trial_id < MAX_TRIAL_ID:
+            raise InvalidValueError(
+                f"experiment {experiment_id!r}: trial_id must be an int in [0, 2**63 - 1), got {trial_id!r}"
+            )
         for what, text in (("root_env_config", root_env_config), ("description", description)):
             if not isinstance(text, str):
                 raise InvalidValueError(f"experiment {experiment_id!r}: {what} must be a str, got {text!r}")
@@ -70,7 +74,7 @@ class Experiment:
             if stored is None:
                 self._create()
             else:
-                self._description = stored[0]
+                self._description, self._root_env_config = stored[0], stored[1]
                 self._check_objectives()
         self._entered = True
         return self
@@ -292,13 +296,7 @@ def _checked_config(experiment_id: str, config: Mapping[str, Any] | None) -> dic
         return {}
     if not isinstance(config, Mapping):
         raise InvalidValueError(f"experiment {experiment_id!r}: trial config must be a mapping, got {config!r}")
-    try:
-        json.dumps(config)
-    except (TypeError, ValueError) as exc:
-        raise InvalidValueError(
-            f"experiment {experiment_id!r}: trial config {config!r} is not JSON-serialisable ({exc})"
-        ) from None
-    return dict(config)
+    return dict(config)  # its values are checked as they are encoded
 
 
 def _id_list(trial_ids: int | Iterable[int] | None) -> list[int] | None:
@@ -335,12 +333,10 @@ def _widen(trials: pa.Table, values: pa.Table) -> pa.Table:
     table = trials
     if values.num_rows == 0:
         return table
-    groups = values.group_by(["source", "name"], use_threads=False).aggregate([("row_pos", "count")])
-    offset = 0
     prefix = {"config": CONFIG_PREFIX, "result": RESULT_PREFIX}
-    for source, name, count in zip(*(groups.column(c).to_pylist() for c in ("source", "name", "row_pos_count"))):
-        part = values.slice(offset, count)
-        offset += count
-        field, column = typed_column(prefix[source] + name, part, part.column("row_pos"), n)
+    for start, length in sorted_runs(values, ["source", "name"]):
+        part = values.slice(start, length)
+        name = prefix[part["source"][0].as_py()] + part["name"][0].as_py()
+        field, column = typed_column(name, part, part.column("row_pos"), n)
         table = table.append_column(field, column)
     return table

@@ -86,13 +86,29 @@ def encode_value(value: Any, what: str, *, allow_json: bool) -> tuple[str, float
     if isinstance(value, str):
         return ("str", None, None, str(value))
     if allow_json and isinstance(value, (list, tuple, dict)):
+        _check_json_keys(value, what)
         try:
             text = json.dumps(value, sort_keys=True)
         except (TypeError, ValueError) as exc:
             raise InvalidValueError(f"{what}: {value!r} is not JSON-serialisable ({exc})") from None
         return ("json", None, None, text)
-    expected = "int, float, str, bool, None, list or dict" if allow_json else "int, float, str, bool or None"
-    raise InvalidValueError(f"{what}: {value!r} of type {type(value).__name__} cannot be stored (expected {expected})")
+    if allow_json:
+        raise InvalidValueError(f"{what}: {value!r} of type {type(value).__name__} is not JSON-serialisable")
+    raise InvalidValueError(
+        f"{what}: {value!r} of type {type(value).__name__} cannot be stored (expected int, float, str, bool or None)"
+    )
+
+
+def _check_json_keys(value: Any, what: str) -> None:
+    """Refuse dict keys JSON would silently turn into strings (a tuple comes back as a list)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidValueError(f"{what}: key {key!r} in {value!r} is not a str, so it would not round-trip")
+            _check_json_keys(item, what)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_json_keys(item, what)
 
 
 def decode_value(kind: str, value: float | None, value_int: int | None, value_text: str | None) -> Any:
@@ -210,6 +226,19 @@ def encode_python_values(values: list[Any], what: str, *, allow_json: bool = Fal
         "value_int": pa.array(ints, pa.int64()),
         "value_text": pa.array(texts, pa.string()),
     }
+
+
+def sorted_runs(table: pa.Table, keys: list[str]) -> list[tuple[int, int]]:
+    """(start, length) of each run of equal keys in a table sorted by them."""
+    n = table.num_rows
+    if n == 0:
+        return []
+    changed = pa.array([False] * (n - 1), pa.bool_())
+    for key in keys:
+        column = table.column(key)
+        changed = pc.or_(changed, pc.not_equal(column.slice(1), column.slice(0, n - 1)))
+    starts = [0] + [i + 1 for i in pc.indices_nonzero(changed).to_pylist()]
+    return [(start, end - start) for start, end in zip(starts, starts[1:] + [n])]
 
 
 def _json_text(kind: str, value: float | None, value_int: int | None, value_text: str | None) -> str:

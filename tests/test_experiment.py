@@ -61,7 +61,7 @@ def trial_with_status(exp: Experiment, status: Status, tunables: Any = None,
         trial.update(status, T0)
         return trial
     trial.update(Status.RUNNING, T0)
-    trial.update(status, T0 + timedelta(seconds=1), metrics)
+    trial.update(status, T0 + timedelta(seconds=1), {"score": 0.0} if metrics is None else metrics)
     return trial
 
 
@@ -268,7 +268,8 @@ def test_identical_tunable_values_share_one_config_id(experiment: Experiment) ->
     b = experiment.new_trial(experiment.tunables.assign({"int_knob": 3}))
     c = experiment.new_trial(FakeTunableGroups({"int_knob": 3}, TUNABLE_DEFAULTS))
     assert a.tunable_config_id == b.tunable_config_id == c.tunable_config_id
-    assert experiment.new_trial({}).tunable_config_id == experiment.new_trial(dict(TUNABLE_DEFAULTS)).tunable_config_id
+    defaults_id = experiment.new_trial({}).tunable_config_id
+    assert experiment.new_trial(dict(TUNABLE_DEFAULTS)).tunable_config_id == defaults_id
 
 
 def test_different_tunable_values_get_different_config_ids(experiment: Experiment) -> None:
@@ -314,36 +315,27 @@ def _snapshot(exp: Experiment) -> tuple:
     return exp.trial_id, pending_ids(exp), exp.load_table()
 
 
-@pytest.mark.parametrize("values, name", [
+BAD_TUNABLE_VALUES = [
     ({"no_such_knob": 1}, "no_such_knob"),
     ({"int_knob": 1, "typo_knob": 2}, "typo_knob"),
-])
-def test_unknown_tunable_name_is_refused_and_nothing_stored(experiment: Experiment, values: dict,
-                                                           name: str) -> None:
-    trial_with_status(experiment, Status.SUCCEEDED, metrics={"score": 1.0})
-    before = _snapshot(experiment)
-    with pytest.raises(InvalidValueError, match=name) as info:
-        experiment.new_trial(values)
-    assert isinstance(info.value, ValueError)
-    assert _snapshot(experiment) == before
+    ({"int_knob": "ten"}, "int_knob"),
+    ({"int_knob": [1]}, "int_knob"),
+    ({"int_knob": True}, "int_knob"),
+    ({"float_knob": "0.5"}, "float_knob"),
+    ({"cat_knob": 3}, "cat_knob"),
+    ({"bool_knob": 1}, "bool_knob"),
+    ({"bool_knob": "true"}, "bool_knob"),
+]
 
 
-@pytest.mark.parametrize("name, value", [
-    ("int_knob", "ten"),
-    ("int_knob", [1]),
-    ("float_knob", "0.5"),
-    ("cat_knob", 3),
-    ("bool_knob", 1),
-    ("bool_knob", "true"),
-    ("int_knob", True),
-])
-def test_wrong_tunable_value_type_is_refused_and_nothing_stored(experiment: Experiment, name: str,
-                                                               value: Any) -> None:
+def test_unknown_tunable_or_wrong_value_type_is_refused_and_nothing_stored(experiment: Experiment) -> None:
     trial_with_status(experiment, Status.SUCCEEDED, metrics={"score": 1.0})
     before = _snapshot(experiment)
-    with pytest.raises(InvalidValueError, match=name):
-        experiment.new_trial({name: value})
-    assert _snapshot(experiment) == before
+    for values, name in BAD_TUNABLE_VALUES:
+        with pytest.raises(InvalidValueError, match=name) as info:
+            experiment.new_trial(values)
+        assert isinstance(info.value, ValueError)
+        assert _snapshot(experiment) == before, values
 
 
 def test_wrong_type_in_tunable_groups_shaped_object_is_refused(experiment: Experiment) -> None:
@@ -352,18 +344,21 @@ def test_wrong_type_in_tunable_groups_shaped_object_is_refused(experiment: Exper
     assert experiment.trial_id == 1
 
 
-@pytest.mark.parametrize("config", [
+NON_JSON_CONFIGS = [
     {"when": datetime(2026, 1, 1, tzinfo=timezone.utc)},
     {"obj": object()},
     {"nested": {"deep": [1, {2, 3}]}},
     {"fn": print},
-], ids=["datetime", "object", "nested-set", "function"])
-def test_non_json_config_is_refused_before_anything_is_written(experiment: Experiment, config: dict) -> None:
+]
+
+
+def test_non_json_config_is_refused_before_anything_is_written(experiment: Experiment) -> None:
     before = _snapshot(experiment)
-    with pytest.raises(ValueError, match="config") as info:
-        experiment.new_trial({"int_knob": 99}, config=config)
-    assert isinstance(info.value, InvalidValueError)
-    assert _snapshot(experiment) == before
+    for config in NON_JSON_CONFIGS:
+        with pytest.raises(ValueError, match="config") as info:
+            experiment.new_trial({"int_knob": 99}, config=config)
+        assert isinstance(info.value, InvalidValueError)
+        assert _snapshot(experiment) == before, config
     with pytest.raises(KeyError):  # not even the tunable config was stored
         experiment.load_tunable_config(1)
 
@@ -487,8 +482,13 @@ def test_load_scores_keep_result_types(experiment: Experiment) -> None:
     assert type(scores["score"]) is int and scores["flag"] is True
 
 
-def test_load_of_many_trials(experiment: Experiment) -> None:
-    n = 300
+def test_load_of_many_trials() -> None:
+    n = 300  # slow to build (a few ms a trial), so in memory only
+    with Storage(None) as storage, make_experiment(storage) as experiment:
+        _load_many(experiment, n)
+
+
+def _load_many(experiment: Experiment, n: int) -> None:
     for i in range(n):
         trial = experiment.new_trial({"int_knob": i % 17, "cat_knob": f"c{i % 3}"})
         status = Status.SUCCEEDED if i % 4 else Status.FAILED
@@ -567,3 +567,27 @@ def test_load_telemetry_of_trial_of_another_experiment_raises_key_error(storage:
     experiment.new_trial({})
     with pytest.raises(KeyError, match="2"):
         experiment.load_telemetry(2)
+
+
+def test_experiments_in_one_store_do_not_see_each_others_trials(storage: Storage, experiment: Experiment) -> None:
+    with make_experiment(storage, "other") as other:
+        theirs = other.new_trial({"int_knob": 1}, config={"who": "other"})
+        theirs.update(Status.SUCCEEDED, T0, {"score": 5.0})
+        other.new_trial({}, config={"who": "other"})
+    mine = experiment.new_trial({}, config={"who": "me"})
+    assert mine.trial_id == 1  # numbering is per experiment
+    assert [t.config()["who"] for t in experiment.pending_trials(FAR_FUTURE, running=True)] == ["me"]
+    assert experiment.load() == ([], [], [], [])
+    assert other.load()[0] == [1]
+
+
+def test_trial_id_beyond_32_bits_works_or_is_refused_as_invalid_value(storage: Storage) -> None:
+    big = 2**31
+    try:
+        with make_experiment(storage, trial_id=big) as exp:
+            assert exp.new_trial({}).trial_id == big
+    except Exception as exc:  # a refusal must be the documented kind, naming the value
+        assert isinstance(exc, InvalidValueError), repr(exc)
+        assert str(big) in str(exc)
+        with make_experiment(storage, opt_targets={"other": "max"}):  # no record was left behind
+            pass

@@ -44,7 +44,7 @@ CREATE TABLE experiment (
     git_repo VARCHAR,
     git_commit VARCHAR,
     -- The trial id given when the experiment was created: numbering starts here.
-    first_trial_id INTEGER NOT NULL,
+    first_trial_id BIGINT NOT NULL,
     ts_created TIMESTAMPTZ NOT NULL
 );
 
@@ -92,7 +92,7 @@ CREATE TABLE tunable_param (
 
 CREATE TABLE trial (
     experiment_id VARCHAR NOT NULL REFERENCES experiment (experiment_id),
-    trial_id INTEGER NOT NULL,
+    trial_id BIGINT NOT NULL,
     config_id BIGINT NOT NULL REFERENCES tunable_config (config_id),
     status trial_status NOT NULL CHECK (status <> 'UNKNOWN'),
     -- When the trial was stored; never changes.
@@ -110,7 +110,7 @@ CREATE TABLE trial (
 -- The trial config: extra, non-tunable parameters of one trial.
 CREATE TABLE trial_param (
     experiment_id VARCHAR NOT NULL,
-    trial_id INTEGER NOT NULL,
+    trial_id BIGINT NOT NULL,
     param_name VARCHAR NOT NULL,
     value_kind value_kind NOT NULL,
     value DOUBLE,
@@ -124,7 +124,7 @@ CREATE TABLE trial_param (
 -- Every status a trial went through, in time order.
 CREATE TABLE trial_status (
     experiment_id VARCHAR NOT NULL,
-    trial_id INTEGER NOT NULL,
+    trial_id BIGINT NOT NULL,
     ts TIMESTAMPTZ NOT NULL,
     status trial_status NOT NULL CHECK (status <> 'UNKNOWN'),
     PRIMARY KEY (experiment_id, trial_id, ts, status),
@@ -133,7 +133,7 @@ CREATE TABLE trial_status (
 
 CREATE TABLE trial_result (
     experiment_id VARCHAR NOT NULL,
-    trial_id INTEGER NOT NULL,
+    trial_id BIGINT NOT NULL,
     metric VARCHAR NOT NULL,
     value_kind value_kind NOT NULL,
     value DOUBLE,
@@ -151,7 +151,7 @@ CREATE TABLE trial_result (
 -- reason: the ingest query only writes points of a trial it has just read.
 CREATE TABLE trial_telemetry (
     experiment_id VARCHAR NOT NULL,
-    trial_id INTEGER NOT NULL,
+    trial_id BIGINT NOT NULL,
     ts TIMESTAMPTZ NOT NULL,
     metric VARCHAR NOT NULL,
     value_kind value_kind NOT NULL,

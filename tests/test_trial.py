@@ -1,0 +1,384 @@
+"""Behaviour of Trial: status changes, results, history, config, and update_telemetry's status."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from conftest import OPT_TARGETS, TUNABLE_DEFAULTS
+from mlos_store import (
+    Experiment,
+    IllegalTransitionError,
+    InvalidValueError,
+    MissingObjectiveWarning,
+    Status,
+    Storage,
+    Trial,
+    TrialEndedError,
+    Tunables,
+)
+
+FAR_FUTURE = datetime(2999, 1, 1, tzinfo=timezone.utc)
+FINAL_STATUSES = [Status.SUCCEEDED, Status.CANCELED, Status.FAILED, Status.TIMED_OUT]
+LOADED_STATUSES = [Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT]
+
+
+#: Status changes are timestamped after the trials are created (history is ordered by time).
+BASE = datetime.now(timezone.utc).replace(microsecond=123456) + timedelta(days=1)
+
+
+def ts(seconds: float) -> datetime:
+    return BASE + timedelta(seconds=seconds)
+
+
+def restored(exp: Experiment, trial_id: int) -> Trial:
+    """The same trial as pending_trials gives it back (a second object for it)."""
+    (trial,) = [t for t in exp.pending_trials(FAR_FUTURE, running=True) if t.trial_id == trial_id]
+    return trial
+
+
+def statuses(trial: Trial) -> list[Status]:
+    return [s for _, s in trial.status_history()]
+
+
+def row_of(exp: Experiment, trial_id: int) -> dict[str, Any]:
+    (row,) = [r for r in exp.load_table().to_pylist() if r["trial_id"] == trial_id]
+    return row
+
+
+def running_trial(exp: Experiment) -> Trial:
+    trial = exp.new_trial({})
+    trial.update(Status.RUNNING, ts(1))
+    return trial
+
+
+def state(exp: Experiment, trial: Trial) -> tuple:
+    """Everything an update could change, to compare before and after."""
+    return trial.status, trial.status_history(), exp.load_table(), exp.telemetry_table(trial.trial_id)
+
+
+# ---------------------------------------------------------------- allowed moves
+
+
+def test_pending_ready_running_succeeded_is_allowed(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    assert trial.status == Status.PENDING
+    for i, status in enumerate([Status.READY, Status.RUNNING, Status.SUCCEEDED]):
+        trial.update(status, ts(i), {"score": 1.0} if status == Status.SUCCEEDED else None)
+        assert trial.status == status
+    assert statuses(trial)[-3:] == [Status.READY, Status.RUNNING, Status.SUCCEEDED]
+
+
+def test_pending_to_any_final_status_is_allowed(experiment: Experiment) -> None:
+    for final in FINAL_STATUSES:
+        trial = experiment.new_trial({})
+        trial.update(final, ts(1), {"score": 1.0})
+        assert trial.status == final
+        assert statuses(trial) == [Status.PENDING, final]
+
+
+def test_pending_to_running_skipping_ready_is_allowed(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    trial.update(Status.RUNNING, ts(1))
+    assert trial.status == Status.RUNNING
+
+
+def test_ready_to_final_is_allowed(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    trial.update(Status.READY, ts(1))
+    trial.update(Status.FAILED, ts(2))
+    assert trial.status == Status.FAILED
+
+
+def test_status_may_be_given_by_name(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    trial.update("RUNNING", ts(1))
+    assert trial.status == Status.RUNNING
+
+
+# ---------------------------------------------------------------- start and end times, results
+
+
+def test_running_sets_ts_start_and_final_sets_ts_end(experiment: Experiment) -> None:
+    trial = experiment.new_trial({}, ts_start=ts(-100))
+    trial.update(Status.RUNNING, ts(5))
+    trial.update(Status.SUCCEEDED, ts(9.5), {"score": 2.5})
+    row = row_of(experiment, trial.trial_id)
+    assert row["ts_start"] == ts(5)
+    assert row["ts_end"] == ts(9.5)
+    assert row["status"] == "SUCCEEDED"
+    assert row["result.score"] == 2.5
+
+
+def test_pending_to_final_keeps_scheduled_ts_start(experiment: Experiment) -> None:
+    trial = experiment.new_trial({}, ts_start=ts(-100))
+    trial.update(Status.FAILED, ts(3))
+    row = row_of(experiment, trial.trial_id)
+    assert row["ts_start"] == ts(-100)
+    assert row["ts_end"] == ts(3)
+
+
+def test_final_update_stores_metrics_with_types(experiment: Experiment) -> None:
+    trial = running_trial(experiment)
+    metrics = {"score": 3, "latency": 1.5, "label": "fast", "ok": True, "none": None}
+    trial.update(Status.SUCCEEDED, ts(2), metrics)
+    (scores,) = experiment.load()[2]
+    assert scores == metrics
+    assert type(scores["score"]) is int and scores["ok"] is True
+
+
+def test_final_update_is_atomic(storage: Storage, experiment: Experiment,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    trial = running_trial(experiment)
+    before = state(experiment, trial)
+
+    def failing_ingest(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(storage.engine, "ingest", failing_ingest)
+        with pytest.raises(OSError):
+            trial.update(Status.SUCCEEDED, ts(2), {"score": 1.0})
+    assert state(experiment, trial) == before
+    trial.update(Status.SUCCEEDED, ts(3), {"score": 1.0})
+    assert experiment.load()[2] == [{"score": 1.0}]
+
+
+def test_update_returns_the_metrics(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    assert trial.update(Status.RUNNING, ts(1)) is None
+    metrics = {"score": 4.0}
+    assert trial.update(Status.SUCCEEDED, ts(2), metrics) == metrics
+
+
+def test_failed_with_metrics_stores_them_but_load_gives_no_scores(experiment: Experiment) -> None:
+    trial = running_trial(experiment)
+    trial.update(Status.FAILED, ts(2), {"score": 3.0})
+    assert experiment.load()[2] == [None]
+    assert row_of(experiment, trial.trial_id)["result.score"] == 3.0
+
+
+def test_succeeded_without_target_warns_but_is_stored(experiment: Experiment) -> None:
+    trial = running_trial(experiment)
+    with pytest.warns(MissingObjectiveWarning, match="score"):
+        trial.update(Status.SUCCEEDED, ts(2), {"other": 1})
+    assert trial.status == Status.SUCCEEDED
+    assert experiment.load()[2] == [{"other": 1}]
+
+
+def test_succeeded_without_metrics_warns_but_is_stored(experiment: Experiment) -> None:
+    trial = running_trial(experiment)
+    with pytest.warns(MissingObjectiveWarning, match="score"):
+        trial.update(Status.SUCCEEDED, ts(2))
+    assert trial.status == Status.SUCCEEDED
+    assert experiment.load()[0] == [trial.trial_id]
+
+
+def test_metrics_with_non_final_status_are_refused(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    before = state(experiment, trial)
+    for status in (Status.READY, Status.RUNNING):
+        with pytest.raises(InvalidValueError, match=status.name):
+            trial.update(status, ts(1), {"score": 1.0})
+        assert state(experiment, trial) == before
+
+
+def test_unstorable_metric_is_refused_and_trial_not_ended(experiment: Experiment) -> None:
+    trial = running_trial(experiment)
+    before = state(experiment, trial)
+    with pytest.raises(InvalidValueError, match="score"):
+        trial.update(Status.SUCCEEDED, ts(2), {"score": object()})
+    assert state(experiment, trial) == before
+
+
+# ---------------------------------------------------------------- refused moves
+
+
+def test_updating_ended_trial_raises_and_changes_nothing(experiment: Experiment) -> None:
+    for final in FINAL_STATUSES:
+        trial = running_trial(experiment)
+        trial.update(final, ts(2), {"score": 1.0})
+        before = state(experiment, trial)
+        for status in [Status.PENDING, Status.READY, Status.RUNNING, *FINAL_STATUSES]:
+            with pytest.raises(TrialEndedError, match=f"exp:{trial.trial_id}.*{final.name}") as info:
+                trial.update(status, ts(3), {"score": 9.0} if status.is_completed() else None)
+            assert isinstance(info.value, RuntimeError)
+            assert state(experiment, trial) == before, (final, status)
+
+
+@pytest.mark.parametrize("current, backwards", [
+    (Status.RUNNING, Status.READY),
+    (Status.RUNNING, Status.PENDING),
+    (Status.READY, Status.PENDING),
+], ids=lambda s: s.name)
+def test_moving_backwards_raises_and_changes_nothing(experiment: Experiment, current: Status,
+                                                     backwards: Status) -> None:
+    trial = experiment.new_trial({})
+    trial.update(current, ts(1))
+    before = state(experiment, trial)
+    with pytest.raises(IllegalTransitionError, match=f"{current.name}.*{backwards.name}") as info:
+        trial.update(backwards, ts(2))
+    assert isinstance(info.value, ValueError)
+    assert not isinstance(info.value, TrialEndedError)
+    assert state(experiment, trial) == before
+    trial.update(Status.SUCCEEDED, ts(3), {"score": 1.0})
+    assert row_of(experiment, trial.trial_id)["ts_start"] == ts(1)
+
+
+def test_unknown_status_is_refused(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    before = state(experiment, trial)
+    with pytest.raises(IllegalTransitionError, match="UNKNOWN"):
+        trial.update(Status.UNKNOWN, ts(1))
+    for bogus in ("BOGUS", 3, None):
+        with pytest.raises(IllegalTransitionError, match=repr(bogus)):
+            trial.update(bogus, ts(1))
+    assert state(experiment, trial) == before
+
+
+def test_repeating_current_status_is_a_noop(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    trial.update(Status.PENDING, ts(0))
+    assert statuses(trial) == [Status.PENDING]
+    trial.update(Status.RUNNING, ts(1))
+    history = trial.status_history()
+    trial.update(Status.RUNNING, ts(2))
+    assert trial.status_history() == history
+    trial.update(Status.SUCCEEDED, ts(3), {"score": 1.0})
+    assert row_of(experiment, trial.trial_id)["ts_start"] == ts(1)
+
+
+# ---------------------------------------------------------------- status always agrees with the store
+
+
+def test_two_objects_of_one_trial_always_agree(experiment: Experiment) -> None:
+    mine = experiment.new_trial({})
+    theirs = restored(experiment, mine.trial_id)
+    mine.update(Status.READY, ts(1))
+    assert theirs.status == mine.status == Status.READY
+    theirs.update(Status.RUNNING, ts(2))
+    assert mine.status == theirs.status == Status.RUNNING
+    mine.update(Status.SUCCEEDED, ts(3), {"score": 1.0})
+    assert theirs.status == Status.SUCCEEDED
+    with pytest.raises(TrialEndedError):
+        theirs.update(Status.FAILED, ts(4))
+    assert mine.status == theirs.status == Status.SUCCEEDED
+
+
+def test_stale_object_cannot_move_trial_backwards(experiment: Experiment) -> None:
+    mine = experiment.new_trial({})
+    theirs = restored(experiment, mine.trial_id)
+    mine.update(Status.RUNNING, ts(1))
+    with pytest.raises(IllegalTransitionError, match="RUNNING.*READY"):
+        theirs.update(Status.READY, ts(2))
+    assert theirs.status == Status.RUNNING
+
+
+# ---------------------------------------------------------------- history
+
+
+def test_status_history_lists_every_change_in_order(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    start = ts(1)
+    trial.update(Status.READY, start)
+    trial.update(Status.RUNNING, start + timedelta(seconds=1))
+    trial.update(Status.TIMED_OUT, start + timedelta(seconds=2, microseconds=5))
+    history = trial.status_history()
+    assert [s for _, s in history] == [Status.PENDING, Status.READY, Status.RUNNING, Status.TIMED_OUT]
+    assert [t for t, _ in history][1:] == [start, start + timedelta(seconds=1),
+                                           start + timedelta(seconds=2, microseconds=5)]
+    assert all(t.utcoffset() == timedelta(0) for t, _ in history)
+
+
+def test_status_history_is_per_trial(experiment: Experiment) -> None:
+    first = experiment.new_trial({})
+    second = experiment.new_trial({})
+    first.update(Status.RUNNING, ts(1))
+    assert statuses(first) == [Status.PENDING, Status.RUNNING]
+    assert statuses(second) == [Status.PENDING]
+
+
+# ---------------------------------------------------------------- config and tunables
+
+
+def test_config_adds_global_config_and_ids_without_changing_stored_config(experiment: Experiment) -> None:
+    trial = experiment.new_trial({}, config={"a": 1, "b": "x"})
+    got = trial.config({"b": "global", "c": [1, 2]})
+    assert got == {"a": 1, "b": "global", "c": [1, 2], "experiment_id": "exp", "trial_id": trial.trial_id}
+    got["a"] = 99
+    assert trial.config() == {"a": 1, "b": "x", "experiment_id": "exp", "trial_id": trial.trial_id}
+    assert restored(experiment, trial.trial_id).config() == trial.config()
+
+
+def test_config_without_trial_config_has_just_the_ids(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    assert trial.config() == {"experiment_id": "exp", "trial_id": trial.trial_id}
+
+
+def test_trial_tunables_is_the_library_object(experiment: Experiment) -> None:
+    trial = experiment.new_trial({"int_knob": 2})
+    for t in (trial, restored(experiment, trial.trial_id)):
+        assert isinstance(t.tunables, Tunables)
+        assert dict(t.tunables) == {**TUNABLE_DEFAULTS, "int_knob": 2}
+        assert t.tunables.default("int_knob") == TUNABLE_DEFAULTS["int_knob"]
+
+
+def test_trial_knows_ids_and_opt_targets(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    assert trial.trial_id == 1
+    assert trial.experiment_id == "exp"
+    assert trial.opt_targets == OPT_TARGETS
+    assert trial.tunable_config_id == experiment.new_trial({}).tunable_config_id
+
+
+# ---------------------------------------------------------------- update_telemetry and status
+
+
+def test_final_status_in_update_telemetry_is_recorded_but_does_not_end_trial(experiment: Experiment) -> None:
+    for final in FINAL_STATUSES:
+        trial = running_trial(experiment)
+        trial.update_telemetry(final, ts(2), [(ts(2), "cpu", 0.5)])
+        assert trial.status == Status.RUNNING, final
+        assert statuses(trial) == [Status.PENDING, Status.RUNNING, final]
+        assert trial.trial_id not in experiment.load()[0]
+        assert trial.trial_id in [t.trial_id for t in experiment.pending_trials(FAR_FUTURE, running=True)]
+        trial.update(Status.SUCCEEDED, ts(3), {"score": 1.0})
+        assert trial.status == Status.SUCCEEDED
+        assert experiment.load()[0][-1] == trial.trial_id
+
+
+def test_update_telemetry_with_current_status_is_a_noop_for_status(experiment: Experiment) -> None:
+    trial = running_trial(experiment)
+    history = trial.status_history()
+    trial.update_telemetry(Status.RUNNING, ts(5), [(ts(5), "cpu", 0.5)])
+    assert trial.status_history() == history
+    assert trial.status == Status.RUNNING
+    assert len(experiment.load_telemetry(trial.trial_id)) == 1
+
+
+def test_update_telemetry_can_move_trial_forward(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    trial.update_telemetry(Status.RUNNING, ts(1), [])
+    assert trial.status == Status.RUNNING
+
+
+@pytest.mark.parametrize("backwards", [Status.READY, Status.PENDING], ids=lambda s: s.name)
+def test_update_telemetry_backwards_raises_and_stores_no_points(experiment: Experiment,
+                                                                backwards: Status) -> None:
+    trial = running_trial(experiment)
+    before = state(experiment, trial)
+    with pytest.raises(IllegalTransitionError, match=f"RUNNING.*{backwards.name}"):
+        trial.update_telemetry(backwards, ts(2), [(ts(2), "cpu", 0.5)])
+    assert state(experiment, trial) == before
+    assert experiment.load_telemetry(trial.trial_id) == []
+
+
+def test_update_telemetry_on_ended_trial_raises_and_stores_no_points(experiment: Experiment) -> None:
+    trial = running_trial(experiment)
+    trial.update(Status.SUCCEEDED, ts(2), {"score": 1.0})
+    before = state(experiment, trial)
+    with pytest.raises(TrialEndedError, match="SUCCEEDED"):
+        trial.update_telemetry(Status.RUNNING, ts(3), [(ts(3), "cpu", 0.5)])
+    assert state(experiment, trial) == before
