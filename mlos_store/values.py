@@ -201,7 +201,7 @@ def encode_arrow_values(values: pa.Array | pa.ChunkedArray, what: str) -> dict[s
             as_int = values.cast(pa.int64())
         except pa.ArrowInvalid as exc:
             raise InvalidValueError(f"{what}: integer does not fit in 64 bits ({exc})") from None
-        as_float = values.cast(pa.float64())
+        as_float = values.cast(pa.float64(), safe=False)  # the numeric view may round
     elif kind_name == "float":
         as_float = values.cast(pa.float64())
     else:
@@ -281,7 +281,8 @@ def _needs_json(stored: set[str], rows: pa.Table) -> bool:
         return stored == {"json"}
     if stored == {"int", "float"}:
         ints = rows.column("value_int")
-        return bool(pc.any(pc.greater(pc.abs(ints), _EXACT_FLOAT_INT)).as_py() or False)
+        beyond = pc.or_(pc.greater(ints, _EXACT_FLOAT_INT), pc.less(ints, -_EXACT_FLOAT_INT))
+        return bool(pc.any(beyond).as_py() or False)
     return True
 
 

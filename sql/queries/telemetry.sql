@@ -2,13 +2,15 @@
 -- Appends a trial's telemetry points in one statement. A point already
 -- stored (same trial, ts, metric) is skipped, and of repeats within the
 -- batch the first (lowest row_idx) wins, so re-sending stores nothing twice.
+-- The first of each repeat is chosen by a semi-join on row_idx: a window
+-- function (QUALIFY row_number()) would turn -0.0 values into 0.0.
 INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
                              value, value_int, value_text)
 SELECT $experiment_id, $trial_id, n.ts, n.metric, n.value_kind,
        n.value, n.value_int, n.value_text
 FROM (
     SELECT * FROM incoming
-    QUALIFY row_number() OVER (PARTITION BY ts, metric ORDER BY row_idx) = 1
+    WHERE row_idx IN (SELECT min(row_idx) FROM incoming GROUP BY ts, metric)
 ) AS n
 ANTI JOIN (
     SELECT ts, metric FROM trial_telemetry
