@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 for phase, seconds in run(Path(tmp) / f"{name}-{round_no}.duckdb").items():
                     results[name].setdefault(phase, []).append(seconds)
     print(f"{args.trials} trials x {points.num_rows} telemetry points, median of {args.rounds} rounds")
-    print(f"| phase | baseline s | mlos_store s | ratio |\n|---|---:|---:|---:|")
+    print("| phase | baseline s | mlos_store s | ratio |\n|---|---:|---:|---:|")
     for phase in PHASES:
         base = statistics.median(results["baseline"][phase])
         store = statistics.median(results["mlos_store"][phase])

@@ -144,8 +144,9 @@ class Catalog:
         return dict(self._queries)
 
     def __getattr__(self, name: str) -> Query:
+        queries: dict[str, Query] = self.__dict__["_queries"]
         try:
-            return self.__dict__["_queries"][name]
+            return queries[name]
         except KeyError:
             raise AttributeError(f"no named query {name!r} in the SQL catalog") from None
 

@@ -28,7 +28,7 @@ SAMPLES_PER_TRIAL = 200
 
 def latency_of(config: Mapping[str, Any], rng: random.Random) -> float:
     """The toy benchmark: a bowl around buffer_mb=256, threads=8, with noise."""
-    base = ((config["buffer_mb"] - 256) / 64) ** 2 + (config["threads"] - 8) ** 2
+    base: float = ((config["buffer_mb"] - 256) / 64) ** 2 + (config["threads"] - 8) ** 2
     base += {"lz4": 0.0, "zstd": 1.5, "none": 3.0}[config["compression"]]
     base -= 2.0 if config["prefetch"] else 0.0
     return round(20.0 + base + rng.gauss(0, 0.5), 3)
@@ -36,7 +36,7 @@ def latency_of(config: Mapping[str, Any], rng: random.Random) -> float:
 
 def propose(best: Mapping[str, Any] | None, rng: random.Random) -> dict[str, Any]:
     """The toy optimizer: a random step around the best configuration so far."""
-    start = best or TUNABLES
+    start: Mapping[str, Any] = best or TUNABLES
     return {
         "buffer_mb": max(16, int(start["buffer_mb"]) + rng.choice([-64, 0, 64, 128])),
         "threads": max(1, int(start["threads"]) + rng.choice([-2, -1, 0, 1, 2])),
@@ -105,7 +105,8 @@ def report(exp: Experiment) -> None:
     """Print what the store now holds, read back through the Arrow forms."""
     table = exp.load_table()
     print(f"\n{table.num_rows} completed trials:")
-    print(f"{'trial':>5} {'status':<10} {'buffer_mb':>9} {'threads':>7} {'compression':<11} {'prefetch':<8} {'latency_ms':>10}")
+    print(f"{'trial':>5} {'status':<10} {'buffer_mb':>9} {'threads':>7} {'compression':<11} {'prefetch':<8} "
+          f"{'latency_ms':>10}")
     for row in table.to_pylist():
         latency = row.get("result.latency_ms")
         print(f"{row['trial_id']:>5} {row['status']:<10} {row['config.buffer_mb']:>9} {row['config.threads']:>7} "

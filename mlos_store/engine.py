@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -32,7 +32,7 @@ MEMORY = ":memory:"
 _DUCKDB_MAGIC = b"DUCK"
 _MAGIC_OFFSET = 8
 
-ArrowInput = pa.Table | pa.RecordBatch | pa.RecordBatchReader
+ArrowInput: TypeAlias = "pa.Table | pa.RecordBatch | pa.RecordBatchReader"
 
 
 class Engine:
@@ -86,13 +86,15 @@ class Engine:
         with open(self.path, "rb") as file:
             header = file.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
         if header[_MAGIC_OFFSET:] != _DUCKDB_MAGIC:
-            raise NotAStoreError(f"{self.path!r} is not an mlos_store database (not a DuckDB file); it was left untouched")
+            raise NotAStoreError(
+                f"{self.path!r} is not an mlos_store database (not a DuckDB file); it was left untouched"
+            )
 
     def _inspect(self) -> int:
         """The schema version of an existing file, read without writing to it."""
         con = self._connect(read_only=True)
         try:
-            object_count, has_store_info = self._run(con, self.catalog.store_probe, {}).fetchone()
+            object_count, has_store_info = self._fetch_row(con, self.catalog.store_probe)
             if object_count == 0:
                 return 0  # an empty DuckDB database: made a store like a new file
             if not has_store_info:
@@ -100,7 +102,7 @@ class Engine:
                     f"{self.path!r} is a DuckDB database but not an mlos_store database "
                     f"({object_count} foreign objects); it was left untouched"
                 )
-            store_format, version = self._run(con, self.catalog.store_format_version, {}).fetchone()
+            store_format, version = self._fetch_row(con, self.catalog.store_format_version)
         finally:
             con.close()
         if store_format != STORE_FORMAT:
@@ -111,6 +113,12 @@ class Engine:
                 f"({self.catalog.schema_version}): upgrade mlos_store to open it"
             )
         return int(version)
+
+    def _fetch_row(self, con: duckdb.DuckDBPyConnection, query: Query) -> tuple[Any, ...]:
+        row = self._run(con, query, {}).fetchone()
+        if row is None:
+            raise QueryError(f"query {query} returned no row")
+        return row
 
     def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:

@@ -140,7 +140,7 @@ def named_values_table(values: Mapping[str, Any], what: str, *, allow_json: bool
         (check_name(name, what), *encode_value(values[name], f"{what} {name!r}", allow_json=allow_json))
         for name in sorted(values, key=lambda n: (not isinstance(n, str), str(n)))
     ]
-    columns = list(zip(*rows)) if rows else [[] for _ in NAMED_VALUES_SCHEMA]
+    columns: list[tuple[Any, ...]] = list(zip(*rows)) if rows else [() for _ in NAMED_VALUES_SCHEMA]
     return pa.table([pa.array(c, f.type) for c, f in zip(columns, NAMED_VALUES_SCHEMA)], schema=NAMED_VALUES_SCHEMA)
 
 
@@ -300,7 +300,7 @@ def _typed_values(stored: set[str], rows: pa.Table) -> pa.Array:
 
 def column_to_python(field: pa.Field, column: pa.Array | pa.ChunkedArray) -> list[Any]:
     """Decode one wide column to Python values; ABSENT marks cells not stored."""
-    values = column.to_pylist()
+    values: list[Any] = column.to_pylist()
     meta = field.metadata or {}
     absent_nulls = meta.get(NULL_KEY) == b"absent"
     if meta.get(ENCODING_KEY) == b"json":

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-
 from conftest import OPT_TARGETS, T0, TUNABLE_DEFAULTS
+
 from mlos_store import (
     Experiment,
     ExperimentStateError,

@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pyarrow as pa
 import pytest
-
 from conftest import T0
+
 from mlos_store import Experiment, ObjectiveConflictError, Status, Storage
 
 HOSTILE = [

@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-
 from conftest import T0
+
 from mlos_store import (
     Experiment,
     IllegalTransitionError,
@@ -423,7 +423,7 @@ def test_telemetry_table_filters_by_trial_ids(experiment: Experiment, three_tria
     assert experiment.telemetry_table(ids[1]).num_rows == 6
     both = experiment.telemetry_table([ids[2], ids[0]])
     assert both.column("trial_id").to_pylist() == [ids[0]] * 6 + [ids[2]] * 6
-    assert experiment.telemetry_table((i for i in ids[:2])).num_rows == 12
+    assert experiment.telemetry_table(i for i in ids[:2]).num_rows == 12
     assert experiment.telemetry_table([]).num_rows == 0
     assert experiment.telemetry_table(max(ids) + 100).num_rows == 0
 

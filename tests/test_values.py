@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
-
 from conftest import T0
+
 from mlos_store import Experiment, InvalidValueError, Status, Storage
 from mlos_store.convert import load_from_table, telemetry_from_table
 
