@@ -5,6 +5,7 @@ DuckDB holds the data, hand-written SQL in ``mlos_store/sql`` (the repo's
 """
 
 from .errors import (
+    ConcurrentChangeError,
     ExperimentStateError,
     IllegalTransitionError,
     InvalidValueError,
@@ -14,7 +15,9 @@ from .errors import (
     SchemaVersionError,
     StoreClosedError,
     StoreError,
+    StoreUnavailableError,
     TrialEndedError,
+    TunableConflictError,
     UnknownObjectError,
 )
 from .experiment import Experiment
@@ -24,6 +27,7 @@ from .trial import MissingObjectiveWarning, Trial
 from .tunables import Tunables
 
 __all__ = [
+    "ConcurrentChangeError",
     "Experiment",
     "ExperimentStateError",
     "IllegalTransitionError",
@@ -37,8 +41,10 @@ __all__ = [
     "Storage",
     "StoreClosedError",
     "StoreError",
+    "StoreUnavailableError",
     "Trial",
     "TrialEndedError",
+    "TunableConflictError",
     "Tunables",
     "UnknownObjectError",
 ]

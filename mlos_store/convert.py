@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from .status import Status
-from .values import ABSENT, column_to_python
+from .values import ABSENT, column_to_python, telemetry_values
 
 CONFIG_PREFIX = "config."
 RESULT_PREFIX = "result."
@@ -53,5 +53,5 @@ def load_from_table(table: pa.Table) -> LoadResult:
 
 def telemetry_from_table(table: pa.Table) -> list[tuple[datetime, str, Any]]:
     """``[(ts, metric, value), ...]`` from a ``telemetry_table`` result, in its order."""
-    values = column_to_python(table.schema.field("value"), table.column("value"))
+    values = telemetry_values(table)
     return list(zip(table.column("ts").to_pylist(), table.column("metric").to_pylist(), values))

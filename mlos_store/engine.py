@@ -24,7 +24,7 @@ from .errors import (
     QueryError,
     SchemaVersionError,
     StoreClosedError,
-    StoreError,
+    StoreUnavailableError,
 )
 
 STORE_FORMAT = "mlos_store"
@@ -123,11 +123,13 @@ class Engine:
     def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
             con = duckdb.connect(self.path, read_only=read_only)
-        except duckdb.IOException as exc:
-            raise StoreError(f"cannot open {self.path!r}: {exc}") from exc
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open {self.path!r} as a DuckDB database: {exc}") from exc
-        self._configure(con)
+            raise StoreUnavailableError(f"cannot open {self.path!r}: {exc}") from exc
+        try:
+            self._configure(con)
+        except BaseException:
+            con.close()
+            raise
         return con
 
     def _configure(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -199,14 +201,30 @@ class Engine:
     def stream(self, query: Query, *, batch_size: int = 1_000_000, **params: Any) -> pa.RecordBatchReader:
         """Run an ``:arrow`` query on its own cursor and stream its batches.
 
-        The stream does not block other calls on this engine while it is read.
+        The stream does not block other calls on this engine while it is read;
+        its cursor closes when the stream is exhausted or fails.
         """
         self._expect(query, "arrow")
         with self._lock:
             cursor = self._connection().cursor()
-            self._configure(cursor)
-            with self._translated(query, params):
-                return cursor.sql(query.sql, params=params or None).to_arrow_reader(batch_size)
+            try:
+                self._configure(cursor)
+                with self._translated(query, params):
+                    reader = cursor.sql(query.sql, params=params or None).to_arrow_reader(batch_size)
+            except BaseException:
+                cursor.close()
+                raise
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                with self._translated(query, params):
+                    yield from reader
+            except (pa.ArrowException, OSError) as exc:  # DuckDB errors after the first chunk come through Arrow
+                raise QueryError(f"query {query} failed: {exc}") from exc
+            finally:
+                cursor.close()
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
     def fetch_one(self, query: Query, **params: Any) -> tuple[Any, ...] | None:
         """Run a ``:one`` query: its only row, or None."""

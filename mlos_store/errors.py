@@ -34,12 +34,24 @@ class ObjectiveConflictError(StoreError, ValueError):
     """Objectives that differ from the ones stored for the experiment."""
 
 
+class TunableConflictError(StoreError, ValueError):
+    """Tunables whose types differ from the ones stored for the experiment."""
+
+
 class IllegalTransitionError(StoreError, ValueError):
     """A status change the trial life cycle does not allow (e.g. RUNNING to READY)."""
 
 
 class TrialEndedError(IllegalTransitionError, RuntimeError):
     """A change to a trial that has already ended."""
+
+
+class ConcurrentChangeError(StoreError, RuntimeError):
+    """Another writer changed the same trial between reading and writing it."""
+
+
+class StoreUnavailableError(StoreError, OSError):
+    """The database file cannot be opened (locked by another process, unreadable, ...)."""
 
 
 class ExperimentStateError(StoreError, RuntimeError):

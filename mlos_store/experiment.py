@@ -13,16 +13,25 @@ import pyarrow as pa
 from .catalog import Catalog
 from .convert import CONFIG_PREFIX, RESULT_PREFIX, LoadResult, load_from_table, telemetry_from_table
 from .engine import Engine
-from .errors import ExperimentStateError, InvalidValueError, ObjectiveConflictError, UnknownObjectError
+from .errors import (
+    ExperimentStateError,
+    InvalidValueError,
+    ObjectiveConflictError,
+    TunableConflictError,
+    UnknownObjectError,
+)
 from .status import Status
 from .trial import Trial
-from .tunables import Tunables
+from .tunables import Tunables, tunable_values
 from .values import (
     canonical_json,
+    check_name,
+    checked_id,
     named_value_pairs,
     named_values_table,
     now_utc,
     sorted_runs,
+    telemetry_value_columns,
     to_utc,
     typed_column,
     values_from_rows,
@@ -74,8 +83,11 @@ class Experiment:
             if stored is None:
                 self._create()
             else:
-                self._description, self._root_env_config = stored[0], stored[1]
                 self._check_objectives()
+                self._check_tunables()
+                self._store_tunables()  # only names not stored yet
+                self._description, self._root_env_config = stored[0], stored[1]
+                self._first_trial_id = max(self._first_trial_id, stored[2])
         self._entered = True
         return self
 
@@ -93,8 +105,23 @@ class Experiment:
             "ordinal": pa.array(range(len(self._opt_targets)), pa.int32()),
         })
         self._engine.ingest(self._sql.objective_insert, objectives, experiment_id=self._experiment_id)
+        self._store_tunables()
+
+    def _store_tunables(self) -> None:
         defaults = named_values_table(self._tunables.defaults, "tunable", allow_json=False)
         self._engine.ingest(self._sql.experiment_tunable_insert, defaults, experiment_id=self._experiment_id)
+
+    def _check_tunables(self) -> None:
+        """Refuse tunables whose type differs from the one stored for the same name."""
+        stored = Tunables(values_from_rows(self._engine.fetch_table(
+            self._sql.experiment_tunable_list, experiment_id=self._experiment_id)))
+        shared = {name: value for name, value in self._tunables.defaults.items() if name in stored}
+        try:
+            stored.assign(shared)
+        except InvalidValueError as exc:
+            raise TunableConflictError(
+                f"experiment {self._experiment_id!r} is stored with other tunable types: {exc}"
+            ) from None
 
     def _check_objectives(self) -> None:
         stored = self._stored_objectives()
@@ -158,14 +185,15 @@ class Experiment:
         JSON-serialisable values are refused with InvalidValueError.
         """
         self._require_entered("add trials")
-        values = self._tunables.assign(dict(Tunables.from_any(tunables)))
+        values = self._tunables.assign(tunable_values(tunables))
+        tunable_rows = named_values_table(dict(values), "tunable", allow_json=False)
         config = _checked_config(self._experiment_id, config)
         config_rows = named_values_table(config, f"experiment {self._experiment_id!r} trial config",
                                          allow_json=True)
         ts_created = now_utc()
-        ts_start = ts_created if ts_start is None else to_utc(ts_start, "ts_start")
+        ts_start = ts_created if ts_start is None else to_utc(ts_start, f"experiment {self._experiment_id!r} ts_start")
         with self._engine.transaction():
-            config_id = self._config_id(values)
+            config_id = self._config_id(tunable_rows)
             trial_id = int(self._engine.fetch_value(
                 self._sql.trial_insert, experiment_id=self._experiment_id,
                 first_trial_id=self._first_trial_id, config_id=config_id,
@@ -177,13 +205,12 @@ class Experiment:
                                  trial_id=trial_id, ts=ts_created, status=Status.PENDING.name)
         return self._trial(trial_id, config_id, values, config)
 
-    def _config_id(self, values: Tunables) -> int:
-        """The config id of these values, storing them first if they are new."""
-        config_hash = config_hash_of(values)
+    def _config_id(self, rows: pa.Table) -> int:
+        """The config id of these tunable value rows, storing them first if they are new."""
+        config_hash = config_hash_of(rows)
         created = self._engine.fetch_one(self._sql.tunable_config_insert_new, config_hash=config_hash)
         if created is None:
             return int(self._engine.fetch_value(self._sql.tunable_config_id_by_hash, config_hash=config_hash))
-        rows = named_values_table(dict(values), "tunable", allow_json=False)
         self._engine.ingest(self._sql.tunable_param_insert, rows, config_id=created[0])
         return int(created[0])
 
@@ -203,6 +230,7 @@ class Experiment:
         each sorted by name and typed as ``mlos_store.values`` describes.
         Two queries in one snapshot, however many trials.
         """
+        last_trial_id = checked_id(last_trial_id, "last_trial_id")
         with self._engine.transaction():
             trials = self._engine.fetch_table(self._sql.trial_list_completed,
                                               experiment_id=self._experiment_id, last_trial_id=last_trial_id)
@@ -221,23 +249,27 @@ class Experiment:
 
         ``trial_ids`` and ``metrics`` narrow it to some trials or metrics;
         ``start`` (inclusive) and ``end`` (exclusive) to a time range.
+        ``value`` is numeric whenever any value is; values of mixed types add
+        a ``value_json`` column (see ``mlos_store.values``).
         """
         rows = self._engine.fetch_table(
             self._sql.telemetry_list, experiment_id=self._experiment_id,
             trial_ids=_id_list(trial_ids), metrics=_name_list(metrics),
-            start=None if start is None else to_utc(start, "start"),
-            end=None if end is None else to_utc(end, "end"))
-        field, value = typed_column("value", rows, None, rows.num_rows)
-        base = rows.select(["experiment_id", "trial_id", "ts", "metric"])
-        return base.append_column(field, value)
+            start=None if start is None else to_utc(start, f"experiment {self._experiment_id!r} telemetry start"),
+            end=None if end is None else to_utc(end, f"experiment {self._experiment_id!r} telemetry end"))
+        table = rows.select(["experiment_id", "trial_id", "ts", "metric"])
+        for field, column in telemetry_value_columns(rows):
+            table = table.append_column(field, column)
+        return table
 
     def load_telemetry(self, trial_id: int) -> list[tuple[datetime, str, Any]]:
         """``[(ts, metric, value), ...]`` of one trial by ts then metric: ``telemetry_table`` converted."""
-        self._require_trial(trial_id)
+        self._require_trial(checked_id(trial_id, "trial_id"))
         return telemetry_from_table(self.telemetry_table(trial_id))
 
     def load_tunable_config(self, config_id: int) -> dict[str, Any]:
         """The tunable values stored under ``config_id``."""
+        config_id = checked_id(config_id, "config_id")
         with self._engine.transaction():
             if not self._engine.fetch_value(self._sql.tunable_config_exists, config_id=config_id):
                 raise UnknownObjectError(f"tunable config {config_id!r} is not stored")
@@ -252,8 +284,10 @@ class Experiment:
         """
         statuses = [Status.PENDING.name] + ([Status.READY.name, Status.RUNNING.name] if running else [])
         with self._engine.transaction():
-            trials = self._engine.fetch_table(self._sql.trial_list_pending, experiment_id=self._experiment_id,
-                                              timestamp=to_utc(timestamp), statuses=statuses).to_pylist()
+            trials = self._engine.fetch_table(
+                self._sql.trial_list_pending, experiment_id=self._experiment_id, statuses=statuses,
+                timestamp=to_utc(timestamp, f"experiment {self._experiment_id!r} pending_trials timestamp"),
+            ).to_pylist()
             ids = [t["trial_id"] for t in trials]
             params = _grouped_values(self._engine.fetch_table(
                 self._sql.trial_param_list, experiment_id=self._experiment_id, trial_ids=ids), "trial_id")
@@ -275,9 +309,9 @@ class Experiment:
             raise UnknownObjectError(f"experiment {self._experiment_id!r} has no trial {trial_id!r}")
 
 
-def config_hash_of(values: Mapping[str, Any]) -> str:
+def config_hash_of(rows: pa.Table) -> str:
     """Hash of the canonical tunable values: the same in every process and experiment."""
-    return hashlib.sha256(canonical_json(values).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(rows).encode()).hexdigest()
 
 
 def _checked_targets(experiment_id: str, opt_targets: Mapping[str, str]) -> dict[str, str]:
@@ -303,20 +337,14 @@ def _id_list(trial_ids: int | Iterable[int] | None) -> list[int] | None:
     if trial_ids is None:
         return None
     ids = [trial_ids] if isinstance(trial_ids, int) else list(trial_ids)
-    for i in ids:
-        if not isinstance(i, int) or isinstance(i, bool):
-            raise InvalidValueError(f"trial ids must be ints, got {i!r}")
-    return ids
+    return [checked_id(i, "trial id") for i in ids]
 
 
 def _name_list(metrics: str | Iterable[str] | None) -> list[str] | None:
     if metrics is None:
         return None
     names = [metrics] if isinstance(metrics, str) else list(metrics)
-    for name in names:
-        if not isinstance(name, str):
-            raise InvalidValueError(f"metric names must be str, got {name!r}")
-    return names
+    return [check_name(name, "metric") for name in names]
 
 
 def _grouped_values(rows: pa.Table, key: str) -> dict[Any, dict[str, Any]]:

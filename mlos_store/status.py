@@ -47,18 +47,16 @@ class Status(enum.Enum):
         return self == Status.TIMED_OUT
 
     @classmethod
-    def parse(cls, value: Status | str) -> Status:
-        """A Status from itself or its name, refusing anything else."""
+    def parse(cls, value: Status | str, what: str) -> Status:
+        """A Status from itself or its name, refusing anything else (naming ``what``)."""
         if isinstance(value, Status):
             return value
         if isinstance(value, str) and value.upper() in cls.__members__:
             return cls[value.upper()]
-        raise IllegalTransitionError(f"{value!r} is not a trial status (one of {', '.join(cls.__members__)})")
+        raise IllegalTransitionError(f"{what}: {value!r} is not a trial status (one of {', '.join(cls.__members__)})")
 
 
 FINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.CANCELED, Status.FAILED, Status.TIMED_OUT})
-#: Completed trials that load() returns (a CANCELED trial never ran).
-LOADED_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT)
 _ORDER = {Status.PENDING: 0, Status.READY: 1, Status.RUNNING: 2}
 
 
@@ -75,16 +73,16 @@ def decide_change(trial: str, current: Status, requested: Status, *, ends_trial:
     """Decide a status change, or raise naming the trial and both statuses.
 
     ``ends_trial`` is True for ``Trial.update`` and False for
-    ``Trial.update_telemetry``, where a final status is only recorded.
+    ``Trial.update_telemetry``, where a final status is only recorded. An
+    ended trial accepts nothing more, telemetry included.
     """
+    if current in FINAL_STATUSES:
+        raise TrialEndedError(
+            f"trial {trial} has already ended with status {current.name}; cannot "
+            + (f"change it to {requested.name}" if ends_trial else f"add telemetry with status {requested.name}")
+        )
     if requested == Status.UNKNOWN:
         raise IllegalTransitionError(f"trial {trial}: cannot set status UNKNOWN")
-    if current in FINAL_STATUSES:
-        if not ends_trial and requested == current:
-            return Change.NOOP
-        raise TrialEndedError(
-            f"trial {trial} has already ended with status {current.name}; cannot change it to {requested.name}"
-        )
     if requested == current:
         return Change.NOOP
     if requested in FINAL_STATUSES:

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InvalidValueError
-from .values import encode_arrow_values, encode_python_values, to_utc
+from .values import check_name, encode_arrow_values, encode_python_values, is_string_type, to_utc
 
 TELEMETRY_COLUMNS = ("ts", "metric", "value")
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 
-TelemetryInput = Sequence[tuple[datetime, str, Any]] | pa.Table | pa.RecordBatch | pa.RecordBatchReader
+TelemetryInput: TypeAlias = "Sequence[tuple[datetime, str, Any]] | pa.Table | pa.RecordBatch | pa.RecordBatchReader"
 
 
-def telemetry_rows(points: Any, what: str) -> pa.Table:
+def telemetry_rows(points: TelemetryInput, what: str) -> pa.Table:
     """Ingest rows (ts, metric, value columns, row_idx) for tuples or Arrow data.
 
     Refuses, naming the first bad row or column, anything else: extra or
@@ -44,8 +44,7 @@ def _rows_from_tuples(points: Sequence[Any], what: str) -> pa.Table:
         if not isinstance(point, (tuple, list)) or len(point) != 3:
             raise InvalidValueError(f"{what}: telemetry row {i} is {point!r}, expected (timestamp, metric, value)")
         ts, metric, value = point
-        if not isinstance(metric, str) or not metric:
-            raise InvalidValueError(f"{what}: telemetry row {i} has metric {metric!r}, expected a non-empty str")
+        check_name(metric, f"{what}: telemetry row {i} metric")
         stamps.append(to_utc(ts, f"{what}: telemetry row {i} timestamp"))
         metrics.append(metric)
         values.append(value)
@@ -60,8 +59,7 @@ def _rows_from_arrow(table: pa.Table, what: str) -> pa.Table:
             f"{what}: telemetry table has columns {table.column_names}, expected exactly {list(TELEMETRY_COLUMNS)}"
         )
     metric = table.column("metric")
-    if not (pa.types.is_string(metric.type) or pa.types.is_large_string(metric.type)
-            or pa.types.is_string_view(metric.type)):
+    if not is_string_type(metric.type):
         raise InvalidValueError(f"{what}: telemetry column 'metric' is {metric.type}, expected string")
     if metric.null_count or (len(metric) and pc.any(pc.equal(pc.utf8_length(metric), 0)).as_py()):
         raise InvalidValueError(f"{what}: telemetry column 'metric' holds null or empty names")
@@ -75,11 +73,13 @@ def _utc_timestamps(ts: pa.ChunkedArray, what: str) -> pa.Array:
         raise InvalidValueError(f"{what}: telemetry column 'ts' is {ts.type}, expected a timestamp")
     if ts.null_count:
         raise InvalidValueError(f"{what}: telemetry column 'ts' holds nulls")
+    # The store keeps microseconds: finer units (pandas' default ns) are truncated.
     if ts.type.tz is None:
         # Naive times are local time (mlos_bench's convention); DST makes the
         # offset depend on each value, so Python converts them.
-        return pa.array([to_utc(t) for t in ts.to_pylist()], UTC_MICROS)
-    return ts.combine_chunks().cast(UTC_MICROS)
+        micros = ts.combine_chunks().cast(pa.timestamp("us"), safe=False)
+        return pa.array([to_utc(t) for t in micros.to_pylist()], UTC_MICROS)
+    return ts.combine_chunks().cast(UTC_MICROS, safe=False)
 
 
 def _assemble(ts: pa.Array, metric: pa.Array, columns: dict[str, pa.Array]) -> pa.Table:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Mapping
 from datetime import datetime
@@ -12,13 +11,11 @@ import pyarrow as pa
 
 from .catalog import Catalog
 from .engine import Engine
-from .errors import InvalidValueError, StoreError, UnknownObjectError
+from .errors import ConcurrentChangeError, InvalidValueError, UnknownObjectError
 from .status import Change, Status, decide_change
-from .telemetry import telemetry_rows
+from .telemetry import TelemetryInput, telemetry_rows
 from .tunables import Tunables
 from .values import named_values_table, to_utc
-
-_LOG = logging.getLogger(__name__)
 
 
 class MissingObjectiveWarning(UserWarning):
@@ -90,19 +87,19 @@ class Trial:
         is changed then. The status, its history entry and the metrics are
         one transaction.
         """
-        status = Status.parse(status)
+        status = Status.parse(status, f"trial {self}")
         ts = to_utc(timestamp, f"trial {self} timestamp")
         results = self._results_rows(status, metrics)
+        if status == Status.SUCCEEDED:
+            self._warn_missing_targets(metrics)  # before writing, so -W error leaves nothing stored
         with self._engine.transaction():
             change = self._change_status(status, ts, ends_trial=True)
             if change == Change.END and results is not None and results.num_rows:
                 self._engine.ingest(self._sql.trial_result_insert, results,
                                     experiment_id=self._experiment_id, trial_id=self._trial_id)
-        if status == Status.SUCCEEDED:
-            self._warn_missing_targets(metrics)
         return metrics
 
-    def update_telemetry(self, status: Status, timestamp: datetime, metrics: Any) -> None:
+    def update_telemetry(self, status: Status, timestamp: datetime, metrics: TelemetryInput) -> None:
         """Append telemetry points and record ``status``, in one transaction.
 
         ``metrics`` is a list of ``(ts, metric, value)`` tuples or Arrow data
@@ -110,7 +107,7 @@ class Trial:
         metric) is kept as it was. A final status is recorded in the history
         but does not end the trial; the trial's current status is a no-op.
         """
-        status = Status.parse(status)
+        status = Status.parse(status, f"trial {self}")
         ts = to_utc(timestamp, f"trial {self} timestamp")
         rows = telemetry_rows(metrics, f"trial {self}")
         with self._engine.transaction():
@@ -120,7 +117,11 @@ class Trial:
                                     experiment_id=self._experiment_id, trial_id=self._trial_id)
 
     def status_history(self) -> list[tuple[datetime, Status]]:
-        """Every status the trial went through, by time."""
+        """Every status the trial went through, in the order the changes were made.
+
+        Each with the timestamp its caller gave (PENDING: when the trial was
+        stored). Callers' clocks may disagree, so this is not sorted by time.
+        """
         table = self._engine.fetch_table(self._sql.trial_status_history,
                                          experiment_id=self._experiment_id, trial_id=self._trial_id)
         return [(ts, Status[s]) for ts, s in zip(table.column("ts").to_pylist(), table.column("status").to_pylist())]
@@ -143,7 +144,9 @@ class Trial:
             moved = self._engine.count(query, experiment_id=self._experiment_id, trial_id=self._trial_id,
                                        from_status=current.name, to_status=status.name, ts=ts)
             if moved != 1:
-                raise StoreError(f"trial {self} changed status concurrently; {status.name} was not applied")
+                raise ConcurrentChangeError(
+                    f"trial {self} changed status while {status.name} was being applied; nothing was stored"
+                )
         if change != Change.NOOP:
             self._engine.execute(self._sql.trial_status_record, experiment_id=self._experiment_id,
                                  trial_id=self._trial_id, ts=ts, status=status.name)
@@ -163,6 +166,5 @@ class Trial:
     def _warn_missing_targets(self, metrics: Mapping[str, Any] | None) -> None:
         missing = sorted(set(self._opt_targets) - set(metrics or {}))
         if missing:
-            message = f"trial {self} SUCCEEDED without optimization targets {missing}; stored anyway"
-            _LOG.warning(message)
-            warnings.warn(message, MissingObjectiveWarning, stacklevel=3)
+            warnings.warn(f"trial {self} SUCCEEDED without optimization targets {missing}; stored anyway",
+                          MissingObjectiveWarning, stacklevel=3)

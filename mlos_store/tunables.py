@@ -108,6 +108,13 @@ class Tunables(Mapping[str, Scalar]):
         return f"Tunables({self._values!r})"
 
 
+def tunable_values(tunables: Any) -> dict[str, Any]:
+    """{name: value} of a Tunables, a plain mapping of values, or a TunableGroups-shaped object."""
+    if isinstance(tunables, Mapping):
+        return dict(tunables)
+    return dict(Tunables.from_any(tunables))
+
+
 def _fits(kind: str, expected: type) -> bool:
     numeric = {"int", "float"}
     if expected is bool:

@@ -19,13 +19,17 @@ A null cell means "stored None" or "not stored for this row"; field metadata
 ``mlos_store.null`` says which (``value`` or ``absent``). When a column has
 both, it is JSON-encoded: the text ``null`` is a stored None and a null cell
 is absent. So the converters give back exactly what was stored.
+
+Telemetry differs in one way, so numbers always aggregate: where the values
+mix types beyond ints and floats, ``value`` stays the float64 numeric view
+and a ``value_json`` column holds the exact value of every non-float row
+(see ``telemetry_value_columns``).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,6 +40,9 @@ from .errors import InvalidValueError
 
 ENCODING_KEY = b"mlos_store.encoding"
 NULL_KEY = b"mlos_store.null"
+#: Telemetry ``value`` encoding when values mix types: numbers plus JSON_COMPANION.
+NUMERIC_WITH_JSON = b"numeric+json"
+JSON_COMPANION = "value_json"
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _EXACT_FLOAT_INT = 2**53
@@ -128,6 +135,13 @@ def decode_value(kind: str, value: float | None, value_int: int | None, value_te
     raise InvalidValueError(f"unknown stored value kind {kind!r}")
 
 
+def checked_id(value: Any, what: str) -> int:
+    """An id as the store keeps it (a 64-bit int), or InvalidValueError naming it."""
+    if not isinstance(value, int) or isinstance(value, bool) or not _INT64_MIN <= value <= _INT64_MAX:
+        raise InvalidValueError(f"{what} must be an int, got {type(value).__name__} {value!r}")
+    return value
+
+
 def check_name(name: Any, what: str) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidValueError(f"{what} name must be a non-empty str, got {name!r}")
@@ -155,21 +169,21 @@ def values_from_rows(table: pa.Table) -> dict[str, Any]:
     return dict(named_value_pairs(table))
 
 
-def canonical_json(values: Mapping[str, Any]) -> str:
-    """Text that is equal exactly when the values (and their types) are."""
+def canonical_json(rows: pa.Table) -> str:
+    """Text equal exactly when the named values of ``named_values_table`` rows (and their types) are."""
+    kinds = rows.column("value_kind").to_pylist()
     return json.dumps(
-        [[name, kind, repr(v) if kind == "float" else v] for name, (kind, v) in sorted(_kind_value_pairs(values))],
+        [[name, kind, repr(value) if kind == "float" else value]
+         for kind, (name, value) in zip(kinds, named_value_pairs(rows))],
         separators=(",", ":"),
     )
 
 
-def _kind_value_pairs(values: Mapping[str, Any]) -> Iterable[tuple[str, tuple[str, Any]]]:
-    for name, value in values.items():
-        kind = encode_value(value, f"tunable {name!r}", allow_json=False)[0]
-        yield name, (kind, value)
-
-
 # ---------------------------------------------------------------- Arrow columns
+
+
+def is_string_type(typ: pa.DataType) -> bool:
+    return bool(pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_string_view(typ))
 
 
 def encode_arrow_values(values: pa.Array | pa.ChunkedArray, what: str) -> dict[str, pa.Array]:
@@ -185,7 +199,7 @@ def encode_arrow_values(values: pa.Array | pa.ChunkedArray, what: str) -> dict[s
         kind_name = "int"
     elif pa.types.is_floating(typ) or pa.types.is_decimal(typ):
         kind_name = "float"
-    elif pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
+    elif is_string_type(typ):
         kind_name = "str"
     else:
         raise InvalidValueError(f"{what}: Arrow type {typ} cannot be stored (expected numbers, bool, string or null)")
@@ -241,10 +255,26 @@ def sorted_runs(table: pa.Table, keys: list[str]) -> list[tuple[int, int]]:
     return [(start, end - start) for start, end in zip(starts, starts[1:] + [n])]
 
 
-def _json_text(kind: str, value: float | None, value_int: int | None, value_text: str | None) -> str:
-    if kind == "json" and value_text is not None:
-        return value_text
-    return json.dumps(decode_value(kind, value, value_int, value_text))
+def json_column(rows: pa.Table, *, floats: bool) -> pa.Array:
+    """JSON text of each row's exact value, kind by kind with Arrow compute.
+
+    Only str rows (and float rows, when ``floats``) need Python's encoder;
+    with ``floats`` False a float row is left null.
+    """
+    kind = rows.column("value_kind").combine_chunks()
+    ints = rows.column("value_int").combine_chunks()
+    texts = pa.nulls(len(rows), pa.string())
+    texts = pc.if_else(pc.equal(kind, "int"), ints.cast(pa.string()), texts)
+    texts = pc.if_else(pc.equal(kind, "bool"), pc.if_else(pc.equal(ints, 1), "true", "false"), texts)
+    texts = pc.if_else(pc.equal(kind, "null"), "null", texts)
+    texts = pc.if_else(pc.equal(kind, "json"), rows.column("value_text").combine_chunks(), texts)
+    encoded = [("str", "value_text")] + ([("float", "value")] if floats else [])
+    for kind_name, column in encoded:
+        mask = pc.equal(kind, kind_name)
+        if pc.any(mask).as_py():
+            selected = rows.column(column).combine_chunks().filter(mask).to_pylist()
+            texts = pc.replace_with_mask(texts, mask, pa.array([json.dumps(v) for v in selected], pa.string()))
+    return texts
 
 
 def typed_column(name: str, rows: pa.Table, positions: pa.Array | None, length: int) -> tuple[pa.Field, pa.Array]:
@@ -261,11 +291,7 @@ def typed_column(name: str, rows: pa.Table, positions: pa.Array | None, length: 
     metadata: dict[bytes, bytes] = {}
     needs_json = (has_none and has_absent) or _needs_json(stored, rows)
     if needs_json:
-        texts = [
-            _json_text(*r)
-            for r in zip(*(rows.column(c).to_pylist() for c in ("value_kind", "value", "value_int", "value_text")))
-        ]
-        values: pa.Array = pa.array(texts, pa.string())
+        values: pa.Array = json_column(rows, floats=True)
         metadata[ENCODING_KEY] = b"json"
     else:
         values = _typed_values(stored, rows)
@@ -274,6 +300,32 @@ def typed_column(name: str, rows: pa.Table, positions: pa.Array | None, length: 
         index = pc.index_in(pa.array(range(length), pa.int64()), value_set=positions.cast(pa.int64()))
         values = pc.take(values, index)
     return pa.field(name, values.type, metadata=metadata), values
+
+
+def telemetry_value_columns(rows: pa.Table) -> list[tuple[pa.Field, pa.Array]]:
+    """The ``value`` column of a telemetry table, numeric whenever any value is.
+
+    Uniform values get one typed column, as in wide tables. Mixed values
+    (say numbers and strings) keep ``value`` as the float64 numeric view, so
+    it still aggregates, beside ``value_json``: the JSON of every row whose
+    exact value is not that float (null for float rows).
+    """
+    stored = set(rows.column("value_kind").unique().to_pylist()) - {"null"}
+    if not _needs_json(stored, rows):
+        return [typed_column("value", rows, None, rows.num_rows)]
+    numeric = pa.field("value", pa.float64(), metadata={ENCODING_KEY: NUMERIC_WITH_JSON})
+    companion = pa.field(JSON_COMPANION, pa.string(), metadata={ENCODING_KEY: b"json"})
+    return [(numeric, rows.column("value").combine_chunks()), (companion, json_column(rows, floats=False))]
+
+
+def telemetry_values(table: pa.Table) -> list[Any]:
+    """The exact values of a telemetry table's ``value`` (and ``value_json``) columns."""
+    field = table.schema.field("value")
+    if (field.metadata or {}).get(ENCODING_KEY) != NUMERIC_WITH_JSON:
+        return column_to_python(field, table.column("value"))
+    numbers = table.column("value").to_pylist()
+    texts = table.column(JSON_COMPANION).to_pylist()
+    return [number if text is None else json.loads(text) for number, text in zip(numbers, texts)]
 
 
 def _needs_json(stored: set[str], rows: pa.Table) -> bool:
@@ -320,5 +372,3 @@ class _Absent:
 ABSENT: Any = _Absent()
 
 
-def is_nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)

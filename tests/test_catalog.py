@@ -385,8 +385,79 @@ def test_engine_stream_does_not_block_other_calls(engine: Engine) -> None:
     for i in range(3):
         _insert_experiment(engine, f"exp{i}")
     reader = engine.stream(CATALOG.objective_list, batch_size=1, experiment_id="exp0")
+    assert isinstance(reader, pa.RecordBatchReader)
     assert _stored(engine, "exp1")
     assert reader.read_all().num_rows == 0
+
+
+#: Counts up to $n rows, then fails inside DuckDB: after the first batches when $n is large.
+(FAILING_LATE,) = parse_queries(
+    "-- name: failing_late :arrow\n-- Rows 0..$n-1, then a DuckDB error.\n"
+    "SELECT CASE WHEN i < $n THEN i ELSE error('stream broke at ' || i::VARCHAR) END AS i\n"
+    "FROM range(300000) AS t(i);\n",
+    "test.sql",
+)
+
+
+class _CursorSpy:
+    """Stands in for the engine's connection and keeps every cursor it hands out."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+        self.cursors: list[duckdb.DuckDBPyConnection] = []
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = self._con.cursor()
+        self.cursors.append(cursor)
+        return cursor
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
+def _is_closed(cursor: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        cursor.execute("SELECT 1").fetchall()
+    except duckdb.ConnectionException:
+        return True
+    return False
+
+
+@pytest.fixture
+def cursor_spy(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> _CursorSpy:
+    spy = _CursorSpy(engine._connection())
+    monkeypatch.setattr(engine, "_connection", lambda: spy)
+    return spy
+
+
+def test_engine_stream_closes_its_cursor_once_exhausted(engine: Engine, cursor_spy: _CursorSpy) -> None:
+    reader = engine.stream(FAILING_LATE, batch_size=1000, n=300_000)
+    (cursor,) = cursor_spy.cursors
+    first = reader.read_next_batch()
+    assert first.num_rows > 0 and first.column(0)[0].as_py() == 0
+    rest = sum(batch.num_rows for batch in reader)
+    assert first.num_rows + rest == 300_000
+    assert _is_closed(cursor)
+
+
+def test_engine_stream_error_before_the_first_batch_is_a_query_error(engine: Engine,
+                                                                     cursor_spy: _CursorSpy) -> None:
+    with pytest.raises(QueryError, match=r"failing_late \(test\.sql:1\) failed: .*stream broke at 0"):
+        engine.stream(FAILING_LATE, batch_size=1000, n=0).read_all()
+    (cursor,) = cursor_spy.cursors
+    assert _is_closed(cursor)
+    assert engine.fetch_one(CATALOG.experiment_get, experiment_id="none") is None  # the engine still works
+
+
+def test_engine_stream_error_while_reading_is_a_query_error(engine: Engine, cursor_spy: _CursorSpy) -> None:
+    reader = engine.stream(FAILING_LATE, batch_size=1000, n=250_000)
+    assert reader.read_next_batch().num_rows > 0  # the stream started fine
+    with pytest.raises(QueryError, match=r"failing_late \(test\.sql:1\) failed: .*stream broke at 250000") as info:
+        reader.read_all()
+    assert isinstance(info.value, StoreError)
+    (cursor,) = cursor_spy.cursors
+    assert _is_closed(cursor)
+    assert engine.fetch_one(CATALOG.experiment_get, experiment_id="none") is None  # the engine still works
 
 
 # ---------------------------------------------------------------- transactions

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,6 +17,7 @@ from mlos_store import (
     ObjectiveConflictError,
     Status,
     Storage,
+    TunableConflictError,
     Tunables,
     UnknownObjectError,
 )
@@ -143,6 +146,25 @@ def test_constructor_trial_id_above_stored_max_is_the_floor(storage: Storage) ->
         assert again.new_trial({}).trial_id == 11
 
 
+def test_reentering_before_any_trial_keeps_the_stored_first_trial_id(storage: Storage) -> None:
+    with make_experiment(storage, trial_id=50) as exp:
+        assert exp.trial_id == 50
+    with make_experiment(storage, trial_id=1) as again:
+        assert again.trial_id == 50
+        assert again.new_trial({}).trial_id == 50
+        assert again.trial_id == 51
+    with make_experiment(storage, trial_id=1) as third:
+        assert third.new_trial({}).trial_id == 51
+
+
+def test_reentering_with_a_higher_first_trial_id_before_any_trial_uses_it(storage: Storage) -> None:
+    with make_experiment(storage, trial_id=50):
+        pass
+    with make_experiment(storage, trial_id=70) as again:
+        assert again.trial_id == 70
+        assert again.new_trial({}).trial_id == 70
+
+
 def test_trial_id_property_does_not_consume_ids(experiment: Experiment) -> None:
     assert experiment.trial_id == 1
     assert experiment.trial_id == 1
@@ -188,6 +210,70 @@ def test_different_description_is_not_an_error_and_stored_one_stays(storage: Sto
         assert other.description == "first"
     with make_experiment(storage, description="third") as third:
         assert third.description == "first"
+
+
+# ---------------------------------------------------------------- tunables on re-entry
+
+
+def stored_tunable_defaults(storage: Storage, experiment_id: str = "exp") -> list[dict[str, Any]]:
+    engine = storage.engine
+    return engine.fetch_table(engine.catalog.experiment_tunable_list, experiment_id=experiment_id).to_pylist()
+
+
+@pytest.mark.parametrize(("name", "other_default"), [
+    pytest.param("int_knob", "ten", id="int-as-str"),
+    pytest.param("int_knob", True, id="int-as-bool"),
+    pytest.param("float_knob", "0.5", id="float-as-str"),
+    pytest.param("cat_knob", 3, id="str-as-int"),
+    pytest.param("bool_knob", 0, id="bool-as-int"),
+])
+def test_tunable_of_another_type_on_reentry_raises_and_changes_nothing(storage: Storage, name: str,
+                                                                      other_default: Any) -> None:
+    with make_experiment(storage) as exp:
+        first = exp.new_trial({})
+    stored = stored_tunable_defaults(storage)
+    other = make_experiment(storage, tunables={**TUNABLE_DEFAULTS, name: other_default, "brand_new": 1})
+    with pytest.raises(TunableConflictError, match=f"'exp'.*{name}") as info:
+        other.__enter__()
+    assert isinstance(info.value, ValueError)
+    assert stored_tunable_defaults(storage) == stored  # not even the new name was added
+    with pytest.raises(ExperimentStateError):  # the failed enter left it not entered
+        other.new_trial({})
+    with make_experiment(storage) as again:
+        assert again.new_trial({}).tunable_config_id == first.tunable_config_id
+        assert pending_ids(again) == [1, 2]
+
+
+def test_tunable_conflict_error_is_exported() -> None:
+    import mlos_store
+
+    assert "TunableConflictError" in mlos_store.__all__
+    assert issubclass(TunableConflictError, mlos_store.StoreError)
+    assert issubclass(TunableConflictError, ValueError)
+
+
+def test_int_and_float_defaults_on_reentry_are_not_a_conflict(storage: Storage) -> None:
+    with make_experiment(storage):
+        pass
+    stored = stored_tunable_defaults(storage)
+    with make_experiment(storage, tunables={**TUNABLE_DEFAULTS, "int_knob": 10.5, "float_knob": 2}) as again:
+        trial = again.new_trial({"int_knob": 3.5, "float_knob": 4})
+        assert again.load_tunable_config(trial.tunable_config_id)["int_knob"] == 3.5
+    assert stored_tunable_defaults(storage) == stored  # the stored defaults stay
+
+
+def test_new_tunable_on_reentry_is_added_and_usable(storage: Storage) -> None:
+    with make_experiment(storage) as exp:
+        exp.new_trial({})
+    with make_experiment(storage, tunables={**TUNABLE_DEFAULTS, "new_knob": "x"}) as again:
+        trial = again.new_trial({"new_knob": "y"})
+        assert dict(trial.tunables) == {**TUNABLE_DEFAULTS, "new_knob": "y"}
+        assert again.load_tunable_config(trial.tunable_config_id) == {**TUNABLE_DEFAULTS, "new_knob": "y"}
+        assert again.new_trial({}).tunables["new_knob"] == "x"
+    added = [row for row in stored_tunable_defaults(storage) if row["name"] == "new_knob"]
+    assert [(row["value_kind"], row["value_text"]) for row in added] == [("str", "x")]
+    with pytest.raises(TunableConflictError, match="new_knob"):  # its type is now stored too
+        make_experiment(storage, tunables={**TUNABLE_DEFAULTS, "new_knob": 1}).__enter__()
 
 
 # ---------------------------------------------------------------- several objects at once
@@ -336,6 +422,16 @@ def test_unknown_tunable_or_wrong_value_type_is_refused_and_nothing_stored(exper
             experiment.new_trial(values)
         assert isinstance(info.value, ValueError)
         assert _snapshot(experiment) == before, values
+
+
+def test_list_value_for_a_tunable_is_refused_naming_the_tunable(storage: Storage) -> None:
+    with make_experiment(storage, "lists", tunables={"a": 1, "b": 2}) as exp:
+        with pytest.raises(InvalidValueError, match="tunable 'b'") as info:
+            exp.new_trial({"b": [1]})
+        assert "default of tunable" not in str(info.value)
+        assert "[1]" in str(info.value)
+        assert exp.trial_id == 1
+        assert pending_ids(exp) == []
 
 
 def test_wrong_type_in_tunable_groups_shaped_object_is_refused(experiment: Experiment) -> None:
@@ -542,6 +638,37 @@ def test_load_tunable_config_returns_the_values(experiment: Experiment) -> None:
     stored = experiment.load_tunable_config(trial.tunable_config_id)
     assert stored == values
     assert {k: type(v) for k, v in stored.items()} == {k: type(v) for k, v in values.items()}
+
+
+MALFORMED_IDS = [
+    pytest.param(None, "NoneType None", id="none"),
+    pytest.param("10", "str '10'", id="str"),
+    pytest.param(2.5, "float 2.5", id="float"),
+    pytest.param(True, "bool True", id="bool"),
+    pytest.param(2**63, f"int {2**63}", id="beyond-int64"),
+]
+
+
+@pytest.mark.parametrize(("read", "what"), [
+    pytest.param(lambda exp, bad: exp.load(bad), "last_trial_id", id="load"),
+    pytest.param(lambda exp, bad: exp.load_table(bad), "last_trial_id", id="load_table"),
+    pytest.param(lambda exp, bad: exp.load_tunable_config(bad), "config_id", id="load_tunable_config"),
+    pytest.param(lambda exp, bad: exp.load_telemetry(bad), "trial_id", id="load_telemetry"),
+    pytest.param(lambda exp, bad: exp.telemetry_table(trial_ids=[bad]), "trial id", id="telemetry_table"),
+])
+@pytest.mark.parametrize(("bad", "shown"), MALFORMED_IDS)
+def test_malformed_ids_are_refused_naming_them(experiment: Experiment, read: Callable[[Experiment, Any], Any],
+                                               what: str, bad: Any, shown: str) -> None:
+    trial_with_status(experiment, Status.SUCCEEDED)  # trial 1 and config 1 exist
+    with pytest.raises(InvalidValueError, match=re.escape(f"{what} must be an int, got {shown}")) as info:
+        read(experiment, bad)
+    assert isinstance(info.value, ValueError)
+
+
+def test_load_by_keyword_refuses_malformed_last_trial_id(experiment: Experiment) -> None:
+    with pytest.raises(InvalidValueError, match="last_trial_id.*'1'"):
+        experiment.load(last_trial_id="1")
+    assert experiment.load(last_trial_id=-1) == experiment.load()
 
 
 def test_load_tunable_config_of_unknown_id_raises_key_error(experiment: Experiment) -> None:

@@ -129,10 +129,11 @@ def test_each_hostile_id_refers_to_exactly_its_own_experiment(storage: Storage) 
         with storage.experiment(experiment_id=experiment_id, trial_id=1, root_env_config=experiment_id,
                                 description=experiment_id, tunables={"n": 0},
                                 opt_targets={"score": "min"}) as exp:
-            for _ in range(n % 2 + 1):
+            for i in range(n % 2 + 1):
                 trial = exp.new_trial({"n": n})
+                if i == n % 2:  # the last trial reports telemetry, before it ends
+                    trial.update_telemetry(Status.RUNNING, T0, [(T0, "owner", experiment_id)])
                 trial.update(Status.SUCCEEDED, T0, {"score": float(n), "owner": experiment_id})
-            trial.update_telemetry(Status.SUCCEEDED, T0, [(T0, "owner", experiment_id)])
     for n, experiment_id in enumerate(ids):
         count = n % 2 + 1
         exp = storage.experiment(experiment_id=experiment_id, trial_id=1, root_env_config="other",

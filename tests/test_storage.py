@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from mlos_store import (
     Storage,
     StoreClosedError,
     StoreError,
+    StoreUnavailableError,
 )
 from mlos_store.catalog import load_catalog, load_catalog_from
 from mlos_store.engine import Engine
@@ -111,8 +113,9 @@ def test_reopened_file_store_sees_same_trials(db_path: Path) -> None:
 
 def test_missing_parent_directory_is_refused_naming_path(tmp_path: Path) -> None:
     path = tmp_path / "missing" / "store.duckdb"
-    with pytest.raises(StoreError, match=f"cannot open '{path}'"):
+    with pytest.raises(StoreUnavailableError, match=re.escape(f"cannot open '{path}'")) as info:
         Storage(path)
+    assert isinstance(info.value, OSError) and isinstance(info.value, StoreError)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -344,8 +347,9 @@ def test_failed_migration_raises_store_error_and_keeps_old_version(db_path: Path
 
 def test_failed_migration_releases_file(db_path: Path, broken_catalog) -> None:
     Storage(db_path).close()
-    with pytest.raises((StoreError, duckdb.Error)) as failure:  # the type is pinned by the test above
+    with pytest.raises(SchemaVersionError, match=re.escape(repr(str(db_path)))) as failure:
         Engine(db_path, catalog=broken_catalog)
+    assert not isinstance(failure.value, duckdb.Error)
     code = """
         import sys, duckdb
         duckdb.connect(sys.argv[1]).close()
@@ -353,6 +357,65 @@ def test_failed_migration_releases_file(db_path: Path, broken_catalog) -> None:
     proc = _run_python(code, str(db_path), check=False)
     del failure
     assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------- a file another process holds
+
+_HOLDER = """
+    import sys
+
+    path, how = sys.argv[1], sys.argv[2]
+    if how == "duckdb":
+        import duckdb
+        held = duckdb.connect(path)
+    else:
+        from mlos_store import Storage
+        held = Storage(path)
+    print("ready", flush=True)
+    sys.stdin.read()  # until the test closes stdin
+    held.close()
+"""
+
+
+@pytest.mark.parametrize("how", ["duckdb", "mlos_store"])
+def test_file_locked_by_another_process_is_refused_as_unavailable(db_path: Path, how: str) -> None:
+    with Storage(db_path) as store, _experiment(store) as exp:
+        _add_succeeded(exp, 1, 1.0)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_HOLDER), str(db_path), how],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", proc.stderr.read()
+        for read_only in (False, True):
+            with pytest.raises(StoreUnavailableError, match=re.escape(f"cannot open {str(db_path)!r}")) as info:
+                Storage(db_path, read_only=read_only)
+            assert isinstance(info.value, OSError), read_only
+            assert isinstance(info.value, StoreError), read_only
+            assert not isinstance(info.value, duckdb.Error), read_only
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(timeout=60)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == 0
+    with Storage(db_path) as store:  # released, and unchanged
+        assert _experiment(store).load()[0] == [1]
+
+
+def test_store_unavailable_and_concurrent_change_errors_are_exported() -> None:
+    import mlos_store
+
+    assert {"StoreUnavailableError", "ConcurrentChangeError"} <= set(mlos_store.__all__)
+    assert issubclass(mlos_store.StoreUnavailableError, StoreError)
+    assert issubclass(mlos_store.StoreUnavailableError, OSError)
+    assert issubclass(mlos_store.ConcurrentChangeError, StoreError)
+    assert issubclass(mlos_store.ConcurrentChangeError, RuntimeError)
 
 
 # ---------------------------------------------------------------- read-only

@@ -115,12 +115,59 @@ def test_update_telemetry_accepts_every_documented_form(shared_experiment: Exper
     assert stored_points(shared_experiment, trial) == points
 
 
-@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
 def test_arrow_timestamps_of_any_unit_are_accepted(shared_experiment: Experiment, unit: str) -> None:
     trial = running_trial(shared_experiment)
-    ts = T0.replace(microsecond=0) if unit in ("s", "ms") else T0
+    ts = {"s": T0.replace(microsecond=0), "ms": T0.replace(microsecond=123000), "us": T0}[unit]
     trial.update_telemetry(Status.RUNNING, T0, arrow_points([(ts, "m", 1.0)], ts_type=pa.timestamp(unit, tz="UTC")))
     assert stored_points(shared_experiment, trial) == [(ts, "m", 1.0)]
+
+
+#: 2023-11-14 22:13:20.123456789 UTC: digits below the microsecond that rounding would carry up.
+NS_STAMP = 1_700_000_000_123_456_789
+NS_STAMP_US = datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo"])
+def test_nanosecond_arrow_timestamps_are_truncated_to_microseconds(shared_experiment: Experiment, tz: str) -> None:
+    """The store keeps microseconds: pandas' default ns timestamps lose their last three digits, never round."""
+    trial = running_trial(shared_experiment)
+    ns_type = pa.timestamp("ns", tz=tz)
+    one_us = 1_000
+    trial.update_telemetry(Status.RUNNING, T0, pa.table({
+        "ts": pa.array([NS_STAMP, NS_STAMP + 1, NS_STAMP + one_us - NS_STAMP % one_us], ns_type),
+        "metric": ["m", "n", "m"],
+        "value": [1.0, 2.0, 3.0],
+    }))
+    points = stored_points(shared_experiment, trial)
+    next_us = NS_STAMP_US + timedelta(microseconds=1)
+    assert points == [(NS_STAMP_US, "m", 1.0), (NS_STAMP_US, "n", 2.0), (next_us, "m", 3.0)]
+    assert points[0][0].isoformat().endswith(".123456+00:00")
+    column = shared_experiment.telemetry_table(trial.trial_id).column("ts")
+    assert column.type == UTC_US
+    assert column.cast(pa.int64()).to_pylist() == [NS_STAMP // one_us, NS_STAMP // one_us, NS_STAMP // one_us + 1]
+
+
+def test_naive_nanosecond_arrow_timestamps_are_local_time_truncated_to_microseconds(
+    shared_experiment: Experiment,
+) -> None:
+    trial = running_trial(shared_experiment)
+    trial.update_telemetry(Status.RUNNING, T0, pa.table({
+        "ts": pa.array([NS_STAMP], pa.timestamp("ns")), "metric": ["m"], "value": [1.0]}))
+    ((ts, _, _),) = stored_points(shared_experiment, trial)
+    # Naive times are local wall-clock times: 22:13:20.123456 local, in UTC.
+    assert ts == NS_STAMP_US.replace(tzinfo=None).astimezone(timezone.utc)
+    assert ts.microsecond == 123456
+    assert ts.utcoffset() == timedelta(0)
+
+
+def test_sub_microsecond_duplicates_in_one_ns_batch_are_one_point(shared_experiment: Experiment) -> None:
+    """Two ns stamps within one microsecond are the same stored point: the first row is kept."""
+    trial = running_trial(shared_experiment)
+    trial.update_telemetry(Status.RUNNING, T0, pa.table({
+        "ts": pa.array([NS_STAMP, NS_STAMP + 100], pa.timestamp("ns", tz="UTC")),
+        "metric": ["m", "m"], "value": [1.0, 2.0]}))
+    assert stored_points(shared_experiment, trial) == [(NS_STAMP_US, "m", 1.0)]
 
 
 @pytest.mark.parametrize(("value_type", "values"), [
@@ -206,9 +253,10 @@ GOOD = (T0, "good", 1.0)
     pytest.param((1767268800.0, "m", 1.0), "row 1 timestamp", id="ts-epoch"),
     pytest.param((T0.date(), "m", 1.0), "row 1 timestamp", id="ts-date"),
     pytest.param((None, "m", 1.0), "row 1 timestamp", id="ts-none"),
-    pytest.param((T0, "", 1.0), "row 1 has metric ''", id="metric-empty"),
-    pytest.param((T0, None, 1.0), "row 1 has metric None", id="metric-none"),
-    pytest.param((T0, 5, 1.0), "row 1 has metric 5", id="metric-int"),
+    pytest.param((T0, "", 1.0), re.escape("row 1 metric name must be a non-empty str, got ''"), id="metric-empty"),
+    pytest.param((T0, None, 1.0), re.escape("row 1 metric name must be a non-empty str, got None"),
+                 id="metric-none"),
+    pytest.param((T0, 5, 1.0), re.escape("row 1 metric name must be a non-empty str, got 5"), id="metric-int"),
     pytest.param((T0, "m", object()), "row 1", id="value-object"),
     pytest.param((T0, "m", [1, 2]), "row 1", id="value-list"),
     pytest.param((T0, "m", 2**64), "row 1", id="value-too-big"),
@@ -474,15 +522,21 @@ def test_telemetry_table_holds_only_this_experiments_points(storage: Storage, ex
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    pytest.param({"trial_ids": ["1"]}, "trial ids must be ints, got '1'", id="trial-id-str"),
-    pytest.param({"trial_ids": [1.0]}, "1.0", id="trial-id-float"),
-    pytest.param({"metrics": [1]}, "metric names must be str, got 1", id="metric-int"),
+    pytest.param({"trial_ids": ["1"]}, "trial id must be an int, got str '1'", id="trial-id-str"),
+    pytest.param({"trial_ids": [1.0]}, "trial id must be an int, got float 1.0", id="trial-id-float"),
+    pytest.param({"trial_ids": True}, "trial id must be an int, got bool True", id="trial-id-bool"),
+    pytest.param({"trial_ids": [1, None]}, "trial id must be an int, got NoneType None", id="trial-id-none"),
+    pytest.param({"trial_ids": [2**63]}, f"trial id must be an int, got int {2**63}", id="trial-id-too-big"),
+    pytest.param({"metrics": [1]}, "metric name must be a non-empty str, got 1", id="metric-int"),
+    pytest.param({"metrics": ["cpu", ""]}, "metric name must be a non-empty str, got ''", id="metric-empty"),
+    pytest.param({"metrics": [None]}, "metric name must be a non-empty str, got None", id="metric-none"),
     pytest.param({"start": "2026-01-01"}, "2026-01-01", id="start-str"),
     pytest.param({"end": 0}, "end", id="end-int"),
 ])
 def test_telemetry_table_refuses_bad_filters(shared_experiment: Experiment, kwargs: dict[str, Any], match: str) -> None:
-    with pytest.raises(InvalidValueError, match=match):
+    with pytest.raises(InvalidValueError, match=re.escape(match)) as raised:
         shared_experiment.telemetry_table(**kwargs)
+    assert isinstance(raised.value, ValueError)
 
 
 def test_load_telemetry_of_unknown_trial_is_a_key_error(shared_experiment: Experiment) -> None:
@@ -523,13 +577,51 @@ def test_numeric_metric_selected_from_mixed_telemetry_is_numeric(shared_experime
     trial.update_telemetry(Status.RUNNING, T0, [(T0, "cpu", 0.25), (T0, "state", "busy"),
                                                 (T0 + SEC, "cpu", 0.75), (T0 + SEC, "state", "idle")])
     both = shared_experiment.telemetry_table(trial.trial_id)
-    assert both.schema.field("value").metadata[b"mlos_store.encoding"] == b"json"
+    assert both.column_names == ["experiment_id", "trial_id", "ts", "metric", "value", "value_json"]
+    assert both.schema.field("value").type == pa.float64()
+    assert both.schema.field("value").metadata == {b"mlos_store.encoding": b"numeric+json"}
+    assert both.schema.field("value_json").type == pa.string()
+    assert both.schema.field("value_json").metadata == {b"mlos_store.encoding": b"json"}
+    assert both.column("metric").to_pylist() == ["cpu", "state", "cpu", "state"]
+    assert both.column("value").to_pylist() == [0.25, None, 0.75, None]
+    assert both.column("value_json").to_pylist() == [None, '"busy"', None, '"idle"']
+    # the numeric view aggregates even with strings beside it
+    assert pc.mean(both.column("value")).as_py() == 0.5
+    per_metric = both.group_by("metric").aggregate([("value", "mean")]).sort_by("metric")
+    assert per_metric.to_pylist() == [{"metric": "cpu", "value_mean": 0.5}, {"metric": "state", "value_mean": None}]
     cpu = shared_experiment.telemetry_table(trial.trial_id, metrics="cpu")
+    assert cpu.column_names == ["experiment_id", "trial_id", "ts", "metric", "value"]
     assert cpu.schema.field("value").type == pa.float64()
     assert pc.mean(cpu.column("value")).as_py() == 0.5
     state = shared_experiment.telemetry_table(trial.trial_id, metrics="state")
+    assert state.column_names == ["experiment_id", "trial_id", "ts", "metric", "value"]
     assert state.schema.field("value").type == pa.string()
     assert state.column("value").to_pylist() == ["busy", "idle"]
+    assert stored_points(shared_experiment, trial) == [(T0, "cpu", 0.25), (T0, "state", "busy"),
+                                                       (T0 + SEC, "cpu", 0.75), (T0 + SEC, "state", "idle")]
+
+
+def test_mixed_telemetry_json_column_holds_every_value_the_float_view_does_not(shared_experiment: Experiment) -> None:
+    """ints, bools, strs and None each get their JSON; float rows (NaN, -0.0 included) only the numeric view."""
+    trial = running_trial(shared_experiment)
+    sent = [(T0, "a", 3), (T0, "b", 0.5), (T0, "c", True), (T0, "d", False), (T0, "e", "it's"), (T0, "f", None),
+            (T0, "g", float("nan")), (T0, "h", -0.0), (T0, "i", 2**53 + 1), (T0, "j", "")]
+    trial.update_telemetry(Status.RUNNING, T0, sent)
+    table = shared_experiment.telemetry_table(trial.trial_id)
+    assert table.schema.field("value").metadata == {b"mlos_store.encoding": b"numeric+json"}
+    assert table.column("metric").to_pylist() == list("abcdefghij")
+    numeric = table.column("value").to_pylist()
+    assert numeric[:6] == [3.0, 0.5, 1.0, 0.0, None, None]
+    assert numeric[6] != numeric[6]  # NaN
+    assert str(numeric[7]) == "-0.0"
+    assert numeric[8:] == [float(2**53 + 1), None]
+    assert table.column("value_json").to_pylist() == [
+        "3", None, "true", "false", '"it\'s"', "null", None, None, str(2**53 + 1), '""']
+    loaded = stored_points(shared_experiment, trial)
+    assert [type(v) for _, _, v in loaded] == [type(v) for _, _, v in sent]
+    assert [v for _, _, v in loaded][:6] + [v for _, _, v in loaded][8:] == [v for _, _, v in sent][:6] + [
+        2**53 + 1, ""]
+    assert str(loaded[7][2]) == "-0.0" and loaded[6][2] != loaded[6][2]
 
 
 # ---------------------------------------------------------------- bulk

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import warnings
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from conftest import OPT_TARGETS, TUNABLE_DEFAULTS
+from conftest import OPT_TARGETS, T0, TUNABLE_DEFAULTS
 
 from mlos_store import (
+    ConcurrentChangeError,
     Experiment,
     IllegalTransitionError,
     InvalidValueError,
@@ -25,7 +29,8 @@ FINAL_STATUSES = [Status.SUCCEEDED, Status.CANCELED, Status.FAILED, Status.TIMED
 LOADED_STATUSES = [Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT]
 
 
-#: Status changes are timestamped after the trials are created (history is ordered by time).
+#: Most status changes are timestamped after the trials are created, as a harness's would be
+#: (history keeps the order of the changes whatever their timestamps: see the T0 tests below).
 BASE = datetime.now(timezone.utc).replace(microsecond=123456) + timedelta(days=1)
 
 
@@ -176,6 +181,44 @@ def test_succeeded_without_metrics_warns_but_is_stored(experiment: Experiment) -
     assert experiment.load()[0] == [trial.trial_id]
 
 
+def test_missing_objective_warning_comes_before_anything_is_written(experiment: Experiment) -> None:
+    """With warnings as errors the update raises the warning and stores nothing; a proper update then works."""
+    trial = running_trial(experiment)
+    before = state(experiment, trial)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(MissingObjectiveWarning, match=f"exp:{trial.trial_id}.*score"):
+            trial.update(Status.SUCCEEDED, ts(2), {"other": 1})
+    assert state(experiment, trial) == before
+    assert trial.status == Status.RUNNING
+    assert statuses(trial) == [Status.PENDING, Status.RUNNING]
+    assert experiment.load() == ([], [], [], [])
+    trial.update(Status.SUCCEEDED, ts(3), {"score": 1.0, "other": 1})
+    assert trial.status == Status.SUCCEEDED
+    assert statuses(trial) == [Status.PENDING, Status.RUNNING, Status.SUCCEEDED]
+    assert experiment.load()[2] == [{"score": 1.0, "other": 1}]
+    assert row_of(experiment, trial.trial_id)["ts_end"] == ts(3)
+
+
+def test_missing_objective_is_a_warning_only_not_a_log_record(experiment: Experiment,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    trial = running_trial(experiment)
+    with caplog.at_level(logging.DEBUG):
+        with pytest.warns(MissingObjectiveWarning) as record:
+            trial.update(Status.SUCCEEDED, ts(2), {"other": 1})
+    assert len(record) == 1
+    logged = [r for r in caplog.records if r.name.startswith("mlos_store") or "score" in r.getMessage()]
+    assert logged == []
+
+
+def test_succeeded_with_every_target_does_not_warn(experiment: Experiment) -> None:
+    trial = running_trial(experiment)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trial.update(Status.SUCCEEDED, ts(2), {"score": 1.0})
+    assert trial.status == Status.SUCCEEDED
+
+
 def test_metrics_with_non_final_status_are_refused(experiment: Experiment) -> None:
     trial = experiment.new_trial({})
     before = state(experiment, trial)
@@ -232,10 +275,22 @@ def test_unknown_status_is_refused(experiment: Experiment) -> None:
     before = state(experiment, trial)
     with pytest.raises(IllegalTransitionError, match="UNKNOWN"):
         trial.update(Status.UNKNOWN, ts(1))
-    for bogus in ("BOGUS", 3, None):
-        with pytest.raises(IllegalTransitionError, match=repr(bogus)):
+    for bogus in ("BOGUS", "bogus", 3, None):
+        with pytest.raises(IllegalTransitionError, match=re.escape(f"trial exp:{trial.trial_id}: {bogus!r}")):
             trial.update(bogus, ts(1))
+        with pytest.raises(IllegalTransitionError, match=re.escape(f"trial exp:{trial.trial_id}: {bogus!r}")):
+            trial.update_telemetry(bogus, ts(1), [(ts(1), "cpu", 0.5)])
     assert state(experiment, trial) == before
+
+
+def test_bogus_status_names_the_trial_and_the_status(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    assert trial.trial_id == 1
+    with pytest.raises(IllegalTransitionError) as info:
+        trial.update("bogus", ts(1))
+    assert "exp:1" in str(info.value) and "'bogus'" in str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert trial.status == Status.PENDING
 
 
 def test_repeating_current_status_is_a_noop(experiment: Experiment) -> None:
@@ -267,6 +322,24 @@ def test_two_objects_of_one_trial_always_agree(experiment: Experiment) -> None:
     assert mine.status == theirs.status == Status.SUCCEEDED
 
 
+@pytest.mark.parametrize("status", [Status.RUNNING, Status.SUCCEEDED], ids=lambda s: s.name)
+def test_status_changed_by_another_writer_meanwhile_is_a_concurrent_change(
+    storage: Storage, experiment: Experiment, monkeypatch: pytest.MonkeyPatch, status: Status
+) -> None:
+    """The guarded UPDATE moving no row (another writer got there first) raises and stores nothing."""
+    trial = experiment.new_trial({})
+    trial.update(Status.READY, ts(1))
+    before = state(experiment, trial)
+    with monkeypatch.context() as patch:
+        patch.setattr(storage.engine, "count", lambda *args, **kwargs: 0)
+        with pytest.raises(ConcurrentChangeError, match=f"exp:{trial.trial_id}.*{status.name}") as info:
+            trial.update(status, ts(2), {"score": 1.0} if status.is_completed() else None)
+    assert isinstance(info.value, RuntimeError)
+    assert state(experiment, trial) == before
+    trial.update(status, ts(3), {"score": 1.0} if status.is_completed() else None)
+    assert trial.status == status
+
+
 def test_stale_object_cannot_move_trial_backwards(experiment: Experiment) -> None:
     mine = experiment.new_trial({})
     theirs = restored(experiment, mine.trial_id)
@@ -290,6 +363,30 @@ def test_status_history_lists_every_change_in_order(experiment: Experiment) -> N
     assert [t for t, _ in history][1:] == [start, start + timedelta(seconds=1),
                                            start + timedelta(seconds=2, microseconds=5)]
     assert all(t.utcoffset() == timedelta(0) for t, _ in history)
+
+
+def test_status_history_keeps_the_order_of_changes_not_of_timestamps(experiment: Experiment) -> None:
+    """Caller timestamps earlier than the creation time (T0 is in the past) do not reorder the history."""
+    trial = experiment.new_trial({})
+    theirs = restored(experiment, trial.trial_id)
+    created = trial.status_history()[0][0]
+    assert created > T0 + timedelta(seconds=1)
+    trial.update(Status.RUNNING, T0)
+    trial.update(Status.FAILED, T0 + timedelta(seconds=1))
+    history = [(created, Status.PENDING), (T0, Status.RUNNING), (T0 + timedelta(seconds=1), Status.FAILED)]
+    assert trial.status_history() == history
+    assert theirs.status_history() == history
+
+
+def test_status_history_order_holds_when_timestamps_go_backwards(experiment: Experiment) -> None:
+    trial = experiment.new_trial({})
+    trial.update(Status.READY, T0 + timedelta(seconds=30))
+    trial.update(Status.RUNNING, T0 + timedelta(seconds=10))
+    trial.update_telemetry(Status.SUCCEEDED, T0 + timedelta(seconds=20), [])
+    trial.update(Status.TIMED_OUT, T0)
+    assert statuses(trial) == [Status.PENDING, Status.READY, Status.RUNNING, Status.SUCCEEDED, Status.TIMED_OUT]
+    assert [t for t, _ in trial.status_history()][1:] == [
+        T0 + timedelta(seconds=30), T0 + timedelta(seconds=10), T0 + timedelta(seconds=20), T0]
 
 
 def test_status_history_is_per_trial(experiment: Experiment) -> None:
@@ -382,3 +479,21 @@ def test_update_telemetry_on_ended_trial_raises_and_stores_no_points(experiment:
     with pytest.raises(TrialEndedError, match="SUCCEEDED"):
         trial.update_telemetry(Status.RUNNING, ts(3), [(ts(3), "cpu", 0.5)])
     assert state(experiment, trial) == before
+
+
+@pytest.mark.parametrize("final", FINAL_STATUSES, ids=lambda s: s.name)
+def test_ended_trial_accepts_no_telemetry_with_any_status(experiment: Experiment, final: Status) -> None:
+    """Not even with the status it ended with (once a no-op): nothing is stored and the history stays."""
+    trial = running_trial(experiment)
+    trial.update_telemetry(Status.RUNNING, ts(1), [(ts(1), "cpu", 0.25)])
+    trial.update(final, ts(2), {"score": 1.0})
+    before = state(experiment, trial)
+    for status in [Status.PENDING, Status.READY, Status.RUNNING, *FINAL_STATUSES]:
+        for points in ([(ts(3), "cpu", 0.5)], [(ts(1), "cpu", 9.0)], []):
+            with pytest.raises(TrialEndedError,
+                               match=f"exp:{trial.trial_id} has already ended with status {final.name}.*"
+                                     f"telemetry.*{status.name}") as info:
+                trial.update_telemetry(status, ts(3), points)
+            assert isinstance(info.value, RuntimeError)
+            assert state(experiment, trial) == before, (final, status, points)
+    assert experiment.load_telemetry(trial.trial_id) == [(ts(1), "cpu", 0.25)]

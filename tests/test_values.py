@@ -23,8 +23,10 @@ from conftest import T0
 
 from mlos_store import Experiment, InvalidValueError, Status, Storage
 from mlos_store.convert import load_from_table, telemetry_from_table
+from mlos_store.values import telemetry_values
 
 ENCODING = b"mlos_store.encoding"
+NUMERIC_WITH_JSON = b"numeric+json"
 NULL = b"mlos_store.null"
 LATER = T0 + timedelta(days=1)
 
@@ -246,11 +248,25 @@ def test_column_has_one_type_and_converters_return_exact_values(
         telemetry = exp.telemetry_table(trial.trial_id)
         _, configs, scores, _ = exp.load()
         loaded_points = exp.load_telemetry(trial.trial_id)
-    for field in (table.schema.field("config.x"), table.schema.field("result.m"), telemetry.schema.field("value")):
+    for field in (table.schema.field("config.x"), table.schema.field("result.m")):
         assert field.type == arrow_type, field
         metadata = field.metadata or {}
         assert metadata.get(ENCODING) == (b"json" if is_json else None), field
         assert metadata.get(NULL) == b"value", field
+    value = telemetry.schema.field("value")
+    if is_json:
+        # Telemetry keeps a float64 numeric view beside the exact values as JSON.
+        assert telemetry.column_names[-2:] == ["value", "value_json"]
+        assert value.type == pa.float64(), value
+        assert value.metadata == {ENCODING: NUMERIC_WITH_JSON}, value
+        companion = telemetry.schema.field("value_json")
+        assert companion.type == pa.string(), companion
+        assert companion.metadata == {ENCODING: b"json"}, companion
+    else:
+        assert telemetry.column_names[-1] == "value"
+        assert value.type == arrow_type, value
+        assert (value.metadata or {}).get(ENCODING) is None, value
+        assert (value.metadata or {}).get(NULL) == b"value", value
     assert_all_same([c["x"] for c in configs], expected)
     assert_all_same([s["m"] for s in scores], expected)
     assert_all_same([c["x"] for c in load_from_table(table)[1]], expected)
@@ -390,11 +406,59 @@ def test_telemetry_of_many_metrics_with_mixed_types_comes_back_exact(experiment:
     sent = [(T0, "a_int", 2**63 - 1), (T0, "b_float", 0.25), (T0, "c_str", "x"), (T0, "d_bool", True),
             (T0, "e_none", None), (T0, "f_int", -(2**63))]
     trial.update_telemetry(Status.RUNNING, T0, sent)
-    field = experiment.telemetry_table(trial.trial_id).schema.field("value")
-    assert field.metadata[ENCODING] == b"json"
+    table = experiment.telemetry_table(trial.trial_id)
+    assert table.schema.field("value").metadata[ENCODING] == NUMERIC_WITH_JSON
+    assert_all_same(table.column("value").to_pylist(),
+                    [float(2**63 - 1), 0.25, None, 1.0, None, float(-(2**63))])
+    assert table.column("value_json").to_pylist() == [
+        str(2**63 - 1), None, '"x"', "true", "null", str(-(2**63))]
     loaded = experiment.load_telemetry(trial.trial_id)
     assert [(ts, m) for ts, m, _ in loaded] == [(ts, m) for ts, m, _ in sent]
     assert_all_same([v for _, _, v in loaded], [v for _, _, v in sent])
+    assert_all_same([v for _, _, v in telemetry_from_table(table)], [v for _, _, v in sent])
+    assert_all_same(telemetry_values(table), [v for _, _, v in sent])
+
+
+# (values sent as one trial's telemetry, numeric view in ``value``, ``value_json``)
+MIXED_TELEMETRY_CASES = [
+    pytest.param([True, 1, False, 0.0], [1.0, 1.0, 0.0, 0.0], ["true", "1", "false", None], id="bool-and-number"),
+    pytest.param([1, "1", 1.5, "1.5"], [1.0, None, 1.5, None], ["1", '"1"', None, '"1.5"'], id="number-and-str"),
+    pytest.param([1, 1.0, True, "1", None, math.nan, -math.inf],
+                 [1.0, 1.0, 1.0, None, None, math.nan, -math.inf], ["1", None, "true", '"1"', "null", None, None],
+                 id="everything"),
+    pytest.param(["a", None, -0.0], [None, None, -0.0], ['"a"', "null", None], id="str-none-negative-zero"),
+]
+
+
+@pytest.mark.parametrize(("values", "numeric", "texts"), MIXED_TELEMETRY_CASES)
+def test_mixed_telemetry_is_a_numeric_view_plus_json_of_the_rest(
+    shared_storage: Storage, own_id: str, values: list[Any], numeric: list[Any], texts: list[str | None]
+) -> None:
+    """Floats are exact in ``value`` (``value_json`` null); every other row's exact value is its JSON."""
+    with new_experiment(shared_storage, {}, opt_targets={}, experiment_id=own_id) as exp:
+        trial = exp.new_trial({})
+        points = [(T0 + timedelta(seconds=i), "m", v) for i, v in enumerate(values)]
+        trial.update_telemetry(Status.RUNNING, T0, points)
+        table = exp.telemetry_table(trial.trial_id)
+        loaded = exp.load_telemetry(trial.trial_id)
+    assert table.column_names == ["experiment_id", "trial_id", "ts", "metric", "value", "value_json"]
+    assert_all_same(table.column("value").to_pylist(), numeric)
+    assert table.column("value_json").to_pylist() == texts
+    assert_all_same([v for _, _, v in loaded], values)
+    assert_all_same([v for _, _, v in telemetry_from_table(table)], values)
+    assert_all_same(telemetry_values(table), values)
+
+
+def test_load_table_of_mixed_values_is_still_one_json_column(storage: Storage) -> None:
+    """Only telemetry gets the numeric view: a wide load_table column of mixed values stays JSON text."""
+    with new_experiment(storage, {"x": None}, opt_targets={"m": "min"}) as exp:
+        _stored_in_trials(exp, [1, "a", 2.5])
+        table = exp.load_table()
+    assert not any(name.endswith("_json") for name in table.column_names)
+    for name in ("config.x", "result.m"):
+        field = table.schema.field(name)
+        assert (field.type, field.metadata[ENCODING]) == (pa.string(), b"json"), name
+        assert table.column(name).to_pylist() == ["1", '"a"', "2.5"], name
 
 
 # ---------------------------------------------------------------- converters on their own
@@ -448,6 +512,31 @@ def test_telemetry_from_table_decodes_json_values() -> None:
     points = telemetry_from_table(table)
     assert [(t, m) for t, m, _ in points] == list(zip(ts, ["a", "b", "a", "b"]))
     assert_all_same([v for _, _, v in points], [math.nan, -math.inf, "it's", None])
+
+
+def test_telemetry_converters_decode_numeric_view_with_json_companion() -> None:
+    """A row's exact value is its value_json when there is one, else its float in value."""
+    schema = pa.schema([
+        ("experiment_id", pa.string()), ("trial_id", pa.int64()), ("ts", UTC_US), ("metric", pa.string()),
+        pa.field("value", pa.float64(), metadata={ENCODING: NUMERIC_WITH_JSON}),
+        pa.field("value_json", pa.string(), metadata={ENCODING: b"json"}),
+    ])
+    n = 9
+    ts = [T0 + timedelta(microseconds=i) for i in range(n)]
+    table = pa.Table.from_pydict({
+        "experiment_id": ["e"] * n,
+        "trial_id": [1] * n,
+        "ts": ts,
+        "metric": ["m"] * n,
+        "value": [1.0, 1.0, 0.5, None, None, math.nan, -0.0, None, None],
+        "value_json": ["1", "true", None, '"it\'s"', "null", None, None, "[1, 2.5]", '{"k": null}'],
+    }, schema=schema)
+    expected = [1, True, 0.5, "it's", None, math.nan, -0.0, [1, 2.5], {"k": None}]
+    points = telemetry_from_table(table)
+    assert [(t, m) for t, m, _ in points] == [(t, "m") for t in ts]
+    for values in ([v for _, _, v in points], telemetry_values(table)):
+        assert_all_same(values[:7], expected[:7])
+        assert values[7:] == expected[7:]
 
 
 def test_telemetry_from_table_keeps_typed_values() -> None:

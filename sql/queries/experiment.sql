@@ -26,11 +26,15 @@ SELECT $experiment_id, optimization_target, optimization_direction, ordinal
 FROM incoming;
 
 -- name: experiment_tunable_insert :ingest
--- Stores the declared tunables and their defaults as typed values.
+-- Stores the declared tunables and their defaults as typed values; names
+-- already stored for the experiment keep their stored default.
 INSERT INTO experiment_tunable (experiment_id, tunable_name, value_kind,
                                 value, value_int, value_text)
 SELECT $experiment_id, name, value_kind, value, value_int, value_text
-FROM incoming;
+FROM incoming
+WHERE name NOT IN (
+    SELECT tunable_name FROM experiment_tunable WHERE experiment_id = $experiment_id
+);
 
 -- name: experiment_tunable_list :arrow
 -- The declared tunables and their defaults, by name.

@@ -16,7 +16,7 @@ FROM incoming;
 
 -- name: trial_get_state :one
 -- The stored status of one trial, or no row if there is no such trial.
-SELECT status::VARCHAR AS status, config_id, ts_start, ts_end, trial_runner_id
+SELECT status::VARCHAR AS status
 FROM trial
 WHERE experiment_id = $experiment_id AND trial_id = $trial_id;
 
@@ -39,8 +39,8 @@ WHERE experiment_id = $experiment_id AND trial_id = $trial_id
 
 -- name: trial_status_record :none
 -- Appends a status to the trial's history (once per timestamp and status).
-INSERT INTO trial_status (experiment_id, trial_id, ts, status)
-SELECT $experiment_id, $trial_id, $ts, $status
+INSERT INTO trial_status (experiment_id, trial_id, seq, ts, status)
+SELECT $experiment_id, $trial_id, nextval('trial_status_seq'), $ts, $status
 WHERE NOT EXISTS (
     SELECT 1 FROM trial_status
     WHERE experiment_id = $experiment_id AND trial_id = $trial_id
@@ -48,11 +48,12 @@ WHERE NOT EXISTS (
 );
 
 -- name: trial_status_history :arrow
--- Every status a trial went through, by time then status order.
+-- Every status a trial went through, in the order the changes were made
+-- (callers' timestamps need not be monotonic).
 SELECT ts, status::VARCHAR AS status
 FROM trial_status
 WHERE experiment_id = $experiment_id AND trial_id = $trial_id
-ORDER BY ts, status;
+ORDER BY seq;
 
 -- name: trial_result_insert :ingest
 -- Stores the metrics of a trial that has just ended.

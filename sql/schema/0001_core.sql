@@ -121,10 +121,14 @@ CREATE TABLE trial_param (
     CHECK (is_typed_value(value_kind, value, value_int, value_text))
 );
 
--- Every status a trial went through, in time order.
+CREATE SEQUENCE trial_status_seq START 1;
+
+-- Every status a trial went through; seq orders the changes as they were
+-- made (callers' timestamps need not be monotonic).
 CREATE TABLE trial_status (
     experiment_id VARCHAR NOT NULL,
     trial_id BIGINT NOT NULL,
+    seq BIGINT NOT NULL UNIQUE,
     ts TIMESTAMPTZ NOT NULL,
     status trial_status NOT NULL CHECK (status <> 'UNKNOWN'),
     PRIMARY KEY (experiment_id, trial_id, ts, status),
