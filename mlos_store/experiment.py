@@ -84,8 +84,7 @@ class Experiment:
                 self._create()
             else:
                 self._check_objectives()
-                self._check_tunables()
-                self._store_tunables()  # only names not stored yet
+                self._store_tunables(known=self._check_tunables())
                 self._description, self._root_env_config = stored[0], stored[1]
                 self._first_trial_id = max(self._first_trial_id, stored[2])
         self._entered = True
@@ -105,14 +104,17 @@ class Experiment:
             "ordinal": pa.array(range(len(self._opt_targets)), pa.int32()),
         })
         self._engine.ingest(self._sql.objective_insert, objectives, experiment_id=self._experiment_id)
-        self._store_tunables()
+        self._store_tunables(known=set())
 
-    def _store_tunables(self) -> None:
-        defaults = named_values_table(self._tunables.defaults, "tunable", allow_json=False)
-        self._engine.ingest(self._sql.experiment_tunable_insert, defaults, experiment_id=self._experiment_id)
+    def _store_tunables(self, known: set[str]) -> None:
+        """Store the declared tunables not ``known`` yet (writing nothing when there are none)."""
+        new = {name: value for name, value in self._tunables.defaults.items() if name not in known}
+        if new:
+            rows = named_values_table(new, "tunable", allow_json=False)
+            self._engine.ingest(self._sql.experiment_tunable_insert, rows, experiment_id=self._experiment_id)
 
-    def _check_tunables(self) -> None:
-        """Refuse tunables whose type differs from the one stored for the same name."""
+    def _check_tunables(self) -> set[str]:
+        """The stored tunable names; refuses tunables whose type differs from the stored one."""
         stored = Tunables(values_from_rows(self._engine.fetch_table(
             self._sql.experiment_tunable_list, experiment_id=self._experiment_id)))
         shared = {name: value for name, value in self._tunables.defaults.items() if name in stored}
@@ -122,6 +124,7 @@ class Experiment:
             raise TunableConflictError(
                 f"experiment {self._experiment_id!r} is stored with other tunable types: {exc}"
             ) from None
+        return set(stored)
 
     def _check_objectives(self) -> None:
         stored = self._stored_objectives()

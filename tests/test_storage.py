@@ -432,6 +432,17 @@ def test_read_only_opens_existing_store_and_reads(db_path: Path) -> None:
         assert exp.load()[0] == ids
 
 
+def test_read_only_store_can_enter_an_existing_experiment_to_read_it(db_path: Path) -> None:
+    with Storage(db_path) as store, _experiment(store) as exp:
+        _add_succeeded(exp, 1, 1.0)
+        expected = exp.load()
+    before = _snapshot(db_path)
+    with Storage(db_path, read_only=True) as store, _experiment(store) as exp:
+        assert exp.load() == expected
+        assert exp.trial_id == expected[0][-1] + 1
+    assert _snapshot(db_path) == before
+
+
 def test_read_only_refuses_writes_and_changes_nothing(db_path: Path) -> None:
     with Storage(db_path) as store, _experiment(store) as exp:
         _add_succeeded(exp, 1, 1.0)
