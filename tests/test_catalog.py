@@ -625,3 +625,10 @@ def test_no_module_outside_engine_holds_sql_text() -> None:
         for literal in _sql_literals(path)
     ]
     assert found == []
+
+
+def test_every_named_query_is_used_by_the_package() -> None:
+    """A query no code runs is dead SQL: it would rot unseen."""
+    source = "\n".join(path.read_text() for path in PACKAGE_DIR.glob("*.py"))
+    unused = [name for name in CATALOG.queries if not re.search(rf"\.{name}\b", source)]
+    assert unused == []
