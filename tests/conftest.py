@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,3 +45,23 @@ def experiment(storage: Storage) -> Iterator[Experiment]:
     )
     with exp:
         yield exp
+
+
+@pytest.fixture
+def new_york_local_time() -> Iterator[None]:
+    """Local time is America/New_York (UTC-5 in winter, UTC-4 in summer) during the test.
+
+    Tests of naive (local) timestamps use it so they cannot pass by accident
+    on a machine whose local time is UTC.
+    """
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()

@@ -212,6 +212,17 @@ def test_different_description_is_not_an_error_and_stored_one_stays(storage: Sto
         assert third.description == "first"
 
 
+def test_reentering_keeps_the_stored_root_env_config(storage: Storage) -> None:
+    def experiment(root_env_config: str) -> Experiment:
+        return storage.experiment(experiment_id="exp", trial_id=1, root_env_config=root_env_config,
+                                  description="d", tunables=dict(TUNABLE_DEFAULTS), opt_targets=dict(OPT_TARGETS))
+
+    with experiment("first.jsonc") as first:
+        assert first.root_env_config == "first.jsonc"
+    with experiment("second.jsonc") as second:
+        assert second.root_env_config == "first.jsonc"
+
+
 # ---------------------------------------------------------------- tunables on re-entry
 
 
@@ -313,6 +324,35 @@ def test_properties_report_what_was_given(storage: Storage) -> None:
         assert exp.trial_id == 3
 
 
+def test_tunables_iterate_in_name_order_whatever_order_they_were_given(storage: Storage) -> None:
+    given = {"zeta": 1, "alpha": "a", "Mid": 0.5, "beta": True}
+    with make_experiment(storage, "order", tunables=given) as exp:
+        assert list(exp.tunables) == sorted(given)
+        assert list(exp.tunables.defaults) == sorted(given)
+        trial = exp.new_trial({"zeta": 2})
+        assert list(trial.tunables) == sorted(given)
+        (restored,) = exp.pending_trials(FAR_FUTURE, running=False)
+        assert list(restored.tunables) == sorted(given)
+        assert list(restored.tunables.items()) == list(trial.tunables.items())
+
+
+def test_tunables_assign_and_copy_return_new_objects_and_leave_the_original(experiment: Experiment) -> None:
+    original = experiment.tunables
+    assigned = original.assign({"int_knob": 3})
+    copied = original.copy()
+    again = assigned.assign({"cat_knob": "z"})
+    assert assigned is not original and copied is not original
+    assert dict(original) == TUNABLE_DEFAULTS
+    assert dict(copied) == TUNABLE_DEFAULTS
+    assert dict(assigned) == {**TUNABLE_DEFAULTS, "int_knob": 3}
+    assert dict(again) == {**TUNABLE_DEFAULTS, "int_knob": 3, "cat_knob": "z"}
+    assert again.defaults == original.defaults == TUNABLE_DEFAULTS
+    assert dict(experiment.tunables) == TUNABLE_DEFAULTS
+    with pytest.raises(TypeError):
+        original["int_knob"] = 5  # type: ignore[index]
+    assert dict(experiment.new_trial({}).tunables) == TUNABLE_DEFAULTS
+
+
 # ---------------------------------------------------------------- new_trial inputs
 
 
@@ -388,6 +428,18 @@ def test_int_float_and_bool_of_equal_value_are_different_configs(storage: Storag
             assert stored == value and type(stored) is kind
 
 
+def test_a_str_and_the_value_it_spells_are_different_configs(storage: Storage) -> None:
+    """The config hash is over typed values: "1" is not 1, "True" is not True, "None" is not None."""
+    values = [1, "1", 1.0, "1.0", True, "True", "true", None, "None", "null"]
+    with make_experiment(storage, "free", tunables={"k": None}) as exp:
+        config_ids = [exp.new_trial({"k": value}).tunable_config_id for value in values]
+        assert len(set(config_ids)) == len(values)
+        for config_id, value in zip(config_ids, values):
+            stored = exp.load_tunable_config(config_id)["k"]
+            assert (stored, type(stored)) == (value, type(value))
+        assert [exp.new_trial({"k": value}).tunable_config_id for value in values] == config_ids
+
+
 def test_int_and_float_values_of_a_float_tunable_are_different_configs(experiment: Experiment) -> None:
     as_int = experiment.new_trial({"float_knob": 1}).tunable_config_id
     as_float = experiment.new_trial({"float_knob": 1.0}).tunable_config_id
@@ -445,6 +497,8 @@ NON_JSON_CONFIGS = [
     {"obj": object()},
     {"nested": {"deep": [1, {2, 3}]}},
     {"fn": print},
+    {"keys": {1: "one"}},  # JSON would turn the key into "1": it would not come back as stored
+    {"deep_keys": [{"ok": {(1, 2): "tuple key"}}]},
 ]
 
 
@@ -457,6 +511,33 @@ def test_non_json_config_is_refused_before_anything_is_written(experiment: Exper
         assert _snapshot(experiment) == before, config
     with pytest.raises(KeyError):  # not even the tunable config was stored
         experiment.load_tunable_config(1)
+
+
+def test_new_trial_is_one_transaction(storage: Storage, experiment: Experiment,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while storing the trial config (its last write) leaves no trial, config or id used."""
+    engine = storage.engine
+    original = engine.ingest
+
+    def failing_ingest(query: Any, data: Any, **params: Any) -> None:
+        if query.name == "trial_param_insert":
+            raise OSError("disk full")
+        original(query, data, **params)
+
+    before = _snapshot(experiment)
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "ingest", failing_ingest)
+        with pytest.raises(OSError, match="disk full"):
+            experiment.new_trial({"int_knob": 99}, config={"repeat": 2})
+    assert _snapshot(experiment) == before
+    assert pending_ids(experiment) == []
+    with pytest.raises(KeyError):  # the tunable config was not kept either
+        experiment.load_tunable_config(1)
+    trial = experiment.new_trial({"int_knob": 99}, config={"repeat": 2})
+    assert trial.trial_id == 1
+    (restored,) = experiment.pending_trials(FAR_FUTURE, running=False)
+    assert restored.config()["repeat"] == 2
+    assert [s for _, s in restored.status_history()] == [Status.PENDING]
 
 
 def test_config_that_is_not_a_mapping_is_refused(experiment: Experiment) -> None:
@@ -708,13 +789,28 @@ def test_experiments_in_one_store_do_not_see_each_others_trials(storage: Storage
     assert other.load()[0] == [1]
 
 
-def test_trial_id_beyond_32_bits_works_or_is_refused_as_invalid_value(storage: Storage) -> None:
-    big = 2**31
-    try:
-        with make_experiment(storage, trial_id=big) as exp:
-            assert exp.new_trial({}).trial_id == big
-    except Exception as exc:  # a refusal must be the documented kind, naming the value
-        assert isinstance(exc, InvalidValueError), repr(exc)
-        assert str(big) in str(exc)
-        with make_experiment(storage, opt_targets={"other": "max"}):  # no record was left behind
-            pass
+@pytest.mark.parametrize("big", [2**31, 2**62], ids=["2**31", "2**62"])
+def test_trial_id_beyond_32_bits_works(storage: Storage, big: int) -> None:
+    """Trial ids are 64-bit (the constructor accepts up to 2**63 - 2): numbering, reads and telemetry."""
+    with make_experiment(storage, trial_id=big) as exp:
+        trial = exp.new_trial({})
+        assert trial.trial_id == big
+        assert exp.trial_id == big + 1
+        trial.update_telemetry(Status.RUNNING, T0, [(T0, "cpu", 0.5)])
+        trial.update(Status.SUCCEEDED, T0 + timedelta(seconds=1), {"score": 1.0})
+        assert exp.new_trial({}).trial_id == big + 1
+        assert exp.load()[0] == [big]
+        assert exp.load(last_trial_id=big - 1)[0] == [big]
+        assert exp.load(last_trial_id=big)[0] == []
+        assert exp.load_telemetry(big) == [(T0, "cpu", 0.5)]
+        assert pending_ids(exp) == [big + 1]
+    with make_experiment(storage, trial_id=1) as again:
+        assert again.trial_id == big + 2
+
+
+def test_trial_id_out_of_range_is_refused_naming_it(storage: Storage) -> None:
+    for bad in (-1, 2**63 - 1, 2**63, True, 1.0, "1"):
+        with pytest.raises(InvalidValueError, match=re.escape(repr(bad))):
+            make_experiment(storage, trial_id=bad)
+    with make_experiment(storage, trial_id=0) as exp:  # 0 is a valid first id; nothing was left behind
+        assert exp.new_trial({}).trial_id == 0

@@ -233,14 +233,29 @@ def test_duckdb_file_with_foreign_tables_is_refused_untouched(db_path: Path) -> 
     assert tables == [("measurements",)]
 
 
-def test_duckdb_file_with_only_a_view_is_refused_untouched(db_path: Path) -> None:
+@pytest.mark.parametrize("statement", [
+    pytest.param("CREATE VIEW answer AS SELECT 42 AS a", id="view"),
+    pytest.param("CREATE SEQUENCE ids START 1", id="sequence"),
+    pytest.param("CREATE MACRO twice(x) AS x * 2", id="macro"),
+    pytest.param("CREATE TYPE mood AS ENUM ('happy', 'sad')", id="type"),
+])
+def test_duckdb_file_with_only_one_foreign_object_is_refused_untouched(db_path: Path, statement: str) -> None:
+    """Any user object makes a DuckDB file someone's data, not an empty database to turn into a store."""
     con = duckdb.connect(str(db_path))
-    con.execute("CREATE VIEW answer AS SELECT 42 AS a")
+    con.execute(statement)
     con.close()
     before = _snapshot(db_path)
-    with pytest.raises(NotAStoreError, match=str(db_path)):
-        Storage(db_path)
+    for read_only in (False, True):
+        with pytest.raises(NotAStoreError, match=f"{re.escape(str(db_path))}.*not an mlos_store"):
+            Storage(db_path, read_only=read_only)
     assert _snapshot(db_path) == before
+
+
+def test_empty_duckdb_file_becomes_a_store(db_path: Path) -> None:
+    duckdb.connect(str(db_path)).close()
+    with Storage(db_path) as store, _experiment(store) as exp:
+        _add_succeeded(exp, 1, 1.0)
+    assert _schema_versions(db_path) == list(range(1, load_catalog().schema_version + 1))
 
 
 def test_duckdb_file_with_foreign_tables_is_refused_read_only(db_path: Path) -> None:

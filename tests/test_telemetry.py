@@ -149,15 +149,16 @@ def test_nanosecond_arrow_timestamps_are_truncated_to_microseconds(shared_experi
 
 
 def test_naive_nanosecond_arrow_timestamps_are_local_time_truncated_to_microseconds(
-    shared_experiment: Experiment,
+    new_york_local_time: None, shared_experiment: Experiment,
 ) -> None:
+    """Local time is New York here, so treating naive times as UTC (or skipping the conversion) shows."""
     trial = running_trial(shared_experiment)
     trial.update_telemetry(Status.RUNNING, T0, pa.table({
         "ts": pa.array([NS_STAMP], pa.timestamp("ns")), "metric": ["m"], "value": [1.0]}))
     ((ts, _, _),) = stored_points(shared_experiment, trial)
-    # Naive times are local wall-clock times: 22:13:20.123456 local, in UTC.
+    # Naive times are local wall-clock times: 22:13:20.123456 in New York (UTC-5 in November) is 03:13 UTC.
+    assert ts == datetime(2023, 11, 15, 3, 13, 20, 123456, tzinfo=timezone.utc)
     assert ts == NS_STAMP_US.replace(tzinfo=None).astimezone(timezone.utc)
-    assert ts.microsecond == 123456
     assert ts.utcoffset() == timedelta(0)
 
 
@@ -333,6 +334,32 @@ def test_telemetry_with_another_status_on_an_ended_trial_raises_and_stores_nothi
         trial.update_telemetry(Status.RUNNING, T0 + 2 * SEC, sample_points())
     assert isinstance(raised.value, RuntimeError)
     assert_nothing_stored(shared_experiment, trial, Status.SUCCEEDED, history)
+
+
+def test_failed_point_ingest_undoes_the_status_change_of_the_same_call(
+    storage: Storage, experiment: Experiment, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The status (an advance, or a final status only recorded) and the points are one transaction."""
+    pending = experiment.new_trial({})
+    running = running_trial(experiment)
+    cases = [(pending, Status.RUNNING), (running, Status.SUCCEEDED)]
+    before = {trial.trial_id: (trial.status, trial.status_history()) for trial, _ in cases}
+
+    def failing_ingest(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    for trial, status in cases:
+        with monkeypatch.context() as patch:
+            patch.setattr(storage.engine, "ingest", failing_ingest)
+            with pytest.raises(OSError, match="disk full"):
+                trial.update_telemetry(status, T0 + SEC, sample_points())
+        assert (trial.status, trial.status_history()) == before[trial.trial_id], status
+        assert stored_points(experiment, trial) == []
+    # the store still works, and the same call now goes through in full
+    for trial, status in cases:
+        trial.update_telemetry(status, T0 + SEC, sample_points())
+        assert trial.status_history()[-1] == (T0 + SEC, status)
+        assert stored_points(experiment, trial) == sample_points()
 
 
 def test_final_status_with_telemetry_is_recorded_but_does_not_end_the_trial(shared_experiment: Experiment) -> None:

@@ -64,6 +64,34 @@ def state(exp: Experiment, trial: Trial) -> tuple:
     return trial.status, trial.status_history(), exp.load_table(), exp.telemetry_table(trial.trial_id)
 
 
+# ---------------------------------------------------------------- Status predicates
+
+#: For each predicate, exactly the members it is true for (mlos_bench's meanings).
+PREDICATES = {
+    "is_good": {Status.PENDING, Status.READY, Status.RUNNING, Status.SUCCEEDED},
+    "is_completed": {Status.SUCCEEDED, Status.CANCELED, Status.FAILED, Status.TIMED_OUT},
+    "is_pending": {Status.PENDING},
+    "is_ready": {Status.READY},
+    "is_running": {Status.RUNNING},
+    "is_succeeded": {Status.SUCCEEDED},
+    "is_failed": {Status.FAILED},
+    "is_canceled": {Status.CANCELED},
+    "is_timed_out": {Status.TIMED_OUT},
+}
+
+
+def test_status_has_exactly_the_mlos_bench_members() -> None:
+    assert [s.name for s in Status] == ["UNKNOWN", "PENDING", "READY", "RUNNING", "SUCCEEDED", "CANCELED",
+                                        "FAILED", "TIMED_OUT"]
+
+
+@pytest.mark.parametrize("predicate", sorted(PREDICATES))
+def test_status_predicate_is_true_for_exactly_its_members(predicate: str) -> None:
+    truthy = {status for status in Status if getattr(status, predicate)() is True}
+    assert truthy == PREDICATES[predicate]
+    assert all(getattr(status, predicate)() is False for status in set(Status) - truthy)
+
+
 # ---------------------------------------------------------------- allowed moves
 
 
@@ -144,7 +172,7 @@ def test_final_update_is_atomic(storage: Storage, experiment: Experiment,
 
     with monkeypatch.context() as patch:
         patch.setattr(storage.engine, "ingest", failing_ingest)
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="disk full"):
             trial.update(Status.SUCCEEDED, ts(2), {"score": 1.0})
     assert state(experiment, trial) == before
     trial.update(Status.SUCCEEDED, ts(3), {"score": 1.0})
@@ -231,9 +259,10 @@ def test_metrics_with_non_final_status_are_refused(experiment: Experiment) -> No
 def test_unstorable_metric_is_refused_and_trial_not_ended(experiment: Experiment) -> None:
     trial = running_trial(experiment)
     before = state(experiment, trial)
-    with pytest.raises(InvalidValueError, match="score"):
-        trial.update(Status.SUCCEEDED, ts(2), {"score": object()})
-    assert state(experiment, trial) == before
+    for bad in (object(), {1: "int key"}, [{"ok": {None: 1}}], {1, 2}):
+        with pytest.raises(InvalidValueError, match="score"):
+            trial.update(Status.SUCCEEDED, ts(2), {"score": bad})
+        assert state(experiment, trial) == before, bad
 
 
 # ---------------------------------------------------------------- refused moves

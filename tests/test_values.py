@@ -8,10 +8,8 @@ come back with the same Python type and value (NaN compared with isnan,
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -133,22 +131,6 @@ def shared_storage(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 def own_id(request: pytest.FixtureRequest) -> str:
     """An experiment id no other test uses."""
     return request.node.name
-
-
-@pytest.fixture
-def new_york_local_time() -> Iterator[None]:
-    """Local time is America/New_York (UTC-5 in winter, UTC-4 in summer) during the test."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "America/New_York"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
 
 
 # ---------------------------------------------------------------- round trips
