@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from mlos_store import Experiment, Storage
+from mlos_store import Experiment, Status, Storage
 
 #: Defaults of the tunables most tests use: one of each scalar type.
 TUNABLE_DEFAULTS = {"int_knob": 10, "float_knob": 0.5, "cat_knob": "a", "bool_knob": False}
 OPT_TARGETS = {"score": "min"}
 T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+FAR_FUTURE = datetime(2999, 1, 1, tzinfo=timezone.utc)
+FINAL_STATUSES = [Status.SUCCEEDED, Status.CANCELED, Status.FAILED, Status.TIMED_OUT]
 
 
 @pytest.fixture

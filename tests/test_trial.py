@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from conftest import OPT_TARGETS, T0, TUNABLE_DEFAULTS
+from conftest import FAR_FUTURE, FINAL_STATUSES, OPT_TARGETS, T0, TUNABLE_DEFAULTS
 
 from mlos_store import (
     ConcurrentChangeError,
@@ -24,8 +24,6 @@ from mlos_store import (
     Tunables,
 )
 
-FAR_FUTURE = datetime(2999, 1, 1, tzinfo=timezone.utc)
-FINAL_STATUSES = [Status.SUCCEEDED, Status.CANCELED, Status.FAILED, Status.TIMED_OUT]
 LOADED_STATUSES = [Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT]
 
 
