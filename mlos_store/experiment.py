@@ -21,17 +21,16 @@ from .errors import (
     UnknownObjectError,
 )
 from .status import Status
+from .telemetry import read_telemetry
 from .trial import Trial
 from .tunables import Tunables, tunable_values
 from .values import (
     canonical_json,
-    check_name,
     checked_id,
     named_value_pairs,
     named_values_table,
     now_utc,
     sorted_runs,
-    telemetry_value_columns,
     to_utc,
     typed_column,
     values_from_rows,
@@ -255,15 +254,8 @@ class Experiment:
         ``value`` is numeric whenever any value is; values of mixed types add
         a ``value_json`` column (see ``mlos_store.values``).
         """
-        rows = self._engine.fetch_table(
-            self._sql.telemetry_list, experiment_id=self._experiment_id,
-            trial_ids=_id_list(trial_ids), metrics=_name_list(metrics),
-            start=None if start is None else to_utc(start, f"experiment {self._experiment_id!r} telemetry start"),
-            end=None if end is None else to_utc(end, f"experiment {self._experiment_id!r} telemetry end"))
-        table = rows.select(["experiment_id", "trial_id", "ts", "metric"])
-        for field, column in telemetry_value_columns(rows):
-            table = table.append_column(field, column)
-        return table
+        return read_telemetry(self._engine, self._experiment_id, trial_ids,
+                              metrics=metrics, start=start, end=end)
 
     def load_telemetry(self, trial_id: int) -> list[tuple[datetime, str, Any]]:
         """``[(ts, metric, value), ...]`` of one trial by ts then metric: ``telemetry_table`` converted."""
@@ -334,20 +326,6 @@ def _checked_config(experiment_id: str, config: Mapping[str, Any] | None) -> dic
     if not isinstance(config, Mapping):
         raise InvalidValueError(f"experiment {experiment_id!r}: trial config must be a mapping, got {config!r}")
     return dict(config)  # its values are checked as they are encoded
-
-
-def _id_list(trial_ids: int | Iterable[int] | None) -> list[int] | None:
-    if trial_ids is None:
-        return None
-    ids = [trial_ids] if isinstance(trial_ids, int) else list(trial_ids)
-    return [checked_id(i, "trial id") for i in ids]
-
-
-def _name_list(metrics: str | Iterable[str] | None) -> list[str] | None:
-    if metrics is None:
-        return None
-    names = [metrics] if isinstance(metrics, str) else list(metrics)
-    return [check_name(name, "metric") for name in names]
 
 
 def _grouped_values(rows: pa.Table, key: str) -> dict[Any, dict[str, Any]]:

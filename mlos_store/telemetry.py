@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .engine import Engine
 from .errors import InvalidValueError
-from .values import check_name, encode_arrow_values, encode_python_values, is_string_type, to_utc
+from .values import (
+    check_name,
+    checked_id,
+    encode_arrow_values,
+    encode_python_values,
+    is_string_type,
+    telemetry_value_columns,
+    to_utc,
+)
 
 TELEMETRY_COLUMNS = ("ts", "metric", "value")
 UTC_MICROS = pa.timestamp("us", tz="UTC")
@@ -86,3 +95,40 @@ def _assemble(ts: pa.Array, metric: pa.Array, columns: dict[str, pa.Array]) -> p
     return pa.table(
         {"ts": ts, "metric": metric, **columns, "row_idx": pa.array(range(len(ts)), pa.int64())}
     )
+
+
+def read_telemetry(engine: Engine, experiment_id: str, trial_ids: int | Iterable[int] | None = None, *,
+                   metrics: str | Iterable[str] | None = None,
+                   start: datetime | None = None, end: datetime | None = None) -> pa.Table:
+    """An experiment's telemetry, filtered, with its typed values widened to Arrow.
+
+    Shared by every object that reads telemetry (an experiment while it runs,
+    the analysis side afterwards) so the filters and the value widening mean
+    the same everywhere.
+    """
+    what = f"experiment {experiment_id!r} telemetry"
+    rows = engine.fetch_table(
+        engine.catalog.telemetry_list, experiment_id=experiment_id,
+        trial_ids=id_list(trial_ids), metrics=name_list(metrics),
+        start=None if start is None else to_utc(start, f"{what} start"),
+        end=None if end is None else to_utc(end, f"{what} end"))
+    table = rows.select(["experiment_id", "trial_id", "ts", "metric"])
+    for field, column in telemetry_value_columns(rows):
+        table = table.append_column(field, column)
+    return table
+
+
+def id_list(trial_ids: int | Iterable[int] | None) -> list[int] | None:
+    """A trial-id filter checked and as a list; None means every trial."""
+    if trial_ids is None:
+        return None
+    ids = [trial_ids] if isinstance(trial_ids, int) else list(trial_ids)
+    return [checked_id(i, "trial id") for i in ids]
+
+
+def name_list(metrics: str | Iterable[str] | None) -> list[str] | None:
+    """A metric-name filter checked and as a list; None means every metric."""
+    if metrics is None:
+        return None
+    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    return [check_name(name, "metric") for name in names]
