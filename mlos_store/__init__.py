@@ -4,11 +4,13 @@ DuckDB holds the data, hand-written SQL in ``mlos_store/sql`` (the repo's
 ``sql/``) is every statement, and every read is an Arrow table first.
 """
 
+from .analysis import ExperimentData, TrialData, TunableConfigData, TunableConfigTrialGroupData
 from .errors import (
     ConcurrentChangeError,
     ExperimentStateError,
     IllegalTransitionError,
     InvalidValueError,
+    MissingDependencyError,
     NotAStoreError,
     ObjectiveConflictError,
     QueryError,
@@ -29,9 +31,11 @@ from .tunables import Tunables
 __all__ = [
     "ConcurrentChangeError",
     "Experiment",
+    "ExperimentData",
     "ExperimentStateError",
     "IllegalTransitionError",
     "InvalidValueError",
+    "MissingDependencyError",
     "MissingObjectiveWarning",
     "NotAStoreError",
     "ObjectiveConflictError",
@@ -43,7 +47,10 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "Trial",
+    "TrialData",
     "TrialEndedError",
+    "TunableConfigData",
+    "TunableConfigTrialGroupData",
     "TunableConflictError",
     "Tunables",
     "UnknownObjectError",

@@ -1,7 +1,8 @@
-"""Pure converters from the Arrow tables to the documented list/tuple forms.
+"""Pure converters between the Arrow tables and the documented list/tuple forms.
 
 The documented reads (``load``, ``load_telemetry``) are these functions
-applied to ``load_table`` and ``telemetry_table``.
+applied to ``load_table`` and ``telemetry_table``. ``widen`` builds the wide
+``config.`` / ``result.`` columns that every per-trial table shares.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from .status import Status
-from .values import ABSENT, column_to_python, telemetry_values
+from .values import ABSENT, column_to_python, sorted_runs, telemetry_values, typed_column
 
 CONFIG_PREFIX = "config."
 RESULT_PREFIX = "result."
@@ -49,6 +50,28 @@ def load_from_table(table: pa.Table) -> LoadResult:
     results = _row_dicts(_prefixed_columns(table, RESULT_PREFIX), n)
     scores = [r if s == Status.SUCCEEDED else None for r, s in zip(results, statuses)]
     return trial_ids, configs, scores, statuses
+
+
+def widen(trials: pa.Table, values: pa.Table) -> pa.Table:
+    """Trial rows plus one typed column per (source, name) of the long value rows.
+
+    ``values`` has columns source ('config' or 'result'), name, row_pos (the
+    trial's row in ``trials``) and the four value columns, sorted by source,
+    name, row_pos. Columns come out as ``config.<name>`` then
+    ``result.<name>``, each sorted by name, typed as ``mlos_store.values``
+    describes.
+    """
+    n = trials.num_rows
+    table = trials
+    if values.num_rows == 0:
+        return table
+    prefix = {"config": CONFIG_PREFIX, "result": RESULT_PREFIX}
+    for start, length in sorted_runs(values, ["source", "name"]):
+        part = values.slice(start, length)
+        name = prefix[part["source"][0].as_py()] + part["name"][0].as_py()
+        field, column = typed_column(name, part, part.column("row_pos"), n)
+        table = table.append_column(field, column)
+    return table
 
 
 def telemetry_from_table(table: pa.Table) -> list[tuple[datetime, str, Any]]:

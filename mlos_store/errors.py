@@ -68,3 +68,7 @@ class QueryError(StoreError, RuntimeError):
 
 class CatalogError(StoreError, RuntimeError):
     """The SQL catalog is malformed (a bug in the package, found when it loads)."""
+
+
+class MissingDependencyError(StoreError, ImportError):
+    """A convenience needs an optional extra that is not installed (e.g. pandas for ``*_df``)."""

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from .catalog import Catalog
-from .convert import CONFIG_PREFIX, RESULT_PREFIX, LoadResult, load_from_table, telemetry_from_table
+from .convert import LoadResult, load_from_table, telemetry_from_table, widen
 from .engine import Engine
 from .errors import (
     ExperimentStateError,
@@ -30,9 +30,7 @@ from .values import (
     named_value_pairs,
     named_values_table,
     now_utc,
-    sorted_runs,
     to_utc,
-    typed_column,
     values_from_rows,
 )
 
@@ -238,7 +236,7 @@ class Experiment:
                                               experiment_id=self._experiment_id, last_trial_id=last_trial_id)
             values = self._engine.fetch_table(self._sql.trial_values_completed,
                                               experiment_id=self._experiment_id, last_trial_id=last_trial_id)
-        return _widen(trials, values)
+        return widen(trials, values)
 
     def load(self, last_trial_id: int = -1) -> LoadResult:
         """``(trial_ids, configs, scores, status)`` of the completed trials: ``load_table`` converted."""
@@ -335,17 +333,3 @@ def _grouped_values(rows: pa.Table, key: str) -> dict[Any, dict[str, Any]]:
         groups.setdefault(k, {})[name] = value
     return groups
 
-
-def _widen(trials: pa.Table, values: pa.Table) -> pa.Table:
-    """Trial rows plus one typed column per (source, name) of the long value rows."""
-    n = trials.num_rows
-    table = trials
-    if values.num_rows == 0:
-        return table
-    prefix = {"config": CONFIG_PREFIX, "result": RESULT_PREFIX}
-    for start, length in sorted_runs(values, ["source", "name"]):
-        part = values.slice(start, length)
-        name = prefix[part["source"][0].as_py()] + part["name"][0].as_py()
-        field, column = typed_column(name, part, part.column("row_pos"), n)
-        table = table.append_column(field, column)
-    return table

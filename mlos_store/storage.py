@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+from .analysis import ExperimentData, experiments
 from .engine import Engine
 from .experiment import Experiment
 
@@ -41,6 +42,11 @@ class Storage:
         return Experiment(engine=self._engine, schema=self._engine.catalog, tunables=tunables,
                           experiment_id=experiment_id, trial_id=trial_id, root_env_config=root_env_config,
                           description=description, opt_targets=opt_targets)
+
+    @property
+    def experiments(self) -> dict[str, ExperimentData]:
+        """Every stored experiment for analysis, by experiment id (no trial data read until asked)."""
+        return experiments(self._engine)
 
     def close(self) -> None:
         self._engine.close()

@@ -1,0 +1,437 @@
+"""The analysis side: read-only views of stored experiments, Arrow first.
+
+``Storage.experiments`` maps each experiment id to an ``ExperimentData``;
+from there ``trials``, ``tunable_configs`` and ``tunable_config_trial_groups``
+lead to ``TrialData``, ``TunableConfigData`` and
+``TunableConfigTrialGroupData`` (the shapes of ``mlos_bench.storage``'s
+analysis classes). Nothing is read until a property is asked for, and every
+property reads the store again, so a view of a running experiment stays
+current. Every table is computed by named SQL and returned as Arrow; each
+``*_df`` is the same table as a pandas DataFrame, for which pandas must be
+installed (``pip install 'mlos_store[pandas]'``).
+
+Per-trial tables are wide (one row per trial, ``config.<tunable>`` and
+``result.<metric>`` columns, typed as ``mlos_store.values`` describes). A
+single trial's results, trial config and a config's values are long
+(a name column, then ``value``): ``value`` has one Arrow type when the values
+share one, else it is the float64 numeric view beside a ``value_json`` column
+holding the exact value of every row that is not a float, as telemetry does.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .convert import widen
+from .engine import Engine
+from .errors import InvalidValueError, MissingDependencyError
+from .experiment import DIRECTIONS, config_hash_of
+from .status import Status
+from .telemetry import read_telemetry
+from .values import (
+    ABSENT,
+    ENCODING_KEY,
+    JSON_COMPANION,
+    column_to_python,
+    telemetry_value_columns,
+    telemetry_values,
+)
+
+#: More objectives than this use the pairwise Pareto query (cost grows with the square of the trials).
+_SWEEP_OBJECTIVES = 2
+
+
+def experiments(engine: Engine) -> dict[str, ExperimentData]:
+    """Every stored experiment, by experiment id; reads their records only."""
+    rows = engine.fetch_table(engine.catalog.experiment_list).to_pylist()
+    return {row["experiment_id"]: ExperimentData(engine, **row) for row in rows}
+
+
+class ExperimentData:
+    """One stored experiment, for analysis: its objectives, trials, configs and results."""
+
+    def __init__(self, engine: Engine, *, experiment_id: str, description: str, root_env_config: str,
+                 git_repo: str | None, git_commit: str | None) -> None:
+        self._engine = engine
+        self._sql = engine.catalog
+        self._experiment_id = experiment_id
+        self._description = description
+        self._root_env_config = root_env_config
+        self._git_repo = git_repo
+        self._git_commit = git_commit
+
+    @property
+    def experiment_id(self) -> str:
+        return self._experiment_id
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def root_env_config(self) -> tuple[str, str | None, str | None]:
+        """``(root_env_config, git_repo, git_commit)``, as mlos_bench's ExperimentData gives it."""
+        return (self._root_env_config, self._git_repo, self._git_commit)
+
+    @property
+    def git_repo(self) -> str | None:
+        return self._git_repo
+
+    @property
+    def git_commit(self) -> str | None:
+        return self._git_commit
+
+    def __repr__(self) -> str:
+        return f"ExperimentData({self._experiment_id!r})"
+
+    @property
+    def objectives(self) -> dict[str, str]:
+        """Optimization target -> "min" or "max", in the order the experiment declared them."""
+        table = self._engine.fetch_table(self._sql.objective_list, experiment_id=self._experiment_id)
+        return dict(zip(table.column("optimization_target").to_pylist(),
+                        table.column("optimization_direction").to_pylist()))
+
+    @property
+    def trials(self) -> dict[int, TrialData]:
+        """Every trial (any status), by trial id; one query, results read when asked."""
+        return trials_of(self._engine, self._experiment_id, None)
+
+    def _trial_rows(self) -> pa.Table:
+        return trial_rows(self._engine, self._experiment_id, None)
+
+    @property
+    def tunable_configs(self) -> dict[int, TunableConfigData]:
+        """The configs this experiment's trials used, by config id."""
+        ids = pc.unique(self._trial_rows().column("tunable_config_id")).to_pylist()
+        return {config_id: TunableConfigData(self._engine, config_id) for config_id in sorted(ids)}
+
+    @property
+    def tunable_config_trial_groups(self) -> dict[int, TunableConfigTrialGroupData]:
+        """Trials grouped by config, keyed by group id (the group's smallest trial id), by group id."""
+        rows = self._trial_rows().select(["tunable_config_trial_group_id", "tunable_config_id"])
+        groups = dict(zip(rows.column(0).to_pylist(), rows.column(1).to_pylist()))
+        return {group_id: TunableConfigTrialGroupData(self._engine, self._experiment_id, groups[group_id], group_id)
+                for group_id in sorted(groups)}
+
+    @property
+    def default_tunable_config_id(self) -> int | None:
+        """The config of the experiment's first trial if it holds the declared defaults, else None.
+
+        "The declared defaults" are the tunable defaults stored for the
+        experiment now; the match uses the same canonical hash that
+        deduplicates configs, so 1, 1.0 and True differ.
+        """
+        defaults = self._engine.fetch_table(self._sql.experiment_tunable_list, experiment_id=self._experiment_id)
+        row = self._engine.fetch_one(self._sql.experiment_default_config_id, experiment_id=self._experiment_id,
+                                     config_hash=config_hash_of(defaults))
+        return None if row is None else int(row[0])
+
+    @property
+    def results_table(self) -> pa.Table:
+        """One row per trial (every status), by trial id, with its tunables and results.
+
+        Columns: trial_id, ts_start, ts_end, tunable_config_id,
+        tunable_config_trial_group_id, status, trial_runner_id, then
+        ``config.<tunable>`` and ``result.<metric>``, each sorted by name and
+        typed as in ``Experiment.load_table``. A trial without a result
+        (pending, running, failed without metrics) has nulls there, marked
+        absent. Two queries in one snapshot, however many trials.
+        """
+        return results_of(self._engine, self._experiment_id, None)
+
+    @property
+    def results_df(self) -> Any:
+        """``results_table`` as a pandas DataFrame (JSON-encoded columns decoded to Python values)."""
+        return to_pandas(self.results_table)
+
+    def telemetry_table(self, trial_ids: int | Iterable[int] | None = None, *,
+                        metrics: str | Iterable[str] | None = None,
+                        start: datetime | None = None, end: datetime | None = None) -> pa.Table:
+        """Telemetry of the whole experiment, as ``Experiment.telemetry_table`` gives it."""
+        return read_telemetry(self._engine, self._experiment_id, trial_ids, metrics=metrics, start=start, end=end)
+
+    def best(self, objectives: Mapping[str, str] | None = None) -> pa.Table:
+        """The best trials: ``results_table`` rows of the SUCCEEDED trials no other dominates.
+
+        ``objectives`` (metric -> "min"/"max") defaults to the experiment's.
+        A trial is dominated when another is at least as good on every
+        objective and better on one; with one objective the result is every
+        trial tied for the best value. Trials missing an objective, or
+        holding None, NaN, a bool or a non-number for one, are left out.
+        Ordered by the objectives' values in their order (best first), then
+        trial id. Two objectives or fewer: one sort; more: pairwise, so
+        slower for many thousand trials.
+        """
+        objectives = self._checked_objectives(objectives)
+        query = (self._sql.experiment_pareto_front_2d if len(objectives) <= _SWEEP_OBJECTIVES
+                 else self._sql.experiment_pareto_front)
+        with self._engine.transaction():
+            best_ids = self._engine.fetch_table(query, experiment_id=self._experiment_id,
+                                                metrics=list(objectives), directions=list(objectives.values()))
+            results = self.results_table
+        rows = pc.index_in(best_ids.column("trial_id"), value_set=results.column("trial_id"))
+        return results.take(rows)
+
+    def _checked_objectives(self, objectives: Mapping[str, str] | None) -> dict[str, str]:
+        chosen = self.objectives if objectives is None else objectives
+        if not isinstance(chosen, Mapping) or not chosen:
+            raise InvalidValueError(
+                f"experiment {self._experiment_id!r}: best() needs objectives mapping metric names to "
+                f"'min' or 'max', got {chosen!r}"
+            )
+        for name, direction in chosen.items():
+            if not isinstance(name, str) or not name or direction not in DIRECTIONS:
+                raise InvalidValueError(
+                    f"experiment {self._experiment_id!r}: objective {name!r}: {direction!r} is not 'min' or 'max'"
+                )
+        return dict(chosen)
+
+
+class TrialData:
+    """One stored trial, as it was when its experiment's ``trials`` were read."""
+
+    def __init__(self, engine: Engine, *, experiment_id: str, trial_id: int, ts_start: datetime,
+                 ts_end: datetime | None, tunable_config_id: int, tunable_config_trial_group_id: int,
+                 status: str, trial_runner_id: int | None) -> None:
+        self._engine = engine
+        self._sql = engine.catalog
+        self._experiment_id = experiment_id
+        self._trial_id = trial_id
+        self._ts_start = ts_start
+        self._ts_end = ts_end
+        self._tunable_config_id = tunable_config_id
+        self._group_id = tunable_config_trial_group_id
+        self._status = Status[status]
+        self._trial_runner_id = trial_runner_id
+
+    @property
+    def experiment_id(self) -> str:
+        return self._experiment_id
+
+    @property
+    def trial_id(self) -> int:
+        return self._trial_id
+
+    @property
+    def ts_start(self) -> datetime:
+        return self._ts_start
+
+    @property
+    def ts_end(self) -> datetime | None:
+        return self._ts_end
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def trial_runner_id(self) -> int | None:
+        return self._trial_runner_id
+
+    @property
+    def tunable_config_id(self) -> int:
+        return self._tunable_config_id
+
+    @property
+    def tunable_config_trial_group_id(self) -> int:
+        return self._group_id
+
+    def __repr__(self) -> str:
+        return f"TrialData({self._experiment_id!r}, {self._trial_id}, {self._status.name})"
+
+    @property
+    def tunable_config(self) -> TunableConfigData:
+        return TunableConfigData(self._engine, self._tunable_config_id)
+
+    @property
+    def tunable_config_trial_group(self) -> TunableConfigTrialGroupData:
+        return TunableConfigTrialGroupData(self._engine, self._experiment_id, self._tunable_config_id, self._group_id)
+
+    @property
+    def results_table(self) -> pa.Table:
+        """The trial's results (metric, value[, value_json]) by metric name; empty if none."""
+        rows = self._engine.fetch_table(self._sql.trial_result_list, experiment_id=self._experiment_id,
+                                        trial_id=self._trial_id)
+        return long_table(rows, "metric")
+
+    @property
+    def results_dict(self) -> dict[str, Any]:
+        """{metric: value} of the trial's results, each exactly as stored."""
+        return long_table_dict(self.results_table, "metric")
+
+    @property
+    def results_df(self) -> Any:
+        return to_pandas(self.results_table)
+
+    def telemetry_table(self, *, metrics: str | Iterable[str] | None = None,
+                        start: datetime | None = None, end: datetime | None = None) -> pa.Table:
+        """The trial's telemetry, as ``Experiment.telemetry_table`` gives it."""
+        return read_telemetry(self._engine, self._experiment_id, self._trial_id,
+                              metrics=metrics, start=start, end=end)
+
+    @property
+    def telemetry_df(self) -> Any:
+        return to_pandas(self.telemetry_table())
+
+    @property
+    def metadata_table(self) -> pa.Table:
+        """The trial config (parameter, value[, value_json]) by parameter name."""
+        rows = self._engine.fetch_table(self._sql.trial_param_list, experiment_id=self._experiment_id,
+                                        trial_ids=[self._trial_id])
+        return long_table(rows, "parameter")
+
+    @property
+    def metadata_dict(self) -> dict[str, Any]:
+        """The trial config: {parameter: value}, each exactly as stored."""
+        return long_table_dict(self.metadata_table, "parameter")
+
+    @property
+    def metadata_df(self) -> Any:
+        return to_pandas(self.metadata_table)
+
+
+class TunableConfigData:
+    """One stored set of tunable values (shared by every trial that used exactly those values)."""
+
+    def __init__(self, engine: Engine, tunable_config_id: int) -> None:
+        self._engine = engine
+        self._tunable_config_id = tunable_config_id
+
+    @property
+    def tunable_config_id(self) -> int:
+        return self._tunable_config_id
+
+    def __repr__(self) -> str:
+        return f"TunableConfigData({self._tunable_config_id})"
+
+    @property
+    def config_table(self) -> pa.Table:
+        """The values (parameter, value[, value_json]) by tunable name."""
+        rows = self._engine.fetch_table(self._engine.catalog.tunable_param_list, config_ids=[self._tunable_config_id])
+        return long_table(rows, "parameter")
+
+    @property
+    def config_dict(self) -> dict[str, Any]:
+        """{tunable: value}, each exactly as stored."""
+        return long_table_dict(self.config_table, "parameter")
+
+    @property
+    def config_df(self) -> Any:
+        return to_pandas(self.config_table)
+
+
+class TunableConfigTrialGroupData:
+    """The trials of one experiment that used one config; its id is the smallest of their trial ids."""
+
+    def __init__(self, engine: Engine, experiment_id: str, tunable_config_id: int,
+                 tunable_config_trial_group_id: int) -> None:
+        self._engine = engine
+        self._experiment_id = experiment_id
+        self._tunable_config_id = tunable_config_id
+        self._group_id = tunable_config_trial_group_id
+
+    @property
+    def experiment_id(self) -> str:
+        return self._experiment_id
+
+    @property
+    def tunable_config_id(self) -> int:
+        return self._tunable_config_id
+
+    @property
+    def tunable_config_trial_group_id(self) -> int:
+        return self._group_id
+
+    def __repr__(self) -> str:
+        return f"TunableConfigTrialGroupData({self._experiment_id!r}, {self._group_id})"
+
+    @property
+    def tunable_config(self) -> TunableConfigData:
+        return TunableConfigData(self._engine, self._tunable_config_id)
+
+    @property
+    def trials(self) -> dict[int, TrialData]:
+        """The group's trials, by trial id."""
+        return trials_of(self._engine, self._experiment_id, self._tunable_config_id)
+
+    @property
+    def results_table(self) -> pa.Table:
+        """The experiment's ``results_table`` restricted to this group's trials (columns typed on them)."""
+        return results_of(self._engine, self._experiment_id, self._tunable_config_id)
+
+    @property
+    def results_df(self) -> Any:
+        return to_pandas(self.results_table)
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def trial_rows(engine: Engine, experiment_id: str, config_id: int | None) -> pa.Table:
+    """The experiment's trial rows (or those of one config), by trial id."""
+    return engine.fetch_table(engine.catalog.analysis_trial_list, experiment_id=experiment_id, config_id=config_id)
+
+
+def trials_of(engine: Engine, experiment_id: str, config_id: int | None) -> dict[int, TrialData]:
+    """TrialData of the experiment's trials (or those of one config), by trial id."""
+    rows = trial_rows(engine, experiment_id, config_id).to_pylist()
+    return {row["trial_id"]: TrialData(engine, experiment_id=experiment_id, **row) for row in rows}
+
+
+def results_of(engine: Engine, experiment_id: str, config_id: int | None) -> pa.Table:
+    """The wide results of an experiment's trials (or those of one config), read in one snapshot."""
+    with engine.transaction():
+        trials = trial_rows(engine, experiment_id, config_id)
+        values = engine.fetch_table(engine.catalog.analysis_trial_values, experiment_id=experiment_id,
+                                    config_id=config_id)
+    return widen(trials, values)
+
+
+def long_table(rows: pa.Table, name_column: str) -> pa.Table:
+    """(name_column, value[, value_json]) from rows with name and the four value columns."""
+    table = pa.table({name_column: rows.column("name")})
+    for field, column in telemetry_value_columns(rows):
+        table = table.append_column(field, column)
+    return table
+
+
+def long_table_dict(table: pa.Table, name_column: str) -> dict[str, Any]:
+    """{name: exact value} of a ``long_table``."""
+    return dict(zip(table.column(name_column).to_pylist(), telemetry_values(table)))
+
+
+def to_pandas(table: pa.Table) -> Any:
+    """A pandas DataFrame of an Arrow table, every cell holding the exact stored value.
+
+    JSON-encoded columns are decoded to Python objects (a cell with no
+    stored value is None), and a numeric ``value`` with its ``value_json``
+    companion becomes one ``value`` column of exact values. pandas is an
+    optional extra, imported here on first use, never by ``import mlos_store``.
+    """
+    try:
+        pandas = importlib.import_module("pandas")
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "the *_df conveniences need pandas, an optional extra: pip install 'mlos_store[pandas]' "
+            "(the *_table forms give the same data as Arrow without it)"
+        ) from exc
+    if JSON_COMPANION in table.column_names:
+        exact = telemetry_values(table)
+        table = table.drop_columns([JSON_COMPANION])
+    else:
+        exact = None
+    frame = table.to_pandas()
+    for field in table.schema:
+        if (field.metadata or {}).get(ENCODING_KEY) == b"json":
+            values = column_to_python(field, table.column(field.name))
+            frame[field.name] = pandas.Series([None if v is ABSENT else v for v in values], dtype=object,
+                                              index=frame.index)
+    if exact is not None:
+        frame["value"] = pandas.Series(exact, dtype=object, index=frame.index)
+    return frame

@@ -1,0 +1,142 @@
+-- name: experiment_list :arrow
+-- Every stored experiment's record, by experiment id: the analysis side's index.
+SELECT experiment_id, description, root_env_config, git_repo, git_commit
+FROM experiment
+ORDER BY experiment_id;
+
+-- name: analysis_trial_list :arrow
+-- An experiment's trials (all statuses), or only those of one config when
+-- $config_id is not NULL, by trial id. A trial's group is the smallest trial
+-- id of the experiment using the same config, counted over every trial.
+WITH grouped AS (
+    SELECT trial_id, ts_start, ts_end, config_id AS tunable_config_id,
+           min(trial_id) OVER (PARTITION BY config_id) AS tunable_config_trial_group_id,
+           status::VARCHAR AS status, trial_runner_id
+    FROM trial
+    WHERE experiment_id = $experiment_id
+)
+SELECT *
+FROM grouped
+WHERE $config_id IS NULL OR tunable_config_id = $config_id
+ORDER BY trial_id;
+
+-- name: analysis_trial_values :arrow
+-- The tunable values and results of the same trials as analysis_trial_list,
+-- long: one row per value, row_pos being the trial's position in that list,
+-- sorted so each name's values are contiguous (the shape the widening reads).
+WITH selected AS (
+    SELECT experiment_id, trial_id, config_id,
+           row_number() OVER (ORDER BY trial_id) - 1 AS row_pos
+    FROM trial
+    WHERE experiment_id = $experiment_id
+      AND ($config_id IS NULL OR config_id = $config_id)
+)
+SELECT 'config' AS source, p.tunable_name AS name, s.row_pos,
+       p.value_kind::VARCHAR AS value_kind, p.value, p.value_int, p.value_text
+FROM selected s
+JOIN tunable_param p ON p.config_id = s.config_id
+UNION ALL
+SELECT 'result' AS source, r.metric AS name, s.row_pos,
+       r.value_kind::VARCHAR AS value_kind, r.value, r.value_int, r.value_text
+FROM selected s
+JOIN trial_result r
+  ON r.experiment_id = s.experiment_id AND r.trial_id = s.trial_id
+ORDER BY source, name, row_pos;
+
+-- name: trial_result_list :arrow
+-- The results of one trial, by metric name.
+SELECT metric AS name, value_kind::VARCHAR AS value_kind, value, value_int, value_text
+FROM trial_result
+WHERE experiment_id = $experiment_id AND trial_id = $trial_id
+ORDER BY metric;
+
+-- name: experiment_default_config_id :one
+-- The config of the experiment's first trial if it is the config whose
+-- canonical hash is $config_hash (the declared defaults'), else no row.
+SELECT config_id
+FROM trial
+WHERE experiment_id = $experiment_id
+  AND trial_id = (SELECT min(trial_id) FROM trial WHERE experiment_id = $experiment_id)
+  AND config_id IN (SELECT config_id FROM tunable_config WHERE config_hash = $config_hash);
+
+-- name: experiment_pareto_front_2d :arrow
+-- The best SUCCEEDED trials on one or two objectives, given as parallel
+-- lists ($metrics, $directions of 'min'/'max'): those no other trial
+-- dominates (at least as good on each, better on one). A trial lacking an
+-- objective, or holding a non-numeric or NaN value for one, is left out.
+-- With one objective, every trial tied for the best value. A sweep in
+-- (first, second) order: a trial is dominated exactly when a trial strictly
+-- before it in that order is at least as good on the second objective.
+-- By the objectives' values (best first), then trial id.
+WITH objectives AS (
+    SELECT unnest($metrics) AS metric,
+           unnest(list_transform($directions, lambda d: CASE d WHEN 'max' THEN -1.0 ELSE 1.0 END)) AS sign,
+           unnest(range(len($metrics))) AS ordinal
+),
+scores AS (
+    SELECT r.trial_id, o.ordinal, r.value * o.sign AS loss
+    FROM trial t
+    JOIN trial_result r ON r.experiment_id = t.experiment_id AND r.trial_id = t.trial_id
+    JOIN objectives o ON o.metric = r.metric
+    WHERE t.experiment_id = $experiment_id
+      AND t.status = 'SUCCEEDED'
+      AND r.value_kind IN ('int', 'float')
+      AND NOT isnan(r.value)
+),
+candidates AS (
+    SELECT trial_id, list(loss ORDER BY ordinal) AS losses
+    FROM scores
+    GROUP BY trial_id
+    HAVING count(*) = (SELECT count(*) FROM objectives)
+),
+swept AS (
+    SELECT trial_id, losses, coalesce(losses[2], 0.0) AS second,
+           min(coalesce(losses[2], 0.0)) OVER (
+               ORDER BY losses[1], coalesce(losses[2], 0.0)
+               GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+           ) AS best_second_before
+    FROM candidates
+)
+SELECT trial_id
+FROM swept
+WHERE best_second_before IS NULL OR best_second_before > second
+ORDER BY losses, trial_id;
+
+-- name: experiment_pareto_front :arrow
+-- As experiment_pareto_front_2d for any number of objectives: each
+-- candidate is compared with those at least as good on the first two
+-- objectives, so the cost grows with the square of the candidates.
+WITH objectives AS (
+    SELECT unnest($metrics) AS metric,
+           unnest(list_transform($directions, lambda d: CASE d WHEN 'max' THEN -1.0 ELSE 1.0 END)) AS sign,
+           unnest(range(len($metrics))) AS ordinal
+),
+scores AS (
+    SELECT r.trial_id, o.ordinal, r.value * o.sign AS loss
+    FROM trial t
+    JOIN trial_result r ON r.experiment_id = t.experiment_id AND r.trial_id = t.trial_id
+    JOIN objectives o ON o.metric = r.metric
+    WHERE t.experiment_id = $experiment_id
+      AND t.status = 'SUCCEEDED'
+      AND r.value_kind IN ('int', 'float')
+      AND NOT isnan(r.value)
+),
+candidates AS (
+    SELECT trial_id, list(loss ORDER BY ordinal) AS losses,
+           list(loss ORDER BY ordinal)[1] AS first,
+           coalesce(list(loss ORDER BY ordinal)[2], 0.0) AS second
+    FROM scores
+    GROUP BY trial_id
+    HAVING count(*) = (SELECT count(*) FROM objectives)
+),
+dominated AS (
+    SELECT DISTINCT a.trial_id
+    FROM candidates a
+    JOIN candidates b ON b.first <= a.first AND b.second <= a.second
+    WHERE b.losses <> a.losses
+      AND list_bool_and(list_transform(range(1, len(a.losses) + 1), lambda i: b.losses[i] <= a.losses[i]))
+)
+SELECT trial_id
+FROM candidates
+WHERE trial_id NOT IN (SELECT trial_id FROM dominated)
+ORDER BY losses, trial_id;
