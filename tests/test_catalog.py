@@ -34,6 +34,7 @@ DUMMY_PARAMS = {
     "config_id": 1,
     "config_ids": [1],
     "description": "d",
+    "directions": ["min"],
     "end": T0,
     "experiment_id": "exp",
     "first_trial_id": 1,
