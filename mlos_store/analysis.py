@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from .convert import widen
 from .engine import Engine
 from .errors import InvalidValueError, MissingDependencyError
-from .experiment import DIRECTIONS, config_hash_of
+from .experiment import _checked_targets, config_hash_of
 from .status import Status
 from .telemetry import read_telemetry
 from .values import (
@@ -179,18 +179,13 @@ class ExperimentData:
         return results.take(rows)
 
     def _checked_objectives(self, objectives: Mapping[str, str] | None) -> dict[str, str]:
-        chosen = self.objectives if objectives is None else objectives
-        if not isinstance(chosen, Mapping) or not chosen:
+        chosen = _checked_targets(self._experiment_id, self.objectives if objectives is None else objectives)
+        if not chosen:
             raise InvalidValueError(
-                f"experiment {self._experiment_id!r}: best() needs objectives mapping metric names to "
-                f"'min' or 'max', got {chosen!r}"
+                f"experiment {self._experiment_id!r}: best() needs objectives (metric names to 'min' or 'max'); "
+                "it has none, pass some"
             )
-        for name, direction in chosen.items():
-            if not isinstance(name, str) or not name or direction not in DIRECTIONS:
-                raise InvalidValueError(
-                    f"experiment {self._experiment_id!r}: objective {name!r}: {direction!r} is not 'min' or 'max'"
-                )
-        return dict(chosen)
+        return chosen
 
 
 class TrialData:

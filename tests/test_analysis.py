@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -465,7 +467,7 @@ def test_best_refuses_bad_objectives(mixed: Fixture, storage: Storage) -> None:
         mixed.data.best({"score": "lowest"})
     with _other_experiment(storage, "no_targets", opt_targets={}):
         pass
-    with pytest.raises(InvalidValueError, match="'no_targets': best\\(\\) needs objectives"):
+    with pytest.raises(InvalidValueError, match=r"'no_targets': best\(\) needs objectives.*it has none"):
         storage.experiments["no_targets"].best()
 
 
@@ -579,3 +581,15 @@ def test_the_store_and_its_analysis_side_work_without_pandas(tmp_path: Any) -> N
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert "pip install 'mlos_store[pandas]'" in out
+
+
+def test_readme_analysis_example_runs_as_described() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = re.search(r"## Analysing results.*?```python\n(.*?)\n```", readme, re.S)
+    assert example, "README has no analysis example"
+    namespace: dict[str, Any] = {}
+    exec(compile(example.group(1), "README.md", "exec"), namespace)
+    assert namespace["results"].column("status").to_pylist() == ["SUCCEEDED"] * 3 + ["PENDING"]
+    assert namespace["front"].column("trial_id").to_pylist() == [3]
+    assert namespace["scores"] == {"latency_ms": 1.5, "throughput": 90}
+    assert namespace["group"] == [2, 4]
