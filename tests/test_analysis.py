@@ -457,6 +457,16 @@ def test_best_skips_non_numeric_and_failed_trials(mixed: Fixture) -> None:
     assert mixed.data.best({"note": "max"}).column("trial_id").to_pylist() == [2]
 
 
+@pytest.mark.parametrize("objectives", [{"a": "min"}, {"a": "max", "b": "min"}, {"a": "min", "b": "min", "c": "max"}])
+def test_best_never_returns_a_nan_score_even_when_nothing_beats_it(storage: Storage,
+                                                                  objectives: dict[str, str]) -> None:
+    with _other_experiment(storage, "exp", opt_targets=objectives) as exp:
+        _run(exp, {}, Status.SUCCEEDED, {"a": math.nan, "b": -100, "c": 100})  # best on b and c
+        _run(exp, {}, Status.SUCCEEDED, {"a": 1.0, "b": 1, "c": 1})
+        _run(exp, {}, Status.SUCCEEDED, {"a": math.nan, "b": -100, "c": 100})
+    assert storage.experiments["exp"].best().column("trial_id").to_pylist() == [2]
+
+
 def test_best_of_no_candidates_is_empty_with_the_results_columns(mixed: Fixture) -> None:
     best = mixed.data.best({"unknown_metric": "min"})
     assert best.num_rows == 0 and best.column_names == mixed.data.results_table.column_names
