@@ -10,9 +10,9 @@ current. Every table is computed by named SQL and returned as Arrow; each
 ``*_df`` is the same table as a pandas DataFrame, for which pandas must be
 installed (``pip install 'mlos_store[pandas]'``).
 
-Per-trial tables are wide (one row per trial, ``config.<tunable>`` and
-``result.<metric>`` columns, typed as ``mlos_store.values`` describes). A
-single trial's results, trial config and a config's values are long
+Tables of trials are wide (one row per trial, ``config.<tunable>`` and
+``result.<metric>`` columns, typed as ``mlos_store.values`` describes). One
+trial's results, its trial config and a config's values are long
 (a name column, then ``value``): ``value`` has one Arrow type when the values
 share one, else it is the float64 numeric view beside a ``value_json`` column
 holding the exact value of every row that is not a float, as telemetry does.
