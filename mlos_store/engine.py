@@ -11,6 +11,8 @@ import contextlib
 import os
 import sys
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from typing import Any, TypeAlias
 
@@ -23,9 +25,12 @@ from .errors import (
     NotAStoreError,
     QueryError,
     SchemaVersionError,
+    StoreBusyError,
     StoreClosedError,
+    StoreError,
     StoreUnavailableError,
 )
+from .locking import FileGate, LockTimeout
 
 STORE_FORMAT = "mlos_store"
 MEMORY = ":memory:"
@@ -34,29 +39,94 @@ _MAGIC_OFFSET = 8
 
 ArrowInput: TypeAlias = "pa.Table | pa.RecordBatch | pa.RecordBatchReader"
 
+#: Connection modes of a file store (an in-memory store is always private).
+SHARED, EXCLUSIVE = "shared", "exclusive"
+MODES = (SHARED, EXCLUSIVE)
+#: Seconds to wait for a store another process holds before raising StoreBusyError.
+DEFAULT_TIMEOUT = 30.0
+#: Seconds a shared store keeps the file after an operation while nobody waits for it.
+DEFAULT_LINGER = 0.5
+#: Seconds between two looks of an idle holder for processes waiting for the file.
+_WATCH_INTERVAL = 0.002
+_ATTACH_FIRST_PAUSE, _ATTACH_LONGEST_PAUSE = 0.005, 0.1
+#: Open engines of this process by what opened them, so objects unpickled here share one.
+_OPEN_ENGINES: weakref.WeakValueDictionary[tuple[Any, ...], Engine] = weakref.WeakValueDictionary()
+#: Connections inherited across fork: never closed (closing would write to the parent's file).
+_INHERITED: list[Any] = []
+
 
 class Engine:
     """One DuckDB connection to one store, shared by every object using it.
 
     Calls are serialised by a lock, so experiments and trials of one
     ``Storage`` may be used from several threads.
+
+    A file store has one of two modes. ``"exclusive"`` holds the file from
+    open to close, the fastest path for a process that works alone.
+    ``"shared"`` (the default for files) lets several processes use the file
+    in turn: each operation or transaction runs while this engine holds the
+    file's OS lock (``locking.FileGate``) with the file attached to a private
+    in-memory connection. After an operation the engine keeps the file while
+    nobody waits, for at most ``linger`` seconds, and lets go as soon as
+    another process waits. Waiting for the file gives up after ``timeout``
+    seconds with StoreBusyError. A shared store's ``stream`` reads its whole
+    result during its turn (see ``stream``).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
-                 catalog: Catalog | None = None) -> None:
+                 catalog: Catalog | None = None, mode: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, linger: float = DEFAULT_LINGER) -> None:
         self.catalog = catalog or load_catalog()
         self.path = MEMORY if path is None or str(path) == MEMORY else os.fspath(path)
         self.read_only = read_only
+        self.mode = _checked_mode(mode, self.in_memory)
+        self.timeout = _checked_seconds(timeout, "timeout")
+        self.linger = _checked_seconds(linger, "linger")
         self._lock = threading.RLock()
         self._depth = 0
         self._aborted = False  # an error happened inside the open transaction
-        self._con: duckdb.DuckDBPyConnection | None = self._open()
+        self._pid = os.getpid()
+        self._gate: FileGate | None = None
+        self._attached = False  # shared mode: the file is attached (and the gate held)
+        self._last_use = 0.0
+        self._watcher: threading.Thread | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._con = self._open_shared() if self.shared else self._open()
+        if not self.in_memory:
+            _OPEN_ENGINES.setdefault(self._reopen_key(), self)
+
+    def _reopen_key(self) -> tuple[Any, ...]:
+        catalog = None if self.catalog is load_catalog() else self.catalog
+        return (self.path, self.read_only, id(catalog), self.mode, self.timeout, self.linger)
+
+    @classmethod
+    def reopen(cls, path: str, read_only: bool, catalog: Catalog | None, mode: str, timeout: float,
+               linger: float) -> Engine:
+        """The engine an unpickled object uses: one per process for the same store and settings."""
+        key = (path, read_only, id(catalog), mode, timeout, linger)
+        engine = _OPEN_ENGINES.get(key)
+        if engine is None or engine.closed or engine._pid != os.getpid():
+            engine = cls(path, read_only=read_only, catalog=catalog, mode=mode, timeout=timeout, linger=linger)
+            _OPEN_ENGINES[key] = engine
+        return engine
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as the way to reopen the store, so a worker process reconnects on arrival."""
+        if self.in_memory:
+            raise StoreUnavailableError("an in-memory store cannot be pickled: another process cannot reach it; "
+                                        "use a store file")
+        catalog = None if self.catalog is load_catalog() else self.catalog
+        return (Engine.reopen, (self.path, self.read_only, catalog, self.mode, self.timeout, self.linger))
 
     # ------------------------------------------------------------ opening
 
     @property
     def in_memory(self) -> bool:
         return self.path == MEMORY
+
+    @property
+    def shared(self) -> bool:
+        return self.mode == SHARED
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         if self.in_memory or not os.path.exists(self.path):
@@ -65,19 +135,97 @@ class Engine:
                     "an in-memory store cannot be opened read-only: it would always be empty"
                     if self.in_memory else f"cannot open {self.path!r} read-only: no such file"
                 )
+        if not self.in_memory:  # take the OS lock too, so shared openers wait for us instead of failing
+            self._gate = self._new_gate()
+            self._take_gate("open")
+        try:
+            return self._open_file_or_memory()
+        except BaseException as exc:
+            self._drop_gate(refused=isinstance(exc, (NotAStoreError, SchemaVersionError)))
+            raise
+
+    def _open_file_or_memory(self) -> duckdb.DuckDBPyConnection:
+        if self.in_memory or not os.path.exists(self.path):
             con = self._connect(read_only=False)
             self._migrate(con, from_version=0)
             return con
         self._check_duckdb_file()
         version = self._inspect()
+        self._check_upgradable(version)
+        con = self._connect(read_only=self.read_only)
+        self._migrate(con, from_version=version)
+        return con
+
+    def _check_upgradable(self, version: int) -> None:
         if version < self.catalog.schema_version and self.read_only:
             raise SchemaVersionError(
                 f"{self.path!r} has schema version {version}, this mlos_store needs "
                 f"{self.catalog.schema_version}: open it once read-write to upgrade it"
             )
-        con = self._connect(read_only=self.read_only)
-        self._migrate(con, from_version=version)
+
+    def _open_shared(self) -> duckdb.DuckDBPyConnection:
+        """A private in-memory connection; the store file is checked, created or migrated in a first turn."""
+        if self.read_only and not os.path.exists(self.path):
+            raise NotAStoreError(f"cannot open {self.path!r} read-only: no such file")
+        con = self._connect_memory()
+        try:
+            self._gate = self._new_gate()
+            self._take_gate("open")
+            self._con = con
+            self._first_turn()
+        except BaseException as exc:
+            self._con = None
+            self._drop_gate(refused=isinstance(exc, (NotAStoreError, SchemaVersionError)))
+            con.close()
+            raise
+        self._end_turn()
         return con
+
+    def _first_turn(self) -> None:
+        """Holding the gate: refuse what is not a store, create or upgrade it, and attach it."""
+        version = 0
+        if os.path.exists(self.path):
+            self._check_duckdb_file()
+            self._attach(read_only=True)
+            try:
+                version = self._inspect_attached()
+            finally:
+                self._detach()
+        elif self.read_only:
+            raise NotAStoreError(f"cannot open {self.path!r} read-only: no such file")
+        self._check_upgradable(version)
+        self._attach(read_only=self.read_only)
+        self._migrate(self._con_or_raise(), from_version=version, close_on_failure=False)
+
+    def _new_gate(self) -> FileGate | None:
+        """The OS lock files beside the store; a read-only opener in a read-only directory goes without."""
+        try:
+            return FileGate(self.path, read_only=self.read_only)
+        except OSError as exc:
+            if self.read_only and isinstance(exc, PermissionError):
+                return None  # nobody can write a store in a directory nobody may write to
+            raise StoreUnavailableError(
+                f"cannot open {self.path!r}: cannot create its lock file beside it ({exc})"
+            ) from exc
+
+    def _take_gate(self, action: str) -> None:
+        if self._gate is None or self._gate.held:
+            return
+        try:
+            self._gate.acquire(shared=self.read_only, deadline=time.monotonic() + self.timeout)
+        except LockTimeout:
+            raise self._busy(action, "another process held it") from None
+
+    def _busy(self, action: str, why: str) -> StoreBusyError:
+        prefix = f"cannot open {self.path!r}" if action == "open" else f"store {self.path!r} is busy"
+        return StoreBusyError(
+            f"{prefix}: {why} for more than {self.timeout:g} s (the timeout); nothing was changed, try again later"
+        )
+
+    def _drop_gate(self, *, refused: bool) -> None:
+        if self._gate is not None:
+            self._gate.close(remove_created=refused)
+            self._gate = None
 
     def _check_duckdb_file(self) -> None:
         """Refuse, without opening it in DuckDB, a file that is not a DuckDB database."""
@@ -94,17 +242,24 @@ class Engine:
         """The schema version of an existing file, read without writing to it."""
         con = self._connect(read_only=True)
         try:
-            object_count, has_store_info = self._fetch_row(con, self.catalog.store_probe)
-            if object_count == 0:
-                return 0  # an empty DuckDB database: made a store like a new file
-            if not has_store_info:
-                raise NotAStoreError(
-                    f"{self.path!r} is a DuckDB database but not an mlos_store database "
-                    f"({object_count} foreign objects); it was left untouched"
-                )
-            store_format, version = self._fetch_row(con, self.catalog.store_format_version)
+            return self._probe(con)
         finally:
             con.close()
+
+    def _inspect_attached(self) -> int:
+        return self._probe(self._con_or_raise())
+
+    def _probe(self, con: duckdb.DuckDBPyConnection) -> int:
+        """The schema version of the open database; refuses one that is not a store or is too new."""
+        object_count, has_store_info = self._fetch_row(con, self.catalog.store_probe)
+        if object_count == 0:
+            return 0  # an empty DuckDB database: made a store like a new file
+        if not has_store_info:
+            raise NotAStoreError(
+                f"{self.path!r} is a DuckDB database but not an mlos_store database "
+                f"({object_count} foreign objects); it was left untouched"
+            )
+        store_format, version = self._fetch_row(con, self.catalog.store_format_version)
         if store_format != STORE_FORMAT:
             raise NotAStoreError(f"{self.path!r} is not an mlos_store database (format {store_format!r})")
         if version is None or version > self.catalog.schema_version:
@@ -132,15 +287,117 @@ class Engine:
             raise
         return con
 
+    def _connect_memory(self) -> duckdb.DuckDBPyConnection:
+        """The private in-memory connection of a shared store, to which the file is attached in turns."""
+        con = duckdb.connect()
+        try:
+            self._configure(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
     def _configure(self, con: duckdb.DuckDBPyConnection) -> None:
         self._run(con, self.catalog.session_use_utc, {})
         self._run(con, self.catalog.session_no_replacement_scans, {})
 
-    def _migrate(self, con: duckdb.DuckDBPyConnection, *, from_version: int) -> None:
+    # ------------------------------------------------------------ turns (shared mode)
+
+    def _attach(self, *, read_only: bool) -> None:
+        """Attach the file and make it the default database, retrying while a foreign process holds it.
+
+        A process outside this protocol (DuckDB itself, another tool) may
+        hold DuckDB's own lock on the file: wait for it like for the gate.
+        """
+        con = self._con_or_raise()
+        query = self.catalog.store_attach_read_only if read_only else self.catalog.store_attach
+        deadline, pause = time.monotonic() + self.timeout, _ATTACH_FIRST_PAUSE
+        while True:
+            try:
+                self._run(con, query, {"path": self.path})
+                break
+            except QueryError as exc:
+                if "lock" not in str(exc).lower():
+                    raise StoreUnavailableError(f"cannot open {self.path!r}: {exc.__cause__ or exc}") from exc
+                if time.monotonic() + pause > deadline:
+                    raise self._busy("open", "a process outside mlos_store held its DuckDB lock") from exc
+                time.sleep(pause)
+                pause = min(pause * 2, _ATTACH_LONGEST_PAUSE)
+        self._run(con, self.catalog.store_use, {})
+        self._attached = True
+
+    def _detach(self) -> None:
+        con = self._con_or_raise()
+        self._attached = False
+        self._run(con, self.catalog.store_leave, {})
+        self._run(con, self.catalog.store_detach, {})
+
+    def _begin_turn(self) -> None:
+        """Hold the file for the coming operation: take the gate and attach, unless already held."""
+        if self._attached:
+            return
+        self._take_gate("use")
+        try:
+            self._attach(read_only=self.read_only)
+        except BaseException:
+            if self._gate is not None:
+                self._gate.release()
+            raise
+
+    def _end_turn(self) -> None:
+        """After an operation: let go now if another process waits (or lingering is off), else keep a while."""
+        self._last_use = time.monotonic()
+        if self.linger == 0 or (self._gate is not None and self._gate.others_waiting()):
+            self._let_go()
+        elif self._watcher is None or not self._watcher.is_alive():
+            self._watcher = threading.Thread(target=self._watch, name=f"mlos_store turn {self.path}", daemon=True)
+            self._watcher.start()
+
+    def _let_go(self) -> None:
+        if self._attached:
+            try:
+                self._detach()
+            finally:
+                if self._gate is not None:
+                    self._gate.release()
+
+    def _watch(self) -> None:
+        """While the file is held between operations: let go once someone waits or ``linger`` has passed."""
+        while True:
+            time.sleep(_WATCH_INTERVAL)
+            with self._lock:
+                if not self._attached or self._con is None:
+                    return
+                if self._depth:
+                    continue
+                idle = time.monotonic() - self._last_use
+                if idle >= self.linger or (self._gate is not None and self._gate.others_waiting()):
+                    with contextlib.suppress(duckdb.Error, StoreError):
+                        self._let_go()
+                    return
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection for one operation; in shared mode the file is held for it (and its transaction)."""
+        self._check_process()
+        with self._lock:
+            con = self._connection()
+            if not self.shared:
+                yield con
+                return
+            self._begin_turn()
+            try:
+                yield con
+            finally:
+                if self._depth == 0:
+                    self._end_turn()
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection, *, from_version: int, close_on_failure: bool = True) -> None:
         """Apply each schema file past ``from_version``, each in one transaction.
 
         On failure the file keeps the last version fully applied and is
-        released (the connection closed) before the error propagates.
+        released (the connection closed, or the file detached) before the
+        error propagates.
         """
         for migration in self.catalog.migrations[from_version:]:
             try:
@@ -158,15 +415,44 @@ class Engine:
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
                     con.rollback()
-                con.close()
+                if close_on_failure:
+                    con.close()
+                else:
+                    with contextlib.suppress(duckdb.Error, StoreError):
+                        self._detach()
                 raise
 
     # ------------------------------------------------------------ running
 
+    def _check_process(self) -> None:
+        """Reconnect if this is a child forked after the store was opened (its lock may be held by a dead thread)."""
+        if self._pid != os.getpid():
+            self._lock = threading.RLock()
+            with self._lock:
+                self._forget_parent()
+
     def _connection(self) -> duckdb.DuckDBPyConnection:
+        return self._con_or_raise()
+
+    def _con_or_raise(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             raise StoreClosedError(f"the store {self.path!r} is closed")
         return self._con
+
+    def _forget_parent(self) -> None:
+        """In a child forked from the process that opened this engine: reconnect on our own.
+
+        The inherited connection and lock belong to the parent; they are
+        left alone (closing the connection here could write to the file
+        the parent holds) and this process opens the store afresh.
+        """
+        if self._con is not None:
+            _INHERITED.append(self._con)
+        if self._gate is not None:
+            self._gate.abandon()
+        self._con, self._gate, self._attached, self._watcher = None, None, False, None
+        self._depth, self._aborted, self._pid = 0, False, os.getpid()
+        self._con = self._open_shared() if self.shared else self._open()
 
     def _run(self, con: duckdb.DuckDBPyConnection, query: Query, params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
         with self._translated(query, params):
@@ -195,16 +481,22 @@ class Engine:
     def fetch_table(self, query: Query, **params: Any) -> pa.Table:
         """Run an ``:arrow`` query and return its whole result."""
         self._expect(query, "arrow")
-        with self._lock, self._translated(query, params):
-            return self._connection().sql(query.sql, params=params or None).to_arrow_table()
+        with self._session() as con, self._translated(query, params):
+            return con.sql(query.sql, params=params or None).to_arrow_table()
 
     def stream(self, query: Query, *, batch_size: int = 1_000_000, **params: Any) -> pa.RecordBatchReader:
         """Run an ``:arrow`` query on its own cursor and stream its batches.
 
         The stream does not block other calls on this engine while it is read;
-        its cursor closes when the stream is exhausted or fails.
+        its cursor closes when the stream is exhausted or fails. A shared
+        store reads the whole result in one turn and streams it from memory:
+        a reader left half-read must not keep other processes out of the file.
         """
         self._expect(query, "arrow")
+        if self.shared:
+            table = self.fetch_table(query, **params)
+            return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=batch_size))
+        self._check_process()
         with self._lock:
             cursor = self._connection().cursor()
             try:
@@ -229,8 +521,8 @@ class Engine:
     def fetch_one(self, query: Query, **params: Any) -> tuple[Any, ...] | None:
         """Run a ``:one`` query: its only row, or None."""
         self._expect(query, "one")
-        with self._lock:
-            rows = self._run(self._connection(), query, params).fetchall()
+        with self._session() as con:
+            rows = self._run(con, query, params).fetchall()
         if len(rows) > 1:
             raise QueryError(f"query {query} returned {len(rows)} rows, expected at most one")
         return rows[0] if rows else None
@@ -238,8 +530,8 @@ class Engine:
     def fetch_value(self, query: Query, **params: Any) -> Any:
         """Run a ``:value`` query: the first column of its only row."""
         self._expect(query, "value")
-        with self._lock:
-            rows = self._run(self._connection(), query, params).fetchall()
+        with self._session() as con:
+            rows = self._run(con, query, params).fetchall()
         if len(rows) != 1:
             raise QueryError(f"query {query} returned {len(rows)} rows, expected one")
         return rows[0][0]
@@ -247,21 +539,20 @@ class Engine:
     def count(self, query: Query, **params: Any) -> int:
         """Run a ``:count`` statement: how many rows it changed."""
         self._expect(query, "count")
-        with self._lock:
-            rows = self._run(self._connection(), query, params).fetchall()
+        with self._session() as con:
+            rows = self._run(con, query, params).fetchall()
         return int(rows[0][0]) if rows else 0
 
     def execute(self, query: Query, **params: Any) -> None:
         """Run a ``:none`` query."""
         self._expect(query, "none")
-        with self._lock:
-            self._run(self._connection(), query, params).fetchall()
+        with self._session() as con:
+            self._run(con, query, params).fetchall()
 
     def ingest(self, query: Query, data: ArrowInput, **params: Any) -> None:
         """Run an ``:ingest`` query over Arrow rows visible to it as ``incoming``."""
         self._expect(query, "ingest")
-        with self._lock:
-            con = self._connection()
+        with self._session() as con:
             con.register("incoming", data)
             try:
                 self._run(con, query, params).fetchall()
@@ -276,8 +567,7 @@ class Engine:
         whole transaction back, even if an outer block catches the error:
         the outermost block then raises instead of reporting a commit.
         """
-        with self._lock:
-            con = self._connection()
+        with self._session() as con:
             if self._depth == 0:
                 con.begin()
                 self._aborted = False
@@ -315,11 +605,43 @@ class Engine:
             raise QueryError(f"query {query} is :{query.kind}, not :{kind}")
 
     def close(self) -> None:
-        with self._lock:
+        """Release the file (detaching it first in shared mode) and close the connection."""
+        if self._pid != os.getpid():  # a forked child: the parent's connection and lock are not ours
+            self._lock = threading.RLock()
+            if self._gate is not None:
+                self._gate.abandon()
             if self._con is not None:
+                _INHERITED.append(self._con)
+            self._con, self._gate, self._attached = None, None, False
+            return
+        with self._lock:
+            if self._con is None:
+                return
+            try:
+                if self.shared:
+                    self._let_go()
+            finally:
                 self._con.close()
                 self._con = None
+                self._drop_gate(refused=False)
 
     @property
     def closed(self) -> bool:
         return self._con is None
+
+
+def _checked_mode(mode: str | None, in_memory: bool) -> str:
+    """The connection mode: shared for a file unless asked otherwise; an in-memory store is private."""
+    if mode is None:
+        return EXCLUSIVE if in_memory else SHARED
+    if mode not in MODES:
+        raise InvalidValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    if in_memory and mode == SHARED:
+        raise InvalidValueError("an in-memory store cannot be shared between processes: use a store file")
+    return mode
+
+
+def _checked_seconds(seconds: float, what: str) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < float("inf"):
+        raise InvalidValueError(f"{what} must be a finite number of seconds >= 0, got {seconds!r}")
+    return float(seconds)

@@ -72,3 +72,7 @@ class CatalogError(StoreError, RuntimeError):
 
 class MissingDependencyError(StoreError, ImportError):
     """A convenience needs an optional extra that is not installed (e.g. pandas for ``*_df``)."""
+
+
+class StoreBusyError(StoreUnavailableError, TimeoutError):
+    """Another process held the store file for longer than the configured timeout."""

@@ -174,6 +174,16 @@ class Experiment:
     def __repr__(self) -> str:
         return f"Experiment({self._experiment_id!r})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the SQL catalog: the unpickled engine brings its own (and reconnects)."""
+        state = dict(self.__dict__)
+        del state["_sql"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._sql = self._engine.catalog
+
     # ------------------------------------------------------------ writing
 
     def new_trial(self, tunables: Any, ts_start: datetime | None = None,
@@ -269,27 +279,53 @@ class Experiment:
             rows = self._engine.fetch_table(self._sql.tunable_param_list, config_ids=[config_id])
         return values_from_rows(rows)
 
-    def pending_trials(self, timestamp: datetime, *, running: bool) -> Iterator[Trial]:
+    def pending_trials(self, timestamp: datetime, *, running: bool,
+                       trial_runner_assigned: bool | None = None) -> Iterator[Trial]:
         """Trials scheduled at or before ``timestamp`` that have not ended, by trial id.
 
         PENDING ones, plus READY and RUNNING ones when ``running`` is true;
-        each with its tunables and trial config restored (three queries).
+        ``trial_runner_assigned`` True keeps only trials assigned to a
+        runner, False only unassigned ones, None both. Each comes with its
+        tunables, trial config and runner restored (three queries).
         """
+        if trial_runner_assigned not in (None, True, False):
+            raise InvalidValueError(
+                f"experiment {self._experiment_id!r}: trial_runner_assigned must be None, True or False, "
+                f"got {trial_runner_assigned!r}"
+            )
         statuses = [Status.PENDING.name] + ([Status.READY.name, Status.RUNNING.name] if running else [])
         with self._engine.transaction():
-            trials = self._engine.fetch_table(
+            rows = self._engine.fetch_table(
                 self._sql.trial_list_pending, experiment_id=self._experiment_id, statuses=statuses,
                 timestamp=to_utc(timestamp, f"experiment {self._experiment_id!r} pending_trials timestamp"),
+                runner_assigned=trial_runner_assigned,
             ).to_pylist()
-            ids = [t["trial_id"] for t in trials]
-            params = _grouped_values(self._engine.fetch_table(
-                self._sql.trial_param_list, experiment_id=self._experiment_id, trial_ids=ids), "trial_id")
-            configs = _grouped_values(self._engine.fetch_table(
-                self._sql.tunable_param_list, config_ids=sorted({t["config_id"] for t in trials})), "config_id")
-        for t in trials:
-            tunables = self._restored_tunables(configs.get(t["config_id"], {}))
-            yield self._trial(t["trial_id"], t["config_id"], tunables, params.get(t["trial_id"], {}),
-                              t["trial_runner_id"])
+            trials = self._restored_trials(rows)
+        yield from trials
+
+    def get_trial_by_id(self, trial_id: int) -> Trial | None:
+        """The stored trial ``trial_id`` of this experiment, or None.
+
+        With its tunables, trial config and runner restored; its status is
+        always read from the store.
+        """
+        trial_id = checked_id(trial_id, "trial_id")
+        with self._engine.transaction():
+            row = self._engine.fetch_one(self._sql.trial_get_stored, experiment_id=self._experiment_id,
+                                         trial_id=trial_id)
+            if row is None:
+                return None
+            return self._restored_trials([{"trial_id": trial_id, "config_id": row[0], "trial_runner_id": row[1]}])[0]
+
+    def _restored_trials(self, rows: list[dict[str, Any]]) -> list[Trial]:
+        """Trial objects for stored trial rows (trial_id, config_id, trial_runner_id): two queries."""
+        ids = [t["trial_id"] for t in rows]
+        params = _grouped_values(self._engine.fetch_table(
+            self._sql.trial_param_list, experiment_id=self._experiment_id, trial_ids=ids), "trial_id")
+        configs = _grouped_values(self._engine.fetch_table(
+            self._sql.tunable_param_list, config_ids=sorted({t["config_id"] for t in rows})), "config_id")
+        return [self._trial(t["trial_id"], t["config_id"], self._restored_tunables(configs.get(t["config_id"], {})),
+                            params.get(t["trial_id"], {}), t["trial_runner_id"]) for t in rows]
 
     def _restored_tunables(self, values: Mapping[str, Any]) -> Tunables:
         """Stored values on this experiment's tunables; names it does not declare keep their value as default."""
@@ -300,6 +336,30 @@ class Experiment:
         if self._engine.fetch_one(self._sql.trial_get_state, experiment_id=self._experiment_id,
                                   trial_id=trial_id) is None:
             raise UnknownObjectError(f"experiment {self._experiment_id!r} has no trial {trial_id!r}")
+
+
+def restore_experiment(engine: Engine, experiment_id: str, tunables: Any,
+                       opt_targets: Mapping[str, str] | None) -> Experiment | None:
+    """The stored experiment, or None; ``Storage.get_experiment_by_id`` documents it."""
+    if not isinstance(experiment_id, str) or not experiment_id:
+        raise InvalidValueError(f"experiment_id must be a non-empty str, got {experiment_id!r}")
+    sql = engine.catalog
+    with engine.transaction():
+        stored = engine.fetch_one(sql.experiment_get, experiment_id=experiment_id)
+        if stored is None:
+            return None
+        objectives = engine.fetch_table(sql.objective_list, experiment_id=experiment_id)
+        declared = values_from_rows(engine.fetch_table(sql.experiment_tunable_list, experiment_id=experiment_id))
+    stored_targets = dict(zip(objectives.column("optimization_target").to_pylist(),
+                              objectives.column("optimization_direction").to_pylist()))
+    if opt_targets is not None and _checked_targets(experiment_id, opt_targets) != stored_targets:
+        raise ObjectiveConflictError(
+            f"experiment {experiment_id!r} is stored with objectives {stored_targets}, not {dict(opt_targets)}"
+        )
+    description, root_env_config, first_trial_id = stored
+    return Experiment(engine=engine, schema=sql, tunables=declared if tunables is None else tunables,
+                      experiment_id=experiment_id, trial_id=first_trial_id, root_env_config=root_env_config,
+                      description=description, opt_targets=stored_targets)
 
 
 def config_hash_of(rows: pa.Table) -> str:

@@ -8,8 +8,8 @@ from types import TracebackType
 from typing import Any
 
 from .analysis import ExperimentData, experiments
-from .engine import Engine
-from .experiment import Experiment
+from .engine import DEFAULT_LINGER, DEFAULT_TIMEOUT, Engine
+from .experiment import Experiment, restore_experiment
 
 
 class Storage:
@@ -19,10 +19,33 @@ class Storage:
     mlos_store wrote it, and refused (untouched) if it is not a store or a
     newer one wrote it. ``read_only=True`` opens an existing file without
     taking the write lock. Close it (or use ``with``) to release the file.
+
+    ``mode`` says how a file is held (see the README, "Parallel runners"):
+    ``"shared"`` (the default for files) lets several processes use it in
+    turn, each holding it for one operation or transaction and waiting up
+    to ``timeout`` seconds (then StoreBusyError) while another holds it;
+    ``"exclusive"`` holds it from open to close, the fastest path for a
+    process working alone. ``linger`` is how long a shared store keeps the
+    file after an operation while no other process waits for it.
+
+    A Storage pickles as its path and settings: a worker process that
+    unpickles it (or an experiment or trial of it) opens the file itself.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> None:
-        self._engine = Engine(path, read_only=read_only)
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
+                 mode: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 linger: float = DEFAULT_LINGER) -> None:
+        self._engine = Engine(path, read_only=read_only, mode=mode, timeout=timeout, linger=linger)
+
+    @classmethod
+    def _on(cls, engine: Engine) -> Storage:
+        """The Storage of an engine (how an unpickled Storage reconnects)."""
+        storage = cls.__new__(cls)
+        storage._engine = engine
+        return storage
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Storage._on, (self._engine,))
 
     @property
     def path(self) -> str:
@@ -33,8 +56,24 @@ class Storage:
         return self._engine.read_only
 
     @property
+    def mode(self) -> str:
+        """``"shared"`` or ``"exclusive"`` (an in-memory store is exclusive)."""
+        return self._engine.mode
+
+    @property
     def engine(self) -> Engine:
         return self._engine
+
+    def get_experiment_by_id(self, experiment_id: str, tunables: Any = None,
+                             opt_targets: Mapping[str, str] | None = None) -> Experiment | None:
+        """The stored experiment ``experiment_id``, or None: a worker's way back to it.
+
+        It keeps its stored description, root_env_config and first trial id;
+        ``tunables`` default to the stored ones and ``opt_targets`` to the
+        stored objectives (objectives that differ are refused with
+        ObjectiveConflictError). Enter it (``with``) to add trials.
+        """
+        return restore_experiment(self._engine, experiment_id, tunables, opt_targets)
 
     def experiment(self, *, experiment_id: str, trial_id: int, root_env_config: str, description: str,
                    tunables: Any, opt_targets: Mapping[str, str]) -> Experiment:
@@ -59,4 +98,4 @@ class Storage:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Storage({self.path!r}{', read_only=True' if self.read_only else ''})"
+        return f"Storage({self.path!r}{', read_only=True' if self.read_only else ''}, mode={self.mode!r})"

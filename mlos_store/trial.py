@@ -17,6 +17,9 @@ from .telemetry import TelemetryInput, telemetry_rows
 from .tunables import Tunables
 from .values import named_values_table, to_utc
 
+#: Runner ids are stored as INTEGER.
+MAX_RUNNER_ID = 2**31 - 1
+
 
 class MissingObjectiveWarning(UserWarning):
     """A SUCCEEDED trial was stored without every optimization target."""
@@ -41,6 +44,16 @@ class Trial:
     def __repr__(self) -> str:
         return f"{self._experiment_id}:{self._trial_id}"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the SQL catalog: the unpickled engine brings its own (and reconnects)."""
+        state = dict(self.__dict__)
+        del state["_sql"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._sql = self._engine.catalog
+
     @property
     def experiment_id(self) -> str:
         return self._experiment_id
@@ -63,6 +76,30 @@ class Trial:
 
     @property
     def trial_runner_id(self) -> int | None:
+        """The runner the trial is assigned to, or None (as last read from or written to the store)."""
+        return self._trial_runner_id
+
+    def set_trial_runner(self, trial_runner_id: int) -> int | None:
+        """Assign the trial to a runner, and return the runner stored afterwards.
+
+        The assignment is made while the trial is PENDING (a scheduler may
+        still move it) or has no runner; otherwise the stored runner stays.
+        Either way the stored value comes back, so a runner that lost a race
+        for the trial learns which runner has it. One transaction.
+        """
+        if (not isinstance(trial_runner_id, int) or isinstance(trial_runner_id, bool)
+                or not 0 <= trial_runner_id <= MAX_RUNNER_ID):
+            raise InvalidValueError(
+                f"trial {self}: trial_runner_id must be an int in [0, 2**31 - 1], got {trial_runner_id!r}"
+            )
+        with self._engine.transaction():
+            self._engine.count(self._sql.trial_runner_assign, experiment_id=self._experiment_id,
+                               trial_id=self._trial_id, trial_runner_id=trial_runner_id)
+            row = self._engine.fetch_one(self._sql.trial_runner_get, experiment_id=self._experiment_id,
+                                         trial_id=self._trial_id)
+        if row is None:
+            raise UnknownObjectError(f"trial {self} is not stored")
+        self._trial_runner_id = row[0]
         return self._trial_runner_id
 
     @property

@@ -44,7 +44,9 @@ DUMMY_PARAMS = {
     "last_trial_id": -1,
     "metrics": ["m"],
     "name": "n",
+    "path": ":memory:",
     "root_env_config": "env.jsonc",
+    "runner_assigned": None,
     "start": T0,
     "status": "PENDING",
     "statuses": ["PENDING"],
@@ -52,6 +54,7 @@ DUMMY_PARAMS = {
     "to_status": "RUNNING",
     "trial_id": 1,
     "trial_ids": [1],
+    "trial_runner_id": 1,
     "ts": T0,
     "ts_created": T0,
     "ts_start": T0,
@@ -150,7 +153,28 @@ def test_placeholders_ignore_quoted_text_and_comments() -> None:
     assert queries[0].params == frozenset({"yes", "also"})
 
 
-@pytest.mark.parametrize("name", sorted(QUERIES))
+#: The turn of a shared store (attach, use, leave, detach): statements that cannot be
+#: prepared or run inside a transaction; each is checked by running a whole turn.
+TURN = ["store_attach", "store_attach_read_only", "store_use", "store_leave", "store_detach"]
+TRANSACTIONAL_QUERIES = sorted(set(QUERIES) - set(TURN))
+
+
+@pytest.mark.parametrize("name", TURN)
+def test_turn_statements_run_on_a_store_file(name: str, tmp_path: Path) -> None:
+    path = str(tmp_path / "store.duckdb")
+    Engine(path, mode="exclusive").close()
+    con = duckdb.connect()
+    try:
+        attach = name if name.startswith("store_attach") else "store_attach"
+        con.execute(QUERIES[attach].sql, {"path": path})
+        for step in ("store_use", "store_leave", "store_detach"):
+            con.execute(QUERIES[step].sql)
+        assert con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'store'").fetchone() == (0,)
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("name", TRANSACTIONAL_QUERIES)
 def test_query_prepares_against_migrated_schema(name: str, migrated: duckdb.DuckDBPyConnection) -> None:
     query = QUERIES[name]
     if query.sql.lstrip().upper().startswith("SET "):
@@ -168,7 +192,7 @@ REFUSED_ON_EMPTY_STORE = {"trial_insert", "trial_status_record"}
 MISSING_ON_EMPTY_STORE = {"tunable_config_id_by_hash"}
 
 
-@pytest.mark.parametrize("name", sorted(QUERIES))
+@pytest.mark.parametrize("name", TRANSACTIONAL_QUERIES)
 def test_query_binds_typed_parameters(name: str, migrated: duckdb.DuckDBPyConnection) -> None:
     query = QUERIES[name]
     if query.kind == "ingest":
@@ -189,7 +213,7 @@ class _Rollback(Exception):
     """Raised to leave a transaction block without committing."""
 
 
-@pytest.mark.parametrize("name", sorted(QUERIES))
+@pytest.mark.parametrize("name", TRANSACTIONAL_QUERIES)
 def test_query_runs_through_engine_kind(name: str, engine: Engine) -> None:
     query = QUERIES[name]
     params = {p: DUMMY_PARAMS[p] for p in query.params}

@@ -63,12 +63,15 @@ SELECT $experiment_id, $trial_id, name, value_kind, value, value_int, value_text
 FROM incoming;
 
 -- name: trial_list_pending :arrow
--- Trials scheduled at or before a time whose status is one of those given.
+-- Trials scheduled at or before a time whose status is one of those given;
+-- $runner_assigned true keeps only trials assigned to a runner, false only
+-- unassigned ones, NULL both.
 SELECT trial_id, config_id, status::VARCHAR AS status, ts_start, trial_runner_id
 FROM trial
 WHERE experiment_id = $experiment_id
   AND ts_start <= $timestamp
   AND list_contains($statuses, status::VARCHAR)
+  AND ($runner_assigned IS NULL OR (trial_runner_id IS NOT NULL) = $runner_assigned)
 ORDER BY trial_id;
 
 -- name: trial_param_list :arrow
