@@ -48,11 +48,19 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_LINGER = 0.5
 #: Seconds between two looks of an idle holder for processes waiting for the file.
 _WATCH_INTERVAL = 0.002
+#: While another process waits, a turn still lasts this long (seconds) if its holder keeps
+#: working: handing the file over costs a checkpoint and an attach (tens of ms here), so
+#: back-to-back operations share one turn. An idle holder lets go within _WATCH_INTERVAL.
+QUANTUM = 0.05
+#: A holder that has not started another operation for this long (seconds) is done for now.
+PAUSE = 0.01
 _ATTACH_FIRST_PAUSE, _ATTACH_LONGEST_PAUSE = 0.005, 0.1
 #: Open engines of this process by what opened them, so objects unpickled here share one.
 _OPEN_ENGINES: weakref.WeakValueDictionary[tuple[Any, ...], Engine] = weakref.WeakValueDictionary()
 #: Connections inherited across fork: never closed (closing would write to the parent's file).
 _INHERITED: list[Any] = []
+#: Open shared engines of this process, which let go of their file before the process forks.
+_SHARED_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 class Engine:
@@ -88,12 +96,15 @@ class Engine:
         self._pid = os.getpid()
         self._gate: FileGate | None = None
         self._attached = False  # shared mode: the file is attached (and the gate held)
-        self._last_use = 0.0
+        self._last_use = self._turn_started = 0.0
+        self._yielded = False  # the last turn ended because another process waited
         self._watcher: threading.Thread | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._con = self._open_shared() if self.shared else self._open()
         if not self.in_memory:
             _OPEN_ENGINES.setdefault(self._reopen_key(), self)
+        if self.shared:
+            _SHARED_ENGINES.add(self)
 
     def _reopen_key(self) -> tuple[Any, ...]:
         catalog = None if self.catalog is load_catalog() else self.catalog
@@ -211,8 +222,13 @@ class Engine:
     def _take_gate(self, action: str) -> None:
         if self._gate is None or self._gate.held:
             return
+        deadline = time.monotonic() + self.timeout
         try:
-            self._gate.acquire(shared=self.read_only, deadline=time.monotonic() + self.timeout)
+            if self._yielded:
+                self._gate.acquire_after_yielding(shared=self.read_only, deadline=deadline)
+            else:
+                self._gate.acquire(shared=self.read_only, deadline=deadline)
+            self._yielded = False
         except LockTimeout:
             raise self._busy(action, "another process held it") from None
 
@@ -325,6 +341,7 @@ class Engine:
                 pause = min(pause * 2, _ATTACH_LONGEST_PAUSE)
         self._run(con, self.catalog.store_use, {})
         self._attached = True
+        self._turn_started = time.monotonic()
 
     def _detach(self) -> None:
         con = self._con_or_raise()
@@ -345,15 +362,23 @@ class Engine:
             raise
 
     def _end_turn(self) -> None:
-        """After an operation: let go now if another process waits (or lingering is off), else keep a while."""
-        self._last_use = time.monotonic()
-        if self.linger == 0 or (self._gate is not None and self._gate.others_waiting()):
+        """After an operation: let go if another process waits and the turn is over, else keep a while.
+
+        With ``linger`` 0 every operation is a turn of its own.
+        """
+        self._last_use = now = time.monotonic()
+        if self.linger == 0:
+            self._let_go()
+            return
+        if now - self._turn_started >= QUANTUM and self._gate is not None and self._gate.others_waiting():
+            self._yielded = True
             self._let_go()
         elif self._watcher is None or not self._watcher.is_alive():
             self._watcher = threading.Thread(target=self._watch, name=f"mlos_store turn {self.path}", daemon=True)
             self._watcher.start()
 
     def _let_go(self) -> None:
+        """End the turn: detach the file (DuckDB checkpoints it) and release the OS lock."""
         if self._attached:
             try:
                 self._detach()
@@ -362,7 +387,8 @@ class Engine:
                     self._gate.release()
 
     def _watch(self) -> None:
-        """While the file is held between operations: let go once someone waits or ``linger`` has passed."""
+        """While the file is held between operations, let go once ``linger`` has passed, or sooner
+        when someone waits and the holder has paused (``PAUSE``) or its turn is over (``QUANTUM``)."""
         while True:
             time.sleep(_WATCH_INTERVAL)
             with self._lock:
@@ -370,11 +396,29 @@ class Engine:
                     return
                 if self._depth:
                     continue
-                idle = time.monotonic() - self._last_use
-                if idle >= self.linger or (self._gate is not None and self._gate.others_waiting()):
+                now = time.monotonic()
+                idle, turn = now - self._last_use, now - self._turn_started
+                waited_for = (idle >= PAUSE or turn >= QUANTUM) and self._gate is not None \
+                    and self._gate.others_waiting()
+                if idle >= self.linger or waited_for:
+                    self._yielded = waited_for
                     with contextlib.suppress(duckdb.Error, StoreError):
                         self._let_go()
                     return
+
+    def _let_go_before_fork(self) -> None:
+        """Detach the file before this process forks: DuckDB would refuse the child's own attach of it.
+
+        Not possible inside an open transaction; the child then cannot
+        use the store until the parent's transaction ends and it reopens.
+        """
+        if self._lock.acquire(timeout=self.timeout):
+            try:
+                if self._depth == 0 and self._con is not None:
+                    with contextlib.suppress(duckdb.Error, StoreError):
+                        self._let_go()
+            finally:
+                self._lock.release()
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -645,3 +689,13 @@ def _checked_seconds(seconds: float, what: str) -> float:
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < float("inf"):
         raise InvalidValueError(f"{what} must be a finite number of seconds >= 0, got {seconds!r}")
     return float(seconds)
+
+
+def _before_fork() -> None:
+    for engine in list(_SHARED_ENGINES):
+        if engine._pid == os.getpid():
+            engine._let_go_before_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)

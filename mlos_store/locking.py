@@ -22,11 +22,12 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import random
+import threading
 import time
 
-#: First and largest pause between two tries for a busy lock, in seconds.
-FIRST_PAUSE, LONGEST_PAUSE = 0.0005, 0.02
+
+#: How long one who let go for a waiter leaves it the lock, and how often it looks meanwhile (seconds).
+COURTESY, COURTESY_PAUSE = 0.05, 0.0005
 
 
 class LockTimeout(Exception):
@@ -40,13 +41,14 @@ class FileGate:
         self.lock_path = store_path + ".lock"
         self.wait_path = store_path + ".wait"
         self.created: list[str] = []
-        self._lock_fd = self._open(self.lock_path, read_only)
+        self._flags = os.O_RDWR | os.O_CLOEXEC
+        self._wait_fd = self._open(self.wait_path, read_only)
         try:
-            self._wait_fd = self._open(self.wait_path, read_only)
+            os.close(self._open(self.lock_path, read_only))
         except OSError:
-            os.close(self._lock_fd)
+            os.close(self._wait_fd)
             raise
-        self._held = False
+        self._held_fd: int | None = None
 
     def _open(self, path: str, read_only: bool) -> int:
         """Open (creating if needed) a lock file; a read-only opener may use an existing one read-only."""
@@ -61,35 +63,62 @@ class FileGate:
         except PermissionError:
             if not read_only:
                 raise
-            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            self._flags = os.O_RDONLY | os.O_CLOEXEC
+            return os.open(path, self._flags)
 
     @property
     def held(self) -> bool:
-        return self._held
+        return self._held_fd is not None
+
+    def acquire_after_yielding(self, *, shared: bool, deadline: float) -> None:
+        """Take the lock again just after letting go of it for a waiting opener.
+
+        Without this the one that let go, already running, would usually
+        take the lock back before the woken waiter is scheduled. It leaves
+        the lock to a waiter for up to ``COURTESY`` seconds.
+        """
+        operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        courtesy_ends = min(time.monotonic() + COURTESY, deadline)
+        while time.monotonic() < courtesy_ends:
+            fd = os.open(self.lock_path, self._flags)
+            if not _try_flock(fd, operation | fcntl.LOCK_NB):
+                os.close(fd)
+                break  # the waiter has it: queue up behind it
+            if not self.others_waiting():
+                self._held_fd = fd
+                return
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            time.sleep(COURTESY_PAUSE)
+        self.acquire(shared=shared, deadline=deadline)
 
     def acquire(self, *, shared: bool, deadline: float) -> None:
-        """Take the lock (shared for readers), waiting with backoff until ``deadline`` (monotonic)."""
-        operation = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
-        if _try_flock(self._lock_fd, operation):
-            self._held = True
+        """Take the lock (shared for readers), waiting until ``deadline`` (monotonic) at most.
+
+        Each turn locks a descriptor of its own. A busy lock is waited for
+        by a blocking ``flock`` in a helper thread, so the kernel hands it
+        over the moment the holder lets go (polling would add its sleep to
+        every hand-over); on timeout the helper gives the lock back as soon
+        as it gets it, on its own descriptor, which nothing else uses.
+        """
+        operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        fd = os.open(self.lock_path, self._flags)
+        if _try_flock(fd, operation | fcntl.LOCK_NB):
+            self._held_fd = fd
             return
         fcntl.flock(self._wait_fd, fcntl.LOCK_SH)  # tell the holder someone waits
         try:
-            pause = FIRST_PAUSE
-            while not _try_flock(self._lock_fd, operation):
-                now = time.monotonic()
-                if now >= deadline:
-                    raise LockTimeout(self.lock_path)
-                time.sleep(min(pause * random.uniform(0.5, 1.5), deadline - now))
-                pause = min(pause * 2, LONGEST_PAUSE)
+            if not _BlockingWaiter(fd, operation).wait(deadline - time.monotonic()):
+                raise LockTimeout(self.lock_path)
         finally:
             fcntl.flock(self._wait_fd, fcntl.LOCK_UN)
-        self._held = True
+        self._held_fd = fd
 
     def release(self) -> None:
-        if self._held:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            self._held = False
+        if self._held_fd is not None:
+            fd, self._held_fd = self._held_fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def others_waiting(self) -> bool:
         """Whether another opener is waiting for this lock right now."""
@@ -101,7 +130,6 @@ class FileGate:
     def close(self, *, remove_created: bool = False) -> None:
         """Release and close; ``remove_created`` deletes the lock files this opener created."""
         self.release()
-        os.close(self._lock_fd)
         os.close(self._wait_fd)
         if remove_created:
             for path in self.created:
@@ -115,12 +143,42 @@ class FileGate:
 
         The parent's lock lives on in the parent's descriptor.
         """
-        self._held = False
-        for fd in (self._lock_fd, self._wait_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        for fd in (self._held_fd, self._wait_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._held_fd = None
+
+
+class _BlockingWaiter:
+    """A blocking ``flock`` in a daemon thread; the descriptor is the waiter's until it succeeds."""
+
+    def __init__(self, fd: int, operation: int) -> None:
+        self._fd = fd
+        self._operation = operation
+        self._got = threading.Event()
+        self._given_up = False
+        self._guard = threading.Lock()
+        threading.Thread(target=self._block, name="mlos_store lock waiter", daemon=True).start()
+
+    def _block(self) -> None:
+        fcntl.flock(self._fd, self._operation)
+        with self._guard:
+            if self._given_up:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
+            else:
+                self._got.set()
+
+    def wait(self, seconds: float) -> bool:
+        """Whether the lock was taken within ``seconds``; if not, it will be given back once taken."""
+        if self._got.wait(max(seconds, 0.0)):
+            return True
+        with self._guard:
+            self._given_up = not self._got.is_set()
+            return not self._given_up
 
 
 def _try_flock(fd: int, operation: int) -> bool:

@@ -20,6 +20,7 @@ from mlos_store import (
     SchemaVersionError,
     Status,
     Storage,
+    StoreBusyError,
     StoreClosedError,
     StoreError,
     StoreUnavailableError,
@@ -169,7 +170,7 @@ def test_open_store_holds_file_against_another_process(db_path: Path) -> None:
         import sys, duckdb
         duckdb.connect(sys.argv[1])
     """
-    with Storage(db_path):
+    with Storage(db_path, mode="exclusive"):
         proc = _run_python(code, str(db_path), check=False)
     assert proc.returncode != 0
     assert "lock" in proc.stderr.lower()
@@ -385,7 +386,7 @@ _HOLDER = """
         held = duckdb.connect(path)
     else:
         from mlos_store import Storage
-        held = Storage(path)
+        held = Storage(path, mode="exclusive")
     print("ready", flush=True)
     sys.stdin.read()  # until the test closes stdin
     held.close()
@@ -404,8 +405,9 @@ def test_file_locked_by_another_process_is_refused_as_unavailable(db_path: Path,
         line = proc.stdout.readline()
         assert line.strip() == "ready", proc.stderr.read()
         for read_only in (False, True):
-            with pytest.raises(StoreUnavailableError, match=re.escape(f"cannot open {str(db_path)!r}")) as info:
-                Storage(db_path, read_only=read_only)
+            with pytest.raises(StoreBusyError, match=re.escape(f"cannot open {str(db_path)!r}")) as info:
+                Storage(db_path, read_only=read_only, timeout=0.3)
+            assert isinstance(info.value, StoreUnavailableError), read_only
             assert isinstance(info.value, OSError), read_only
             assert isinstance(info.value, StoreError), read_only
             assert not isinstance(info.value, duckdb.Error), read_only
