@@ -288,7 +288,7 @@ class Experiment:
         runner, False only unassigned ones, None both. Each comes with its
         tunables, trial config and runner restored (three queries).
         """
-        if trial_runner_assigned not in (None, True, False):
+        if trial_runner_assigned is not None and not isinstance(trial_runner_assigned, bool):
             raise InvalidValueError(
                 f"experiment {self._experiment_id!r}: trial_runner_assigned must be None, True or False, "
                 f"got {trial_runner_assigned!r}"

@@ -25,7 +25,6 @@ import os
 import threading
 import time
 
-
 #: How long one who let go for a waiter leaves it the lock, and how often it looks meanwhile (seconds).
 COURTESY, COURTESY_PAUSE = 0.05, 0.0005
 
