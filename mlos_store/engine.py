@@ -152,7 +152,7 @@ class Engine:
         try:
             return self._open_file_or_memory()
         except BaseException as exc:
-            self._drop_gate(refused=isinstance(exc, (NotAStoreError, SchemaVersionError)))
+            self._drop_gate(refused=not isinstance(exc, StoreBusyError))
             raise
 
     def _open_file_or_memory(self) -> duckdb.DuckDBPyConnection:
@@ -186,7 +186,7 @@ class Engine:
             self._first_turn()
         except BaseException as exc:
             self._con = None
-            self._drop_gate(refused=isinstance(exc, (NotAStoreError, SchemaVersionError)))
+            self._drop_gate(refused=not isinstance(exc, StoreBusyError))
             con.close()
             raise
         self._end_turn()
@@ -210,6 +210,7 @@ class Engine:
 
     def _new_gate(self) -> FileGate | None:
         """The OS lock files beside the store; a read-only opener in a read-only directory goes without."""
+        self._check_directory_writable()
         try:
             return FileGate(self.path, read_only=self.read_only)
         except OSError as exc:
@@ -238,7 +239,21 @@ class Engine:
             f"{prefix}: {why} for more than {self.timeout:g} s (the timeout); nothing was changed, try again later"
         )
 
+    def _check_directory_writable(self) -> None:
+        """A read-write store needs its directory writable: DuckDB writes a ``.wal`` file beside it."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not self.read_only and os.path.isdir(folder) and not os.access(folder, os.W_OK):
+            raise StoreUnavailableError(
+                f"cannot open {self.path!r} read-write: Permission denied to write in its directory {folder!r} "
+                "(DuckDB writes a .wal file beside the store); open it with read_only=True to read it"
+            )
+
     def _drop_gate(self, *, refused: bool) -> None:
+        """Close the lock files; after a refused open, remove the ones this open created.
+
+        Nobody else had them before this open created them, and whoever
+        opened them since is refused the same way.
+        """
         if self._gate is not None:
             self._gate.close(remove_created=refused)
             self._gate = None
