@@ -26,6 +26,7 @@ from .trial import Trial
 from .tunables import Tunables, tunable_values
 from .values import (
     canonical_json,
+    check_text,
     checked_id,
     named_value_pairs,
     named_values_table,
@@ -53,6 +54,7 @@ class Experiment:
                  opt_targets: Mapping[str, str]) -> None:
         if not isinstance(experiment_id, str) or not experiment_id:
             raise InvalidValueError(f"experiment_id must be a non-empty str, got {experiment_id!r}")
+        check_text(experiment_id, "experiment_id")
         if not isinstance(trial_id, int) or isinstance(trial_id, bool) or not 0 <= trial_id < MAX_TRIAL_ID:
             raise InvalidValueError(
                 f"experiment {experiment_id!r}: trial_id must be an int in [0, 2**63 - 1), got {trial_id!r}"
@@ -60,6 +62,7 @@ class Experiment:
         for what, text in (("root_env_config", root_env_config), ("description", description)):
             if not isinstance(text, str):
                 raise InvalidValueError(f"experiment {experiment_id!r}: {what} must be a str, got {text!r}")
+            check_text(text, f"experiment {experiment_id!r}: {what}")
         self._engine = engine
         self._sql = schema
         self._experiment_id = experiment_id
@@ -375,6 +378,7 @@ def _checked_targets(experiment_id: str, opt_targets: Mapping[str, str]) -> dict
             raise InvalidValueError(
                 f"experiment {experiment_id!r}: objective {name!r}: {direction!r} is not 'min' or 'max'"
             )
+        check_text(name, f"experiment {experiment_id!r}: objective")
     return dict(opt_targets)
 
 

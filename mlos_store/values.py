@@ -68,7 +68,10 @@ def to_utc(ts: Any, what: str = "timestamp") -> datetime:
     """A timezone-aware UTC datetime; a naive one is taken as local time."""
     if not isinstance(ts, datetime):
         raise InvalidValueError(f"{what} must be a datetime, got {type(ts).__name__} {ts!r}")
-    return ts.astimezone(timezone.utc)
+    try:
+        return ts.astimezone(timezone.utc)
+    except (OverflowError, ValueError) as exc:  # near datetime.min / max, the offset leaves the calendar
+        raise InvalidValueError(f"{what} {ts!r} is out of range in UTC ({exc})") from None
 
 
 def now_utc() -> datetime:
@@ -91,7 +94,7 @@ def encode_value(value: Any, what: str, *, allow_json: bool) -> tuple[str, float
     if isinstance(value, float):
         return ("float", float(value), None, None)
     if isinstance(value, str):
-        return ("str", None, None, str(value))
+        return ("str", None, None, check_text(value, what))
     if allow_json and isinstance(value, (list, tuple, dict)):
         _check_json_keys(value, what)
         try:
@@ -145,7 +148,19 @@ def checked_id(value: Any, what: str) -> int:
 def check_name(name: Any, what: str) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidValueError(f"{what} name must be a non-empty str, got {name!r}")
-    return name
+    return check_text(name, f"{what} name")
+
+
+def check_text(text: str, what: str) -> str:
+    """Refuse text that is not valid Unicode (a lone surrogate): it has no UTF-8 form to store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidValueError(
+            f"{what}: {text[max(exc.start - 10, 0):exc.end + 10]!r} is not valid Unicode "
+            f"(lone surrogate at position {exc.start}), so it cannot be stored"
+        ) from None
+    return text
 
 
 def named_values_table(values: Mapping[str, Any], what: str, *, allow_json: bool) -> pa.Table:
