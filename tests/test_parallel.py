@@ -78,19 +78,20 @@ def _run_trials(path: str, worker: int, trials: int) -> list[int]:
 
 
 def _read_until(path: str, done: str) -> int:
-    """Reads the results table in a loop, read-only, until file ``done`` exists; returns how many reads it made.
+    """Reads ``results_table`` in a loop, read-only, until file ``done`` exists; returns how many reads it made.
 
-    Every read must be a consistent snapshot: trial ids unique, each completed
-    trial with its score, the count never going down.
+    Every read must be a consistent snapshot: trial ids unique, each
+    SUCCEEDED trial with its score, the count never going down.
     """
     reads, seen = 0, 0
     with Storage(path, read_only=True) as store:
-        exp = _experiment(store)
         while not os.path.exists(done) or reads == 0:
-            table = exp.load_table()
+            table = store.experiments["exp"].results_table
             ids = table.column("trial_id").to_pylist()
             assert len(ids) == len(set(ids)) >= seen
-            assert table.column("result.score").null_count == 0 if table.num_rows else True
+            if "result.score" in table.column_names:
+                scores = zip(table.column("status").to_pylist(), table.column("result.score").to_pylist())
+                assert all(score is not None for status, score in scores if status == "SUCCEEDED")
             seen, reads = len(ids), reads + 1
     return reads
 

@@ -66,6 +66,12 @@ def test_runner_is_assigned_while_pending_and_kept_once_running(experiment: Expe
     assert experiment.get_trial_by_id(trial.trial_id).trial_runner_id == 2  # type: ignore[union-attr]
 
 
+def test_runner_is_in_the_results_table(storage: Storage, experiment: Experiment) -> None:
+    experiment.new_trial({}).set_trial_runner(3)
+    experiment.new_trial({})
+    assert storage.experiments["exp"].results_table.column("trial_runner_id").to_pylist() == [3, None]
+
+
 def test_running_trial_without_runner_can_be_assigned(experiment: Experiment) -> None:
     trial = experiment.new_trial({})
     trial.update(Status.RUNNING, T0)
