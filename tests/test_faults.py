@@ -222,7 +222,12 @@ def _as_unprivileged_user(command: list[str]) -> list[str]:
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.skip("running as root without setpriv: a read-only directory cannot be made")
-    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run([*as_nobody, sys.executable, "-c", "import mlos_store"], capture_output=True,
+                           timeout=60, env=_env(), cwd="/")
+    if probe.returncode != 0:
+        pytest.skip("running as root, and user nobody cannot import this checkout: no read-only directory test")
+    return [*as_nobody, *command]
 
 
 def test_read_only_directory_is_read_but_not_written_clearly() -> None:
