@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeAlias
 
 import duckdb
@@ -77,8 +77,8 @@ class Engine:
     in-memory connection. After an operation the engine keeps the file while
     nobody waits, for at most ``linger`` seconds, and lets go as soon as
     another process waits. Waiting for the file gives up after ``timeout``
-    seconds with StoreBusyError. A shared store's ``stream`` reads its whole
-    result during its turn (see ``stream``).
+    seconds with StoreBusyError. An open ``stream`` keeps the turn until it
+    is read through or dropped.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
@@ -98,6 +98,7 @@ class Engine:
         self._attached = False  # shared mode: the file is attached (and the gate held)
         self._last_use = self._turn_started = 0.0
         self._yielded = False  # the last turn ended because another process waited
+        self._streams = 0  # shared mode: open streams, which keep the turn
         self._watcher: threading.Thread | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._con = self._open_shared() if self.shared else self._open()
@@ -409,7 +410,7 @@ class Engine:
             with self._lock:
                 if not self._attached or self._con is None:
                     return
-                if self._depth:
+                if self._depth or self._streams:
                     continue
                 now = time.monotonic()
                 idle, turn = now - self._last_use, now - self._turn_started
@@ -429,7 +430,7 @@ class Engine:
         """
         if self._lock.acquire(timeout=self.timeout):
             try:
-                if self._depth == 0 and self._con is not None:
+                if self._depth == 0 and self._streams == 0 and self._con is not None:
                     with contextlib.suppress(duckdb.Error, StoreError):
                         self._let_go()
             finally:
@@ -448,7 +449,7 @@ class Engine:
             try:
                 yield con
             finally:
-                if self._depth == 0:
+                if self._depth == 0 and self._streams == 0:
                     self._end_turn()
 
     def _migrate(self, con: duckdb.DuckDBPyConnection, *, from_version: int, close_on_failure: bool = True) -> None:
@@ -510,7 +511,7 @@ class Engine:
         if self._gate is not None:
             self._gate.abandon()
         self._con, self._gate, self._attached, self._watcher = None, None, False, None
-        self._depth, self._aborted, self._pid = 0, False, os.getpid()
+        self._depth, self._streams, self._aborted, self._pid = 0, 0, False, os.getpid()
         self._con = self._open_shared() if self.shared else self._open()
 
     def _run(self, con: duckdb.DuckDBPyConnection, query: Query, params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
@@ -547,24 +548,31 @@ class Engine:
         """Run an ``:arrow`` query on its own cursor and stream its batches.
 
         The stream does not block other calls on this engine while it is read;
-        its cursor closes when the stream is exhausted or fails. A shared
-        store reads the whole result in one turn and streams it from memory:
-        a reader left half-read must not keep other processes out of the file.
+        its cursor closes when the stream is exhausted, fails or is dropped.
+        A shared store keeps its turn on the file for the stream's life, so
+        batches are read lazily with bounded memory; other processes wait
+        meanwhile, so read a stream through, or drop it, promptly.
         """
         self._expect(query, "arrow")
-        if self.shared:
-            table = self.fetch_table(query, **params)
-            return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=batch_size))
         self._check_process()
         with self._lock:
-            cursor = self._connection().cursor()
+            con = self._connection()
+            if self.shared:
+                self._begin_turn()
+                self._streams += 1
+            cursor = con.cursor()
             try:
                 self._configure(cursor)
+                if self.shared:
+                    self._run(cursor, self.catalog.store_use, {})
                 with self._translated(query, params):
                     reader = cursor.sql(query.sql, params=params or None).to_arrow_reader(batch_size)
             except BaseException:
                 cursor.close()
+                if self.shared:
+                    self._stream_ended()
                 raise
+        ended = _Once(cursor.close, self._stream_ended if self.shared else None)
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
@@ -573,9 +581,17 @@ class Engine:
             except (pa.ArrowException, OSError) as exc:  # DuckDB errors after the first chunk come through Arrow
                 raise QueryError(f"query {query} failed: {exc}") from exc
             finally:
-                cursor.close()
+                ended()
 
-        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+        generator = batches()
+        weakref.finalize(generator, ended)  # also when the stream is dropped before it was read
+        return pa.RecordBatchReader.from_batches(reader.schema, generator)
+
+    def _stream_ended(self) -> None:
+        with self._lock:
+            self._streams -= 1
+            if self._depth == 0 and self._streams == 0 and self._con is not None:
+                self._end_turn()
 
     def fetch_one(self, query: Query, **params: Any) -> tuple[Any, ...] | None:
         """Run a ``:one`` query: its only row, or None."""
@@ -687,6 +703,18 @@ class Engine:
     @property
     def closed(self) -> bool:
         return self._con is None
+
+
+class _Once:
+    """Calls its functions the first time it is called, never again (a stream's end)."""
+
+    def __init__(self, *calls: Callable[[], None] | None) -> None:
+        self._calls: list[Callable[[], None]] | None = [c for c in calls if c is not None]
+
+    def __call__(self) -> None:
+        calls, self._calls = self._calls, None
+        for call in calls or ():
+            call()
 
 
 def _checked_mode(mode: str | None, in_memory: bool) -> str:

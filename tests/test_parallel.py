@@ -228,19 +228,35 @@ def test_exclusive_store_holds_the_file_and_shared_openers_time_out(db_path: Pat
         assert store.mode == "shared"
 
 
-def test_shared_stream_is_read_in_one_turn(db_path: Path) -> None:
-    """A half-read stream of a shared store must not keep another store out of the file."""
-    with Storage(db_path) as store, _experiment(store) as exp:
+def _stream_pending(store: Storage) -> pa.RecordBatchReader:
+    return store.engine.stream(store.engine.catalog.trial_list_pending, batch_size=2, experiment_id="exp",
+                               statuses=["PENDING"], timestamp=FAR_FUTURE, runner_assigned=None)
+
+
+def test_shared_stream_keeps_the_file_until_read_through(db_path: Path) -> None:
+    """A stream is read lazily in one turn; other stores wait for it, and get the file once it is read."""
+    with Storage(db_path, timeout=0.3) as other, _experiment(other) as other_exp, \
+            Storage(db_path) as store, _experiment(store) as exp:
         for seq in range(5):
             exp.new_trial({"worker": 0, "seq": seq})
-        reader = store.engine.stream(store.engine.catalog.trial_list_pending, batch_size=2, experiment_id="exp",
-                                     statuses=["PENDING"], timestamp=FAR_FUTURE, runner_assigned=None)
+        reader = _stream_pending(store)
         first = reader.read_next_batch()
-        with Storage(db_path, timeout=5) as other, _experiment(other) as other_exp:
+        with pytest.raises(StoreBusyError, match="is busy"):
             other_exp.new_trial({"worker": 1, "seq": 0})
+        exp.new_trial({"worker": 0, "seq": 5})  # this store's own calls go on during its stream
         rest = reader.read_all()
-    assert first.num_rows == 2 and rest.num_rows == 3
-    assert first.column("trial_id").to_pylist() + rest.column("trial_id").to_pylist() == [1, 2, 3, 4, 5]
+        other_exp.new_trial({"worker": 1, "seq": 0})
+        ids = first.column("trial_id").to_pylist() + rest.column("trial_id").to_pylist()
+        assert ids == [1, 2, 3, 4, 5]
+        assert exp.trial_id == 8
+
+
+def test_dropped_stream_gives_the_file_back(db_path: Path) -> None:
+    with Storage(db_path) as store, _experiment(store) as exp:
+        exp.new_trial({"worker": 0, "seq": 0})
+        _stream_pending(store)  # never read
+        with Storage(db_path, timeout=5) as other, _experiment(other) as other_exp:
+            assert other_exp.new_trial({"worker": 1, "seq": 0}).trial_id == 2
 
 
 @pytest.mark.parametrize("kwargs, match", [
