@@ -713,8 +713,14 @@ class _Once:
 
     def __call__(self) -> None:
         calls, self._calls = self._calls, None
-        for call in calls or ():
-            call()
+        self._run(calls or [])
+
+    def _run(self, calls: list[Callable[[], None]]) -> None:
+        if calls:
+            try:
+                calls[0]()
+            finally:  # a failing call must not skip the next (the turn must end)
+                self._run(calls[1:])
 
 
 def _checked_mode(mode: str | None, in_memory: bool) -> str:
