@@ -30,7 +30,7 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
-from .locking import FileGate, LockTimeout
+from .locking import FLOCK_AVAILABLE, FileGate, LockTimeout
 
 STORE_FORMAT = "mlos_store"
 MEMORY = ":memory:"
@@ -55,6 +55,8 @@ QUANTUM = 0.05
 #: A holder that has not started another operation for this long (seconds) is done for now.
 PAUSE = 0.01
 _ATTACH_FIRST_PAUSE, _ATTACH_LONGEST_PAUSE = 0.005, 0.1
+#: Seconds a fork waits for another thread's operation on a shared store to end before forking anyway.
+_FORK_WAIT = 5.0
 #: Open engines of this process by what opened them, so objects unpickled here share one.
 _OPEN_ENGINES: weakref.WeakValueDictionary[tuple[Any, ...], Engine] = weakref.WeakValueDictionary()
 #: Connections inherited across fork: never closed (closing would write to the parent's file).
@@ -210,8 +212,11 @@ class Engine:
         self._migrate(self._con_or_raise(), from_version=version, close_on_failure=False)
 
     def _new_gate(self) -> FileGate | None:
-        """The OS lock files beside the store; a read-only opener in a read-only directory goes without."""
+        """The OS lock files beside the store; a read-only opener in a read-only directory goes without
+        (and so does every opener on a platform without ``flock``, where only exclusive stores exist)."""
         self._check_directory_writable()
+        if not FLOCK_AVAILABLE:
+            return None
         try:
             return FileGate(self.path, read_only=self.read_only)
         except OSError as exc:
@@ -428,7 +433,7 @@ class Engine:
         Not possible inside an open transaction; the child then cannot
         use the store until the parent's transaction ends and it reopens.
         """
-        if self._lock.acquire(timeout=self.timeout):
+        if self._lock.acquire(timeout=min(self.timeout, _FORK_WAIT)):
             try:
                 if self._depth == 0 and self._streams == 0 and self._con is not None:
                     with contextlib.suppress(duckdb.Error, StoreError):
@@ -726,11 +731,13 @@ class _Once:
 def _checked_mode(mode: str | None, in_memory: bool) -> str:
     """The connection mode: shared for a file unless asked otherwise; an in-memory store is private."""
     if mode is None:
-        return EXCLUSIVE if in_memory else SHARED
+        return SHARED if FLOCK_AVAILABLE and not in_memory else EXCLUSIVE
     if mode not in MODES:
         raise InvalidValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
     if in_memory and mode == SHARED:
         raise InvalidValueError("an in-memory store cannot be shared between processes: use a store file")
+    if mode == SHARED and not FLOCK_AVAILABLE:
+        raise InvalidValueError("the shared mode needs flock, which this platform lacks: use mode='exclusive'")
     return mode
 
 

@@ -20,10 +20,17 @@ opened on the same file in one process exclude each other too.
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import threading
 import time
+
+try:
+    import fcntl
+except ImportError:  # no flock (Windows): only exclusive stores
+    fcntl = None  # type: ignore[assignment]
+
+#: Whether this platform has ``flock``, which the shared mode needs.
+FLOCK_AVAILABLE = fcntl is not None
 
 #: How long one who let go for a waiter leaves it the lock, and how often it looks meanwhile (seconds).
 COURTESY, COURTESY_PAUSE = 0.05, 0.0005

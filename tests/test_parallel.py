@@ -289,3 +289,16 @@ def test_readme_parallel_runners_example_runs(tmp_path: Path) -> None:
     with Storage(tmp_path / "results.duckdb", read_only=True) as store:
         exp = store.get_experiment_by_id("redis-latency")
         assert exp is not None and exp.load()[2] == [{"latency_ms": 1.0}] * 4
+
+
+def test_without_flock_file_stores_are_exclusive(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a platform without flock (Windows) the store still works, holding its file from open to close."""
+    import mlos_store.engine
+
+    monkeypatch.setattr(mlos_store.engine, "FLOCK_AVAILABLE", False)
+    with pytest.raises(ValueError, match="shared mode needs flock"):
+        Storage(db_path, mode="shared")
+    with Storage(db_path) as store, _experiment(store) as exp:
+        assert store.mode == "exclusive"
+        exp.new_trial({"worker": 0, "seq": 0})
+    assert sorted(p.name for p in db_path.parent.iterdir()) == [db_path.name]
