@@ -89,8 +89,10 @@ def _refused_or(action: Any) -> Any:
 @given(experiment_id=TEXT, description=TEXT, name=TEXT, value=TEXT)
 def test_text_is_stored_exactly_or_refused_clearly(storage: Storage, experiment_id: str, description: str,
                                                    name: str, value: str) -> None:
+    unique_id = experiment_id + f"#{next(_ids)}"
+
     def store() -> Experiment:
-        exp = storage.experiment(experiment_id=experiment_id + f"#{next(_ids)}", trial_id=1,
+        exp = storage.experiment(experiment_id=unique_id, trial_id=1,
                                  root_env_config=description, description=description,
                                  tunables={name: value}, opt_targets={name: "max"})
         with exp:
@@ -104,6 +106,8 @@ def test_text_is_stored_exactly_or_refused_clearly(storage: Storage, experiment_
     if isinstance(outcome, StoreError):
         assert isinstance(outcome, InvalidValueError), outcome
         assert name == "" or any(map(unstorable, (experiment_id, description, name, value))), outcome
+        if not unstorable(unique_id):
+            assert storage.get_experiment_by_id(unique_id) is None  # refused before anything was written
         return
     restored = storage.get_experiment_by_id(outcome.experiment_id, None, None)
     assert restored is not None
