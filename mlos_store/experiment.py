@@ -20,6 +20,7 @@ from .errors import (
     TunableConflictError,
     UnknownObjectError,
 )
+from .gitinfo import git_origin
 from .status import Status
 from .telemetry import read_telemetry
 from .trial import Trial
@@ -78,10 +79,11 @@ class Experiment:
     def __enter__(self) -> Experiment:
         if self._entered:
             raise ExperimentStateError(f"experiment {self._experiment_id!r} is already entered")
+        origin = git_origin(self._root_env_config)  # before the transaction: git may take a while
         with self._engine.transaction():
             stored = self._engine.fetch_one(self._sql.experiment_get, experiment_id=self._experiment_id)
             if stored is None:
-                self._create()
+                self._create(*origin)
             else:
                 self._check_objectives()
                 self._store_tunables(known=self._check_tunables())
@@ -94,10 +96,10 @@ class Experiment:
                  tb: TracebackType | None) -> None:
         self._entered = False
 
-    def _create(self) -> None:
+    def _create(self, git_repo: str | None, git_commit: str | None) -> None:
         self._engine.execute(self._sql.experiment_insert, experiment_id=self._experiment_id,
                              description=self._description, root_env_config=self._root_env_config,
-                             git_repo=None, git_commit=None, first_trial_id=self._first_trial_id)
+                             git_repo=git_repo, git_commit=git_commit, first_trial_id=self._first_trial_id)
         objectives = pa.table({
             "optimization_target": pa.array(list(self._opt_targets), pa.string()),
             "optimization_direction": pa.array(list(self._opt_targets.values()), pa.string()),

@@ -6,6 +6,7 @@ import json
 import math
 import random
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -603,3 +604,64 @@ def test_readme_analysis_example_runs_as_described() -> None:
     assert namespace["front"].column("trial_id").to_pylist() == [3]
     assert namespace["scores"] == {"latency_ms": 1.5, "throughput": 90}
     assert namespace["group"] == [2, 4]
+
+
+# ---------------------------------------------------------------- git origin
+
+
+def _git(folder: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A git checkout with one commit holding ``conf/env.jsonc``."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "checkout"
+    (repo / "conf").mkdir(parents=True)
+    (repo / "conf" / "env.jsonc").write_text("{}\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "conf/env.jsonc")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "env")
+    return repo
+
+
+def _experiment_at(storage: Storage, experiment_id: str, root_env_config: str) -> ExperimentData:
+    with storage.experiment(experiment_id=experiment_id, trial_id=1, root_env_config=root_env_config,
+                            description="", tunables={"x": 1}, opt_targets={"score": "min"}):
+        pass
+    return storage.experiments[experiment_id]
+
+
+def test_git_origin_is_the_remote_and_commit_of_the_checkout_holding_the_config(
+        storage: Storage, checkout: Path) -> None:
+    _git(checkout, "remote", "add", "origin", "https://example.com/team/configs.git")
+    data = _experiment_at(storage, "exp", str(checkout / "conf" / "env.jsonc"))
+    assert data.git_repo == "https://example.com/team/configs.git"
+    assert data.git_commit == _git(checkout, "rev-parse", "HEAD")
+    assert data.root_env_config == (str(checkout / "conf" / "env.jsonc"), data.git_repo, data.git_commit)
+
+
+def test_git_origin_without_a_remote_is_the_checkout_folder(storage: Storage, checkout: Path) -> None:
+    data = _experiment_at(storage, "exp", str(checkout / "conf" / "env.jsonc"))
+    assert data.git_repo == _git(checkout, "rev-parse", "--show-toplevel")
+    assert data.git_commit is not None and len(data.git_commit) == 40
+
+
+def test_git_origin_is_none_outside_a_checkout_or_for_a_missing_file(storage: Storage, tmp_path: Path,
+                                                                     checkout: Path) -> None:
+    loose = tmp_path / "loose.jsonc"
+    loose.write_text("{}\n")
+    assert _experiment_at(storage, "loose", str(loose)).git_commit is None
+    missing = _experiment_at(storage, "missing", str(checkout / "conf" / "absent.jsonc"))
+    assert (missing.git_repo, missing.git_commit) == (None, None)
+
+
+def test_git_origin_is_recorded_once_when_the_experiment_is_created(storage: Storage, checkout: Path) -> None:
+    config = str(checkout / "conf" / "env.jsonc")
+    first = _experiment_at(storage, "exp", config).git_commit
+    (checkout / "conf" / "env.jsonc").write_text('{"changed": true}\n')
+    _git(checkout, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-am", "change")
+    assert _experiment_at(storage, "exp", config).git_commit == first
