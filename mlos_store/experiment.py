@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
 
+from . import parquet, telemetry, telemetry_stats
 from .catalog import Catalog
 from .convert import LoadResult, load_from_table, telemetry_from_table, widen
 from .engine import Engine
@@ -22,7 +24,6 @@ from .errors import (
 )
 from .gitinfo import git_origin
 from .status import Status
-from .telemetry import read_telemetry
 from .trial import Trial
 from .tunables import Tunables, tunable_values
 from .values import (
@@ -267,8 +268,52 @@ class Experiment:
         ``value`` is numeric whenever any value is; values of mixed types add
         a ``value_json`` column (see ``mlos_store.values``).
         """
-        return read_telemetry(self._engine, self._experiment_id, trial_ids,
+        return telemetry.read_telemetry(self._engine, self._experiment_id, trial_ids,
                               metrics=metrics, start=start, end=end)
+
+    def telemetry_reader(self, trial_ids: int | Iterable[int] | None = None, *,
+                         metrics: str | Iterable[str] | None = None, start: datetime | None = None,
+                         end: datetime | None = None, batch_size: int = 1_000_000) -> pa.RecordBatchReader:
+        """``telemetry_table`` as a stream of record batches, read with bounded memory.
+
+        Reading it whole gives exactly ``telemetry_table`` of the same filters.
+        """
+        return telemetry.stream_telemetry(self._engine, self._experiment_id, trial_ids, metrics=metrics,
+                                          start=start, end=end, batch_size=batch_size)
+
+    def ingest_telemetry(self, points: telemetry.ArrowTelemetry) -> None:
+        """Store telemetry of many trials at once: Arrow with columns trial_id, ts, metric, value.
+
+        For harnesses that buffer. One transaction and one insert; points
+        already stored are skipped as in ``Trial.update_telemetry``. Accepts
+        any stored trial of this experiment, whatever its status, and
+        records no status; an unknown trial id stores nothing and raises
+        UnknownObjectError (a KeyError).
+        """
+        telemetry.ingest_many(self._engine, self._experiment_id, points)
+
+    def telemetry_summary(self, trial_ids: int | Iterable[int] | None = None, *,
+                          metrics: str | Iterable[str] | None = None,
+                          start: datetime | None = None, end: datetime | None = None) -> pa.Table:
+        """Per trial and metric: count, min, max, mean, stddev, p50/p90/p95/p99, first_ts, last_ts."""
+        return telemetry_stats.summary(self._engine, self._experiment_id, trial_ids, metrics=metrics,
+                                       start=start, end=end)
+
+    def telemetry_downsample(self, bucket: timedelta, trial_ids: int | Iterable[int] | None = None, *,
+                             metrics: str | Iterable[str] | None = None,
+                             start: datetime | None = None, end: datetime | None = None) -> pa.Table:
+        """Per trial, metric and epoch-aligned time bucket of width ``bucket``: count, mean, min, max."""
+        return telemetry_stats.downsample(self._engine, self._experiment_id, bucket, trial_ids,
+                                          metrics=metrics, start=start, end=end)
+
+    def telemetry_by_config(self, metric: str, *, start: datetime | None = None,
+                            end: datetime | None = None) -> pa.Table:
+        """One metric's statistics per tunable config, with ``config.*`` and mean ``result.*`` columns."""
+        return telemetry_stats.by_config(self._engine, self._experiment_id, metric, start=start, end=end)
+
+    def export_parquet(self, path: str | os.PathLike[str]) -> None:
+        """Write this experiment (trials, configs, results, telemetry) to a Hive-layout Parquet dataset."""
+        parquet.export_experiment(self._engine, self._experiment_id, path)
 
     def load_telemetry(self, trial_id: int) -> list[tuple[datetime, str, Any]]:
         """``[(ts, metric, value), ...]`` of one trial by ts then metric: ``telemetry_table`` converted."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from . import parquet
 from .analysis import ExperimentData, experiments
 from .engine import DEFAULT_LINGER, DEFAULT_TIMEOUT, Engine
 from .experiment import Experiment, restore_experiment
@@ -86,6 +87,15 @@ class Storage:
     def experiments(self) -> dict[str, ExperimentData]:
         """Every stored experiment for analysis, by experiment id (no trial data read until asked)."""
         return experiments(self._engine)
+
+    def import_parquet(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None) -> list[str]:
+        """Store the experiments of a dataset ``Experiment.export_parquet`` wrote; returns their ids.
+
+        All of them, or only ``experiment_ids``; one transaction. An id
+        already stored is refused (InvalidValueError) and nothing is
+        imported; config ids are remapped to this store's.
+        """
+        return parquet.import_experiments(self._engine, path, experiment_ids)
 
     def close(self) -> None:
         self._engine.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .engine import Engine
-from .errors import InvalidValueError
+from .errors import InvalidValueError, QueryError, UnknownObjectError
 from .values import (
     check_name,
     checked_id,
@@ -18,13 +18,17 @@ from .values import (
     encode_python_values,
     is_string_type,
     telemetry_value_columns,
+    telemetry_value_layout,
     to_utc,
 )
 
 TELEMETRY_COLUMNS = ("ts", "metric", "value")
+#: Columns of a many-trials batch (``Experiment.ingest_telemetry``).
+BULK_TELEMETRY_COLUMNS = ("trial_id", *TELEMETRY_COLUMNS)
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 
-TelemetryInput: TypeAlias = "Sequence[tuple[datetime, str, Any]] | pa.Table | pa.RecordBatch | pa.RecordBatchReader"
+ArrowTelemetry: TypeAlias = "pa.Table | pa.RecordBatch | pa.RecordBatchReader"
+TelemetryInput: TypeAlias = "Sequence[tuple[datetime, str, Any]] | ArrowTelemetry"
 
 
 def telemetry_rows(points: TelemetryInput, what: str) -> pa.Table:
@@ -33,12 +37,8 @@ def telemetry_rows(points: TelemetryInput, what: str) -> pa.Table:
     Refuses, naming the first bad row or column, anything else: extra or
     missing columns, a timestamp that is not a datetime, an empty metric.
     """
-    if isinstance(points, pa.RecordBatchReader):
-        points = points.read_all()
-    if isinstance(points, pa.RecordBatch):
-        points = pa.Table.from_batches([points])
-    if isinstance(points, pa.Table):
-        return _rows_from_arrow(points, what)
+    if isinstance(points, (pa.Table, pa.RecordBatch, pa.RecordBatchReader)):
+        return _rows_from_arrow(_as_table(points), what)
     if isinstance(points, (str, bytes)) or not isinstance(points, Sequence):
         raise InvalidValueError(
             f"{what}: telemetry must be a list of (timestamp, metric, value) tuples or an Arrow "
@@ -47,26 +47,76 @@ def telemetry_rows(points: TelemetryInput, what: str) -> pa.Table:
     return _rows_from_tuples(points, what)
 
 
+def bulk_telemetry_rows(points: ArrowTelemetry, what: str) -> pa.Table:
+    """Ingest rows (trial_id, ts, metric, value columns, row_idx) for a many-trials Arrow batch.
+
+    Refuses, naming the column, anything but exactly the columns trial_id,
+    ts, metric, value, and trial ids that are not non-null integers.
+    """
+    if not isinstance(points, (pa.Table, pa.RecordBatch, pa.RecordBatchReader)):
+        raise InvalidValueError(
+            f"{what}: telemetry of many trials must be an Arrow table, record batch or reader with "
+            f"columns {', '.join(BULK_TELEMETRY_COLUMNS)}; got {type(points).__name__}"
+        )
+    table = _as_table(points)
+    _check_columns(table, BULK_TELEMETRY_COLUMNS, what)
+    trial_id = table.column("trial_id")
+    if not pa.types.is_integer(trial_id.type):
+        raise InvalidValueError(f"{what}: telemetry column 'trial_id' is {trial_id.type}, expected an integer")
+    if trial_id.null_count:
+        raise InvalidValueError(f"{what}: telemetry column 'trial_id' holds nulls")
+    try:
+        trial_ids = trial_id.combine_chunks().cast(pa.int64())
+    except pa.ArrowInvalid as exc:
+        raise InvalidValueError(f"{what}: telemetry column 'trial_id' does not fit in 64 bits ({exc})") from None
+    rows = _rows_from_arrow(table.drop_columns(["trial_id"]), what)
+    return rows.add_column(0, "trial_id", trial_ids)
+
+
+def _as_table(points: ArrowTelemetry) -> pa.Table:
+    if isinstance(points, pa.RecordBatchReader):
+        return points.read_all()
+    if isinstance(points, pa.RecordBatch):
+        return pa.Table.from_batches([points])
+    return points
+
+
+def _check_columns(table: pa.Table, expected: tuple[str, ...], what: str) -> None:
+    if set(table.column_names) != set(expected) or len(table.column_names) != len(expected):
+        raise InvalidValueError(
+            f"{what}: telemetry table has columns {table.column_names}, expected exactly {list(expected)}"
+        )
+
+
 def _rows_from_tuples(points: Sequence[Any], what: str) -> pa.Table:
     stamps, metrics, values = [], [], []
+    naive: bool | None = None  # whether the timestamps seen so far are naive
     for i, point in enumerate(points):
         if not isinstance(point, (tuple, list)) or len(point) != 3:
             raise InvalidValueError(f"{what}: telemetry row {i} is {point!r}, expected (timestamp, metric, value)")
         ts, metric, value = point
         check_name(metric, f"{what}: telemetry row {i} metric")
         stamps.append(to_utc(ts, f"{what}: telemetry row {i} timestamp"))
+        naive = _same_awareness(naive, ts, f"{what}: telemetry row {i} timestamp")
         metrics.append(metric)
         values.append(value)
     columns = encode_python_values(values, f"{what}: telemetry value")
     return _assemble(pa.array(stamps, UTC_MICROS), pa.array(metrics, pa.string()), columns)
 
 
-def _rows_from_arrow(table: pa.Table, what: str) -> pa.Table:
-    names = set(table.column_names)
-    if names != set(TELEMETRY_COLUMNS) or len(table.column_names) != len(TELEMETRY_COLUMNS):
+def _same_awareness(naive: bool | None, ts: datetime, what: str) -> bool:
+    """Refuse a batch mixing naive (local) and aware timestamps: one of them is surely a mistake."""
+    is_naive = ts.utcoffset() is None
+    if naive is not None and is_naive != naive:
         raise InvalidValueError(
-            f"{what}: telemetry table has columns {table.column_names}, expected exactly {list(TELEMETRY_COLUMNS)}"
+            f"{what} {ts!r} is {'naive' if is_naive else 'timezone-aware'} but earlier rows are "
+            f"{'naive' if naive else 'timezone-aware'}: naive and aware timestamps cannot be mixed in one batch"
         )
+    return is_naive
+
+
+def _rows_from_arrow(table: pa.Table, what: str) -> pa.Table:
+    _check_columns(table, TELEMETRY_COLUMNS, what)
     metric = table.column("metric")
     if not is_string_type(metric.type):
         raise InvalidValueError(f"{what}: telemetry column 'metric' is {metric.type}, expected string")
@@ -97,6 +147,42 @@ def _assemble(ts: pa.Array, metric: pa.Array, columns: dict[str, pa.Array]) -> p
     )
 
 
+def ingest_many(engine: Engine, experiment_id: str, points: ArrowTelemetry) -> None:
+    """Store telemetry of many trials of one experiment: one transaction, one insert.
+
+    Every trial id must be one of the experiment's trials (any status:
+    harnesses that buffer send points after a trial ended); otherwise
+    UnknownObjectError names the missing ids and nothing is stored.
+    """
+    what = f"experiment {experiment_id!r}"
+    rows = bulk_telemetry_rows(points, what)
+    if not rows.num_rows:
+        return
+    trial_ids = pc.unique(rows.column("trial_id")).to_pylist()
+    with engine.transaction():
+        missing = engine.fetch_table(engine.catalog.trial_ids_missing, experiment_id=experiment_id,
+                                     trial_ids=trial_ids).column("trial_id").to_pylist()
+        if missing:
+            shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+            raise UnknownObjectError(f"{what} has no trial {shown}: no telemetry was stored")
+        engine.ingest(engine.catalog.telemetry_insert_many, rows, experiment_id=experiment_id,
+                      first_trial_id=min(trial_ids), last_trial_id=max(trial_ids))
+
+
+class TelemetryFilter:
+    """The filters of a telemetry read, checked, as the named queries bind them."""
+
+    def __init__(self, experiment_id: str, trial_ids: int | Iterable[int] | None = None, *,
+                 metrics: str | Iterable[str] | None = None,
+                 start: datetime | None = None, end: datetime | None = None) -> None:
+        what = f"experiment {experiment_id!r} telemetry"
+        self.params: dict[str, Any] = {
+            "experiment_id": experiment_id, "trial_ids": id_list(trial_ids), "metrics": name_list(metrics),
+            "start": None if start is None else to_utc(start, f"{what} start"),
+            "end": None if end is None else to_utc(end, f"{what} end"),
+        }
+
+
 def read_telemetry(engine: Engine, experiment_id: str, trial_ids: int | Iterable[int] | None = None, *,
                    metrics: str | Iterable[str] | None = None,
                    start: datetime | None = None, end: datetime | None = None) -> pa.Table:
@@ -106,14 +192,47 @@ def read_telemetry(engine: Engine, experiment_id: str, trial_ids: int | Iterable
     the analysis side afterwards) so the filters and the value widening mean
     the same everywhere.
     """
-    what = f"experiment {experiment_id!r} telemetry"
-    rows = engine.fetch_table(
-        engine.catalog.telemetry_list, experiment_id=experiment_id,
-        trial_ids=id_list(trial_ids), metrics=name_list(metrics),
-        start=None if start is None else to_utc(start, f"{what} start"),
-        end=None if end is None else to_utc(end, f"{what} end"))
-    table = rows.select(["experiment_id", "trial_id", "ts", "metric"])
-    for field, column in telemetry_value_columns(rows):
+    where = TelemetryFilter(experiment_id, trial_ids, metrics=metrics, start=start, end=end)
+    rows = engine.fetch_table(engine.catalog.telemetry_list, **where.params)
+    return _with_values(rows, telemetry_value_columns(rows))
+
+
+def stream_telemetry(engine: Engine, experiment_id: str, trial_ids: int | Iterable[int] | None = None, *,
+                     metrics: str | Iterable[str] | None = None, start: datetime | None = None,
+                     end: datetime | None = None, batch_size: int = 1_000_000) -> pa.RecordBatchReader:
+    """``read_telemetry`` as a stream of record batches, for more points than fit in memory.
+
+    The batches together equal ``read_telemetry`` of the same filters (same
+    schema, rows and order): the value columns are decided before the first
+    batch from the kinds of every point the stream will return. Points of
+    a new kind stored while the stream is read make it fail, naming why.
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InvalidValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    where = TelemetryFilter(experiment_id, trial_ids, metrics=metrics, start=start, end=end)
+    kinds, beyond = engine.fetch_one(engine.catalog.telemetry_value_kinds, **where.params) or ([], False)
+    layout = telemetry_value_layout(set(kinds), bool(beyond))
+    reader = engine.stream(engine.catalog.telemetry_list, batch_size=batch_size, **where.params)
+    schema = pa.schema([reader.schema.field(name) for name in _KEY_COLUMNS] + layout.fields())
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            rows = pa.Table.from_batches([batch])
+            if not set(rows.column("value_kind").unique().to_pylist()) <= layout.stored | {"null"}:
+                raise QueryError(f"experiment {experiment_id!r}: telemetry of a new value kind was stored while "
+                                 "it was being streamed; read it again")
+            columns = [rows.column(name).combine_chunks() for name in _KEY_COLUMNS]
+            yield pa.RecordBatch.from_arrays(columns + [column for _, column in layout.columns(rows)], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+_KEY_COLUMNS = ["experiment_id", "trial_id", "ts", "metric"]
+
+
+def _with_values(rows: pa.Table, values: list[tuple[pa.Field, pa.Array]]) -> pa.Table:
+    table = rows.select(_KEY_COLUMNS)
+    for field, column in values:
         table = table.append_column(field, column)
     return table
 

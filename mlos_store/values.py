@@ -326,11 +326,42 @@ def telemetry_value_columns(rows: pa.Table) -> list[tuple[pa.Field, pa.Array]]:
     exact value is not that float (null for float rows).
     """
     stored = set(rows.column("value_kind").unique().to_pylist()) - {"null"}
-    if not _needs_json(stored, rows):
-        return [typed_column("value", rows, None, rows.num_rows)]
-    numeric = pa.field("value", pa.float64(), metadata={ENCODING_KEY: NUMERIC_WITH_JSON})
-    companion = pa.field(JSON_COMPANION, pa.string(), metadata={ENCODING_KEY: b"json"})
-    return [(numeric, rows.column("value").combine_chunks()), (companion, json_column(rows, floats=False))]
+    return telemetry_value_layout(stored, _needs_json(stored, rows)).columns(rows)
+
+
+class TelemetryValueLayout:
+    """The value column(s) a telemetry read returns, decided once from the stored kinds.
+
+    A stream decides it before its first batch (from every row it will
+    return) and applies it to each batch, so all batches share one schema
+    and equal a table read of the same rows.
+    """
+
+    def __init__(self, stored: frozenset[str], mixed: bool) -> None:
+        self.stored, self.mixed = stored, mixed
+
+    def fields(self) -> list[pa.Field]:
+        if self.mixed:
+            return [pa.field("value", pa.float64(), metadata={ENCODING_KEY: NUMERIC_WITH_JSON}),
+                    pa.field(JSON_COMPANION, pa.string(), metadata={ENCODING_KEY: b"json"})]
+        typ = _typed_values(set(self.stored), NAMED_VALUES_SCHEMA.empty_table()).type
+        return [pa.field("value", typ, metadata={NULL_KEY: b"value"})]
+
+    def columns(self, rows: pa.Table) -> list[tuple[pa.Field, pa.Array]]:
+        """The value column(s) of ``rows``, whose kinds must be among ``stored`` (or null)."""
+        if self.mixed:
+            return list(zip(self.fields(), [rows.column("value").combine_chunks(), json_column(rows, floats=False)]))
+        return list(zip(self.fields(), [_typed_values(set(self.stored), rows)]))
+
+
+def telemetry_value_layout(stored: set[str], beyond_exact_float: bool) -> TelemetryValueLayout:
+    """The layout for telemetry holding the value kinds ``stored`` (``null`` ignored).
+
+    ``beyond_exact_float``: some int is too large for float64 to hold exactly.
+    """
+    stored = set(stored) - {"null"}
+    mixed = _needs_json(stored, None) or (stored == {"int", "float"} and beyond_exact_float)
+    return TelemetryValueLayout(frozenset(stored), mixed)
 
 
 def telemetry_values(table: pa.Table) -> list[Any]:
@@ -343,10 +374,13 @@ def telemetry_values(table: pa.Table) -> list[Any]:
     return [number if text is None else json.loads(text) for number, text in zip(numbers, texts)]
 
 
-def _needs_json(stored: set[str], rows: pa.Table) -> bool:
+def _needs_json(stored: set[str], rows: pa.Table | None) -> bool:
+    """Whether values of these kinds need JSON; ``rows`` None: assume ints and floats mix exactly."""
     if len(stored) <= 1:
         return stored == {"json"}
     if stored == {"int", "float"}:
+        if rows is None:
+            return False
         ints = rows.column("value_int")
         beyond = pc.or_(pc.greater(ints, _EXACT_FLOAT_INT), pc.less(ints, -_EXACT_FLOAT_INT))
         return bool(pc.any(beyond).as_py() or False)

@@ -19,7 +19,8 @@ from mlos_store import InvalidValueError, QueryError, StoreError
 from mlos_store.catalog import KINDS, Catalog, Migration, Query, load_catalog, load_catalog_from, parse_queries
 from mlos_store.engine import Engine
 from mlos_store.errors import CatalogError
-from mlos_store.telemetry import telemetry_rows
+from mlos_store.parquet import tables
+from mlos_store.telemetry import bulk_telemetry_rows, telemetry_rows
 from mlos_store.values import NAMED_VALUES_SCHEMA
 
 PACKAGE_DIR = Path(mlos_store.__file__).resolve().parent
@@ -27,9 +28,14 @@ SQL_DIR = PACKAGE_DIR.parent / "sql"
 CATALOG = load_catalog()
 QUERIES = CATALOG.queries
 T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+UTC_US = pa.timestamp("us", tz="UTC")
+#: Import query -> the export query whose rows it reads.
+IMPORT_SOURCES = {t.insert.name: t.export.name for t in tables(CATALOG) if t.insert.name.startswith("import_")} | {
+    "import_tunable_config_insert": "export_tunable_param"}
 
 #: A typed value for every parameter name the catalog uses.
 DUMMY_PARAMS = {
+    "bucket_us": 1_000_000,
     "config_hash": "0" * 64,
     "config_id": 1,
     "config_ids": [1],
@@ -42,6 +48,7 @@ DUMMY_PARAMS = {
     "git_commit": None,
     "git_repo": None,
     "last_trial_id": -1,
+    "metric": "m",
     "metrics": ["m"],
     "name": "n",
     "path": ":memory:",
@@ -66,6 +73,16 @@ def _incoming(query: Query) -> pa.Table:
     """An empty Arrow table shaped as the ingest query reads it."""
     if query.name == "telemetry_insert":
         return telemetry_rows([], "test")
+    if query.name == "telemetry_insert_many":
+        return bulk_telemetry_rows(pa.table({"trial_id": pa.array([], pa.int64()), "ts": pa.array([], UTC_US),
+                                             "metric": pa.array([], pa.string()),
+                                             "value": pa.array([], pa.float64())}), "test")
+    if query.name in IMPORT_SOURCES:  # the rows an export query gives are the rows its import reads
+        source = Engine(None)
+        try:
+            return source.fetch_table(QUERIES[IMPORT_SOURCES[query.name]], experiment_id="exp")
+        finally:
+            source.close()
     if query.name == "objective_insert":
         return pa.table({"optimization_target": pa.array([], pa.string()),
                          "optimization_direction": pa.array([], pa.string()),

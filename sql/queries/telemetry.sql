@@ -31,3 +31,46 @@ WHERE experiment_id = $experiment_id
   AND ($start IS NULL OR ts >= $start)
   AND ($end IS NULL OR ts < $end)
 ORDER BY trial_id, ts, metric;
+
+-- name: telemetry_value_kinds :one
+-- The value kinds among the points telemetry_list returns for the same
+-- filters, and whether an int among them is too large for float64 to hold
+-- exactly: a stream decides its value columns from these before its first batch.
+SELECT coalesce(list(DISTINCT value_kind::VARCHAR), []) AS kinds,
+       coalesce(bool_or(value_kind = 'int' AND abs(value_int) > 9007199254740992), false) AS beyond_exact_float
+FROM trial_telemetry
+WHERE experiment_id = $experiment_id
+  AND ($trial_ids IS NULL OR list_contains($trial_ids, trial_id))
+  AND ($metrics IS NULL OR list_contains($metrics, metric))
+  AND ($start IS NULL OR ts >= $start)
+  AND ($end IS NULL OR ts < $end);
+
+-- name: trial_ids_missing :arrow
+-- Of the given trial ids, those the experiment does not have, ascending:
+-- a bulk ingest refuses the whole batch if any is missing.
+SELECT id AS trial_id
+FROM (SELECT unnest($trial_ids) AS id) AS given
+WHERE id NOT IN (SELECT trial_id FROM trial WHERE experiment_id = $experiment_id)
+ORDER BY id;
+
+-- name: telemetry_insert_many :ingest
+-- Appends telemetry points of many trials of one experiment in one
+-- statement, in (trial, ts, metric) order so that zone maps keep a
+-- one-trial read cheap. As telemetry_insert: a point already stored is
+-- skipped and of repeats within the batch the first (lowest row_idx) wins.
+-- Only trials in [$first_trial_id, $last_trial_id] are scanned for stored points.
+INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
+                             value, value_int, value_text)
+SELECT $experiment_id, n.trial_id, n.ts, n.metric, n.value_kind,
+       n.value, n.value_int, n.value_text
+FROM (
+    SELECT * FROM incoming
+    WHERE row_idx IN (SELECT min(row_idx) FROM incoming GROUP BY trial_id, ts, metric)
+) AS n
+ANTI JOIN (
+    SELECT trial_id, ts, metric FROM trial_telemetry
+    WHERE experiment_id = $experiment_id
+      AND trial_id BETWEEN $first_trial_id AND $last_trial_id
+) AS stored
+  ON stored.trial_id = n.trial_id AND stored.ts = n.ts AND stored.metric = n.metric
+ORDER BY n.trial_id, n.ts, n.metric;
