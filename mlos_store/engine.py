@@ -637,7 +637,8 @@ class Engine:
             try:
                 self._run(con, query, params).fetchall()
             finally:
-                con.unregister("incoming")
+                with contextlib.suppress(duckdb.Error):  # fails in an aborted transaction; must not hide why
+                    con.unregister("incoming")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -20,7 +20,6 @@ from .errors import InvalidValueError
 from .telemetry import TelemetryFilter
 from .values import check_name, to_utc
 
-#: Microseconds in one timedelta unit of DuckDB's interval (the store keeps microseconds).
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -73,7 +72,7 @@ def by_config(engine: Engine, experiment_id: str, metric: str, *,
 
 
 def bucket_width_us(bucket: timedelta) -> int:
-    """A bucket width in whole microseconds; refuses anything else, naming it."""
-    if not isinstance(bucket, timedelta) or bucket <= timedelta(0) or bucket % _MICROSECOND:
-        raise InvalidValueError(f"bucket must be a positive timedelta of whole microseconds, got {bucket!r}")
+    """A bucket width in microseconds (a timedelta's resolution); refuses anything else, naming it."""
+    if not isinstance(bucket, timedelta) or bucket <= timedelta(0):
+        raise InvalidValueError(f"bucket must be a positive timedelta, got {bucket!r}")
     return bucket // _MICROSECOND
