@@ -120,7 +120,7 @@ def _rows_from_arrow(table: pa.Table, what: str) -> pa.Table:
     metric = table.column("metric")
     if not is_string_type(metric.type):
         raise InvalidValueError(f"{what}: telemetry column 'metric' is {metric.type}, expected string")
-    if metric.null_count or (len(metric) and pc.any(pc.equal(pc.utf8_length(metric), 0)).as_py()):
+    if metric.null_count or (len(metric) and pc.min(pc.utf8_length(metric)).as_py() == 0):
         raise InvalidValueError(f"{what}: telemetry column 'metric' holds null or empty names")
     ts = _utc_timestamps(table.column("ts"), what)
     columns = encode_arrow_values(table.column("value"), f"{what}: telemetry column 'value'")
@@ -142,9 +142,45 @@ def _utc_timestamps(ts: pa.ChunkedArray, what: str) -> pa.Array:
 
 
 def _assemble(ts: pa.Array, metric: pa.Array, columns: dict[str, pa.Array]) -> pa.Table:
-    return pa.table(
-        {"ts": ts, "metric": metric, **columns, "row_idx": pa.array(range(len(ts)), pa.int64())}
-    )
+    return pa.table({"ts": ts, "metric": metric, **columns, "row_idx": _row_numbers(len(ts))})
+
+
+def _row_numbers(n: int) -> pa.Array:
+    """0, 1, ..., n - 1 as int64, computed by Arrow (a Python range costs ~0.1 s per million)."""
+    ones = pa.nulls(n, pa.int64()).fill_null(pa.scalar(1, pa.int64()))
+    return pc.subtract(pc.cumulative_sum(ones), pa.scalar(1, pa.int64()))
+
+
+def first_of_each_point(rows: pa.Table) -> pa.Table:
+    """One trial's ingest rows keeping, of each point (ts, metric), only its first row.
+
+    A point repeated within a batch is stored once, with the value it was
+    first sent with. Arrow does this in well under a millisecond for a
+    trial's batch, cheaper than the same step in the insert statement.
+    """
+    keys = ["ts", "metric"]
+    firsts = rows.select([*keys, "row_idx"]).group_by(keys, use_threads=False).aggregate([("row_idx", "min")])
+    if firsts.num_rows == rows.num_rows:
+        return rows
+    return rows.filter(pc.is_in(rows.column("row_idx"), value_set=firsts.column("row_idx_min")))
+
+
+def store_points(engine: Engine, experiment_id: str, trial_id: int, rows: pa.Table,
+                 last_stored_ts: datetime | None) -> None:
+    """Insert one trial's ingest rows, skipping points already stored; call inside its transaction.
+
+    ``last_stored_ts`` is the trial's latest stored point (read in the same
+    transaction). A batch entirely after it, the usual case of a harness
+    sending points as they come, cannot repeat a stored point and is
+    appended without looking for one; any other batch is anti-joined
+    against the trial's stored points.
+    """
+    rows = first_of_each_point(rows)
+    if last_stored_ts is None or pc.min(rows.column("ts")).as_py() > last_stored_ts:
+        query = engine.catalog.telemetry_append
+    else:
+        query = engine.catalog.telemetry_insert
+    engine.ingest(query, rows, experiment_id=experiment_id, trial_id=trial_id)
 
 
 def ingest_many(engine: Engine, experiment_id: str, points: ArrowTelemetry) -> None:

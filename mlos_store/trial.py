@@ -13,7 +13,7 @@ from .catalog import Catalog
 from .engine import Engine
 from .errors import ConcurrentChangeError, InvalidValueError, UnknownObjectError
 from .status import Change, Status, decide_change
-from .telemetry import TelemetryInput, telemetry_rows
+from .telemetry import TelemetryInput, store_points, telemetry_rows
 from .tunables import Tunables
 from .values import named_values_table, to_utc
 
@@ -148,10 +148,13 @@ class Trial:
         ts = to_utc(timestamp, f"trial {self} timestamp")
         rows = telemetry_rows(metrics, f"trial {self}")
         with self._engine.transaction():
-            self._change_status(status, ts, ends_trial=False)
+            state = self._engine.fetch_one(self._sql.trial_telemetry_state,
+                                           experiment_id=self._experiment_id, trial_id=self._trial_id)
+            if state is None:
+                raise UnknownObjectError(f"trial {self} is not stored")
+            self._change_status(status, ts, ends_trial=False, current=Status[state[0]])
             if rows.num_rows:
-                self._engine.ingest(self._sql.telemetry_insert, rows,
-                                    experiment_id=self._experiment_id, trial_id=self._trial_id)
+                store_points(self._engine, self._experiment_id, self._trial_id, rows, last_stored_ts=state[1])
 
     def status_history(self) -> list[tuple[datetime, Status]]:
         """Every status the trial went through, in the order the changes were made.
@@ -172,9 +175,10 @@ class Trial:
             raise UnknownObjectError(f"trial {self} is not stored")
         return Status[row[0]]
 
-    def _change_status(self, status: Status, ts: datetime, *, ends_trial: bool) -> Change:
-        """Apply the change decided from the stored status; call inside a transaction."""
-        current = self._stored_status()
+    def _change_status(self, status: Status, ts: datetime, *, ends_trial: bool,
+                       current: Status | None = None) -> Change:
+        """Apply the change decided from the stored status (``current`` if just read); call inside a transaction."""
+        current = self._stored_status() if current is None else current
         change = decide_change(repr(self), current, status, ends_trial=ends_trial)
         if change in (Change.ADVANCE, Change.END):
             query = self._sql.trial_advance if change == Change.ADVANCE else self._sql.trial_end

@@ -223,7 +223,8 @@ def encode_arrow_values(values: pa.Array | pa.ChunkedArray, what: str) -> dict[s
         kinds: pa.Array = pa.array(["null"] * n, pa.string()) if n else pa.array([], pa.string())
         return {"value_kind": kinds, "value": nulls.cast(pa.float64()), "value_int": nulls.cast(pa.int64()),
                 "value_text": nulls.cast(pa.string())}
-    kinds = pc.if_else(pc.is_valid(values), pa.scalar(kind_name), pa.scalar("null"))
+    # Typed scalars: an untyped one makes pyarrow try optional imports on every call.
+    kinds = pc.if_else(pc.is_valid(values), pa.scalar(kind_name, pa.string()), pa.scalar("null", pa.string()))
     as_float = as_int = as_text = None
     if kind_name in ("int", "bool"):
         try:

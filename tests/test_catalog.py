@@ -71,7 +71,7 @@ DUMMY_PARAMS = {
 
 def _incoming(query: Query) -> pa.Table:
     """An empty Arrow table shaped as the ingest query reads it."""
-    if query.name == "telemetry_insert":
+    if query.name in ("telemetry_insert", "telemetry_append"):
         return telemetry_rows([], "test")
     if query.name == "telemetry_insert_many":
         return bulk_telemetry_rows(pa.table({"trial_id": pa.array([], pa.int64()), "ts": pa.array([], UTC_US),

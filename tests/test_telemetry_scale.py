@@ -311,3 +311,24 @@ def test_stream_refuses_bad_filters_like_the_table_read(experiment: Experiment) 
         experiment.telemetry_reader(["1"])
     with pytest.raises(InvalidValueError, match="metric name must be a non-empty str"):
         experiment.telemetry_reader(metrics=[""])
+
+
+# ---------------------------------------------------------------- appends after the last stored point
+
+
+def test_batch_starting_at_the_last_stored_timestamp_skips_only_stored_points(experiment: Experiment) -> None:
+    """A batch later than every stored point is appended as is; one touching the last timestamp is checked."""
+    trial = running_trial(experiment)
+    trial.update_telemetry(Status.RUNNING, T0, [(T0, "a", 1.0), (T0 + SEC, "a", 2.0)])
+    trial.update_telemetry(Status.RUNNING, T0, [(T0 + SEC, "a", 9.0), (T0 + SEC, "b", 3.0)])  # at the last ts
+    trial.update_telemetry(Status.RUNNING, T0, [(T0 + 2 * SEC, "a", 4.0), (T0 + 2 * SEC, "a", 8.0)])  # after it
+    trial.update_telemetry(Status.RUNNING, T0, [(T0 - SEC, "a", 0.0), (T0 + 2 * SEC, "a", 7.0)])  # before and at
+    assert experiment.load_telemetry(trial.trial_id) == [
+        (T0 - SEC, "a", 0.0), (T0, "a", 1.0), (T0 + SEC, "a", 2.0), (T0 + SEC, "b", 3.0), (T0 + 2 * SEC, "a", 4.0)]
+
+
+def test_points_of_another_trial_do_not_count_as_stored(experiment: Experiment) -> None:
+    first, second = running_trial(experiment), running_trial(experiment)
+    first.update_telemetry(Status.RUNNING, T0, [(T0 + 5 * SEC, "a", 1.0)])
+    second.update_telemetry(Status.RUNNING, T0, [(T0, "a", 2.0), (T0 + 5 * SEC, "a", 3.0)])
+    assert experiment.load_telemetry(second.trial_id) == [(T0, "a", 2.0), (T0 + 5 * SEC, "a", 3.0)]

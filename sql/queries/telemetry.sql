@@ -1,23 +1,36 @@
 -- name: telemetry_insert :ingest
--- Appends a trial's telemetry points in one statement. A point already
--- stored (same trial, ts, metric) is skipped, and of repeats within the
--- batch the first (lowest row_idx) wins, so re-sending stores nothing twice.
--- The first of each repeat is chosen by a semi-join on row_idx: a window
--- function (QUALIFY row_number()) would turn -0.0 values into 0.0.
+-- Appends a trial's telemetry points (each point once in the batch: see
+-- telemetry.first_of_each_point), skipping those already stored (same
+-- trial, ts, metric), so re-sending stores nothing twice.
 INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
                              value, value_int, value_text)
 SELECT $experiment_id, $trial_id, n.ts, n.metric, n.value_kind,
        n.value, n.value_int, n.value_text
-FROM (
-    SELECT * FROM incoming
-    WHERE row_idx IN (SELECT min(row_idx) FROM incoming GROUP BY ts, metric)
-) AS n
+FROM incoming AS n
 ANTI JOIN (
     SELECT ts, metric FROM trial_telemetry
     WHERE experiment_id = $experiment_id AND trial_id = $trial_id
 ) AS stored
   ON stored.ts = n.ts AND stored.metric = n.metric
-ORDER BY n.ts, n.metric;
+ORDER BY n.ts;
+
+-- name: telemetry_append :ingest
+-- Appends a trial's telemetry points that are all later than every point
+-- stored for it (each point once in the batch), so none can be stored yet:
+-- the cheap path of telemetry_insert, as fast as a bare insert.
+INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
+                             value, value_int, value_text)
+SELECT $experiment_id, $trial_id, ts, metric, value_kind, value, value_int, value_text
+FROM incoming;
+
+-- name: trial_telemetry_state :one
+-- The stored status of one trial and the timestamp of its latest telemetry
+-- point (NULL if none), or no row if there is no such trial.
+SELECT status::VARCHAR AS status,
+       (SELECT max(ts) FROM trial_telemetry
+        WHERE experiment_id = $experiment_id AND trial_id = $trial_id) AS last_ts
+FROM trial
+WHERE experiment_id = $experiment_id AND trial_id = $trial_id;
 
 -- name: telemetry_list :arrow
 -- Telemetry of an experiment, optionally only some trials, some metrics and
@@ -55,7 +68,7 @@ ORDER BY id;
 
 -- name: telemetry_insert_many :ingest
 -- Appends telemetry points of many trials of one experiment in one
--- statement, in (trial, ts, metric) order so that zone maps keep a
+-- statement, in (trial, ts) order so that zone maps keep a
 -- one-trial read cheap. As telemetry_insert: a point already stored is
 -- skipped and of repeats within the batch the first (lowest row_idx) wins.
 -- Only trials in [$first_trial_id, $last_trial_id] are scanned for stored points.
@@ -73,4 +86,4 @@ ANTI JOIN (
       AND trial_id BETWEEN $first_trial_id AND $last_trial_id
 ) AS stored
   ON stored.trial_id = n.trial_id AND stored.ts = n.ts AND stored.metric = n.metric
-ORDER BY n.trial_id, n.ts, n.metric;
+ORDER BY n.trial_id, n.ts;
