@@ -8,6 +8,8 @@ ratios are store / baseline, so lower is better there).
 * per-trial ingest: ``trial.update_telemetry`` (one transaction per trial)
   against bare DuckDB committing the same Arrow rows in the same
   transactions into a bare table.
+* opt-in buffer: ``Experiment.telemetry_buffer()``, every trial added then
+  one ``flush()``, against the same per-trial bare transactions.
 * bulk ingest: ``Experiment.ingest_telemetry`` of every trial's points in
   one Arrow table against one bare ``INSERT ... SELECT`` transaction.
 * on a store of LARGE trials: one trial's ``telemetry_table`` against the
@@ -118,6 +120,17 @@ def baseline_per_trial(path: Path, trials: int, points: pa.Table) -> float:
     return seconds
 
 
+def store_buffered(path: Path, trials: int, points: pa.Table) -> float:
+    """The opt-in buffer: every trial's points added, then one flush (one transaction)."""
+    with Storage(path) as storage, new_experiment(storage) as exp:
+        ids = [exp.new_trial({"x": i}).trial_id for i in range(trials)]
+        start = time.perf_counter()
+        with exp.telemetry_buffer() as buffer:
+            for trial_id in ids:
+                buffer.add(trial_id, points)
+        return time.perf_counter() - start
+
+
 def store_bulk(path: Path, trials: int, table: pa.Table) -> float:
     with Storage(path) as storage, new_experiment(storage) as exp:
         for i in range(trials):
@@ -154,15 +167,17 @@ def build_store(path: Path, trials: int, points: pa.Table) -> None:
             exp.ingest_telemetry(table.set_column(0, "trial_id", ids))
 
 
-def timed(run: Callable[[], object], repeat: int) -> float:
-    """Median seconds of ``repeat`` runs after one warm-up."""
-    run()
-    times = []
+def timed_pair(baseline: Callable[[], object], store: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median seconds of ``repeat`` interleaved runs of each, after one warm-up of each."""
+    baseline()
+    store()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for run, spent in ((baseline, times[0]), (store, times[1])):
+            start = time.perf_counter()
+            run()
+            spent.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def read_phases(path: Path, trials: int, repeat: int) -> dict[str, tuple[float, float]]:
@@ -171,15 +186,15 @@ def read_phases(path: Path, trials: int, repeat: int) -> dict[str, tuple[float, 
     with Storage(path) as storage:
         exp = new_experiment(storage)
         con = raw_connection(path)  # the same database, opened a second time in this process
-        one_store = timed(lambda: exp.telemetry_table(middle), repeat * 20)
-        one_raw = timed(lambda: raw(con, BASELINE["raw_trial_read"], experiment_id=EXPERIMENT, trial_id=middle),
-                        repeat * 20)
+        one_trial = timed_pair(
+            lambda: raw(con, BASELINE["raw_trial_read"], experiment_id=EXPERIMENT, trial_id=middle),
+            lambda: exp.telemetry_table(middle), repeat * 20)
         assert exp.telemetry_table(middle).num_rows == raw(  # type: ignore[attr-defined]
             con, BASELINE["raw_trial_read"], experiment_id=EXPERIMENT, trial_id=middle).num_rows
-        summary_store = timed(lambda: exp.telemetry_summary(), repeat)
-        summary_raw = timed(lambda: raw(con, BASELINE["raw_summary"], experiment_id=EXPERIMENT), repeat)
+        summary = timed_pair(lambda: raw(con, BASELINE["raw_summary"], experiment_id=EXPERIMENT),
+                             lambda: exp.telemetry_summary(), repeat)
         con.close()
-    return {"one-trial read": (one_raw, one_store), "summary stats": (summary_raw, summary_store)}
+    return {"one-trial read": one_trial, "summary stats": summary}
 
 
 def export_child(store: str, out: str, which: str) -> None:
@@ -227,14 +242,16 @@ def main(argv: list[str] | None = None) -> int:
         args.trials, args.large, args.points, args.rounds = 20, 50, 500, 1
     points = trial_points(args.points)
     bulk = many_trials(points, args.trials)
-    ingest: dict[str, dict[str, list[float]]] = {"per-trial ingest": {"baseline": [], "store": []},
-                                                 "bulk ingest": {"baseline": [], "store": []}}
     runs: dict[str, dict[str, Callable[[Path], float]]] = {
         "per-trial ingest": {"baseline": lambda p: baseline_per_trial(p, args.trials, points),
                              "store": lambda p: store_per_trial(p, args.trials, points)},
+        "opt-in buffer, one flush, vs per-trial transactions": {
+            "baseline": lambda p: baseline_per_trial(p, args.trials, points),
+            "store": lambda p: store_buffered(p, args.trials, points)},
         "bulk ingest": {"baseline": lambda p: baseline_bulk(p, args.trials, bulk),
                         "store": lambda p: store_bulk(p, args.trials, bulk)},
     }
+    ingest: dict[str, dict[str, list[float]]] = {phase: {"baseline": [], "store": []} for phase in runs}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for round_no in range(args.rounds):
@@ -258,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     for phase, times in ingest.items():
         base, store = statistics.median(times["baseline"]), statistics.median(times["store"])
         row(phase, base, store)
-        print(f"|   {phase} rate (points/s), store/baseline | {n_points / base:,.0f} | {n_points / store:,.0f} "
+        print(f"|   rate (points/s), store/baseline | {n_points / base:,.0f} | {n_points / store:,.0f} "
               f"| {base / store:.2f}x |")
     large_points = args.large * points.num_rows
     print(f"\nreads: store of {args.large} trials ({large_points:,} points); "

@@ -73,6 +73,18 @@ def bulk_telemetry_rows(points: ArrowTelemetry, what: str) -> pa.Table:
     return rows.add_column(0, "trial_id", trial_ids)
 
 
+def with_trial_ids(parts: list[tuple[int, pa.Table]]) -> pa.Table:
+    """Ingest rows of several trials as one many-trials table, numbered in the order given.
+
+    Each part is (trial id, ``telemetry_rows`` of it); repeats of a point
+    across parts keep the first sent, as within one batch.
+    """
+    tables = [rows.add_column(0, "trial_id", pa.nulls(rows.num_rows, pa.int64()).fill_null(
+        pa.scalar(trial_id, pa.int64()))) for trial_id, rows in parts]
+    table = pa.concat_tables(tables)
+    return table.set_column(table.schema.get_field_index("row_idx"), "row_idx", _row_numbers(table.num_rows))
+
+
 def _as_table(points: ArrowTelemetry) -> pa.Table:
     if isinstance(points, pa.RecordBatchReader):
         return points.read_all()
@@ -190,8 +202,12 @@ def ingest_many(engine: Engine, experiment_id: str, points: ArrowTelemetry) -> N
     harnesses that buffer send points after a trial ended); otherwise
     UnknownObjectError names the missing ids and nothing is stored.
     """
+    store_many(engine, experiment_id, bulk_telemetry_rows(points, f"experiment {experiment_id!r}"))
+
+
+def store_many(engine: Engine, experiment_id: str, rows: pa.Table) -> None:
+    """Insert checked ingest rows of many trials (with trial_id; row_idx orders repeats) in one transaction."""
     what = f"experiment {experiment_id!r}"
-    rows = bulk_telemetry_rows(points, what)
     if not rows.num_rows:
         return
     trial_ids = pc.unique(rows.column("trial_id")).to_pylist()
