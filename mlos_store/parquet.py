@@ -21,14 +21,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from .catalog import Catalog, Query
 from .engine import Engine
 from .errors import InvalidValueError, UnknownObjectError
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+
+
+def _ds() -> Any:
+    """``pyarrow.dataset``, imported when first needed (it imports pandas if installed; mlos_store must not)."""
+    import pyarrow.dataset
+
+    return pyarrow.dataset
 
 
 class Table(NamedTuple):
@@ -64,7 +73,7 @@ _MAX_OPEN_FILES = 64
 
 
 def _partitioning(columns: tuple[str, ...]) -> ds.Partitioning:
-    return ds.partitioning(pa.schema([(c, _PARTITION_TYPES[c]) for c in columns]), flavor="hive")
+    return _ds().partitioning(pa.schema([(c, _PARTITION_TYPES[c]) for c in columns]), flavor="hive")
 
 
 def export_experiment(engine: Engine, experiment_id: str, path: str | os.PathLike[str]) -> None:
@@ -80,9 +89,10 @@ def export_experiment(engine: Engine, experiment_id: str, path: str | os.PathLik
         raise InvalidValueError(f"cannot export to {os.fspath(path)!r}: it is a file, not a folder")
     for table in tables(engine.catalog):
         reader = engine.stream(table.export, batch_size=EXPORT_BATCH_ROWS, experiment_id=experiment_id)
-        ds.write_dataset(reader, root / table.folder, format="parquet", partitioning=_partitioning(table.partition),
-                         basename_template="part-{i}.parquet", existing_data_behavior="delete_matching",
-                         max_partitions=1 << 30, max_open_files=_MAX_OPEN_FILES)
+        _ds().write_dataset(reader, root / table.folder, format="parquet",
+                            partitioning=_partitioning(table.partition), basename_template="part-{i}.parquet",
+                            existing_data_behavior="delete_matching", max_partitions=1 << 30,
+                            max_open_files=_MAX_OPEN_FILES)
 
 
 def dataset_experiment_ids(path: str | os.PathLike[str]) -> list[str]:
@@ -124,7 +134,7 @@ def _import_one(engine: Engine, root: Path, experiment_id: str) -> None:
         dataset = _dataset(root, table.folder, table.partition)
         if dataset is None:
             continue  # the export had no rows for this table
-        rows = dataset.scanner(filter=ds.field("experiment_id") == experiment_id)
+        rows = dataset.scanner(filter=_ds().field("experiment_id") == experiment_id)
         if table.folder == "tunable_param":  # configs first, so their params and trials find this store's ids
             config_rows = rows.to_table()
             engine.ingest(engine.catalog.import_tunable_config_insert, config_rows)
@@ -144,7 +154,7 @@ def _dataset(root: Path, folder: str, partition: tuple[str, ...]) -> ds.Dataset 
     """The dataset of one table, or None if the export wrote no file for it."""
     if not (root / folder).is_dir():
         return None
-    dataset = ds.dataset(root / folder, format="parquet", partitioning=_partitioning(partition))
+    dataset = _ds().dataset(root / folder, format="parquet", partitioning=_partitioning(partition))
     return dataset if dataset.files else None
 
 
