@@ -34,3 +34,15 @@ ORDER BY trial_id, metric;
 COPY (SELECT experiment_id, trial_id, ts, metric, value_kind, value, value_int, value_text
       FROM trial_telemetry WHERE experiment_id = $experiment_id)
 TO $path (FORMAT parquet, PARTITION_BY (experiment_id, trial_id));
+
+-- name: raw_trial_state :one
+-- The status and latest point of one trial, as the store reads them per call.
+SELECT status::VARCHAR AS status,
+       (SELECT max(ts) FROM trial_telemetry WHERE experiment_id = $experiment_id AND trial_id = $trial_id) AS last_ts
+FROM trial
+WHERE experiment_id = $experiment_id AND trial_id = $trial_id;
+
+-- name: raw_telemetry_append :ingest
+-- One trial's points, already in the store's value columns, appended to the store's table.
+INSERT INTO trial_telemetry
+SELECT $experiment_id, $trial_id, ts, metric, value_kind, value, value_int, value_text FROM incoming;

@@ -8,6 +8,9 @@ ratios are store / baseline, so lower is better there).
 * per-trial ingest: ``trial.update_telemetry`` (one transaction per trial)
   against bare DuckDB committing the same Arrow rows in the same
   transactions into a bare table.
+* the same per-trial ingest against bare DuckDB running the statements the
+  store runs per call (read the trial's status and latest point, insert the
+  already converted rows): the library's own overhead.
 * opt-in buffer: ``Experiment.telemetry_buffer()``, every trial added then
   one ``flush()``, against the same per-trial bare transactions.
 * bulk ingest: ``Experiment.ingest_telemetry`` of every trial's points in
@@ -40,6 +43,7 @@ import pyarrow as pa
 
 from mlos_store import Experiment, Status, Storage
 from mlos_store.catalog import Query, parse_queries
+from mlos_store.telemetry import telemetry_rows
 
 BASELINE = {q.name: q for q in parse_queries(Path(__file__).with_name("baseline_telemetry.sql").read_text(),
                                                 "benchmarks/baseline_telemetry.sql")}
@@ -129,6 +133,28 @@ def store_buffered(path: Path, trials: int, points: pa.Table) -> float:
             for trial_id in ids:
                 buffer.add(trial_id, points)
         return time.perf_counter() - start
+
+
+def same_statements_per_trial(path: Path, trials: int, points: pa.Table) -> float:
+    """Bare DuckDB running the statements a store call runs (status and latest point, then the insert).
+
+    The rows are converted to the store's value columns once, outside the
+    timing: the difference to ``store_per_trial`` is the library's own work.
+    """
+    rows = telemetry_rows(points, "baseline")
+    with Storage(path) as storage, new_experiment(storage) as exp:
+        for i in range(trials):
+            exp.new_trial({"x": i}).update(Status.RUNNING, T0)
+    con = raw_connection(path)
+    start = time.perf_counter()
+    for trial_id in range(1, trials + 1):
+        con.begin()
+        con.execute(BASELINE["raw_trial_state"].sql, {"experiment_id": EXPERIMENT, "trial_id": trial_id}).fetchall()
+        raw(con, BASELINE["raw_telemetry_append"], rows, experiment_id=EXPERIMENT, trial_id=trial_id)
+        con.commit()
+    seconds = time.perf_counter() - start
+    con.close()
+    return seconds
 
 
 def store_bulk(path: Path, trials: int, table: pa.Table) -> float:
@@ -245,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, dict[str, Callable[[Path], float]]] = {
         "per-trial ingest": {"baseline": lambda p: baseline_per_trial(p, args.trials, points),
                              "store": lambda p: store_per_trial(p, args.trials, points)},
+        "per-trial ingest vs bare DuckDB running the same statements": {
+            "baseline": lambda p: same_statements_per_trial(p, args.trials, points),
+            "store": lambda p: store_per_trial(p, args.trials, points)},
         "opt-in buffer, one flush, vs per-trial transactions": {
             "baseline": lambda p: baseline_per_trial(p, args.trials, points),
             "store": lambda p: store_buffered(p, args.trials, points)},
@@ -255,9 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for round_no in range(args.rounds):
-            for phase, runners in runs.items():
+            for number, (phase, runners) in enumerate(runs.items()):
                 for name, run in runners.items():  # interleaved, a fresh file each time
-                    ingest[phase][name].append(run(tmp / f"{phase[:4]}-{name}-{round_no}.duckdb"))
+                    ingest[phase][name].append(run(tmp / f"{number}-{name}-{round_no}.duckdb"))
         small, large = tmp / "small.duckdb", tmp / "large.duckdb"
         build_store(small, max(1, args.large // 10), points)
         build_store(large, args.large, points)
