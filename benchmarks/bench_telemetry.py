@@ -21,6 +21,10 @@ ratios are store / baseline, so lower is better there).
   aggregate; the streaming Parquet export against DuckDB's own partitioned
   ``COPY``, each in a fresh subprocess whose peak RSS is printed.
 
+Stores are opened ``mode="exclusive"`` (one process holding the file, like
+the baselines' connections); the shared mode's per-turn cost is measured by
+``bench_sharing.py``.
+
     python benchmarks/bench_telemetry.py [--quick] [--trials N] [--large N] [--points K] [--rounds R]
 """
 
@@ -51,6 +55,8 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 METRICS = ("cpu", "mem", "latency", "throughput", "disk")
 EXPERIMENT = "bench"
 MIB = 1024 * 1024
+#: One process works alone, as the bare baselines do: the store holds its file from open to close.
+MODE = "exclusive"
 
 
 def trial_points(points: int) -> pa.Table:
@@ -99,7 +105,7 @@ def new_experiment(storage: Storage) -> Experiment:
 
 
 def store_per_trial(path: Path, trials: int, points: pa.Table) -> float:
-    with Storage(path) as storage, new_experiment(storage) as exp:
+    with Storage(path, mode=MODE) as storage, new_experiment(storage) as exp:
         running = []
         for i in range(trials):
             trial = exp.new_trial({"x": i})
@@ -126,7 +132,7 @@ def baseline_per_trial(path: Path, trials: int, points: pa.Table) -> float:
 
 def store_buffered(path: Path, trials: int, points: pa.Table) -> float:
     """The opt-in buffer: every trial's points added, then one flush (one transaction)."""
-    with Storage(path) as storage, new_experiment(storage) as exp:
+    with Storage(path, mode=MODE) as storage, new_experiment(storage) as exp:
         ids = [exp.new_trial({"x": i}).trial_id for i in range(trials)]
         start = time.perf_counter()
         with exp.telemetry_buffer() as buffer:
@@ -142,7 +148,7 @@ def same_statements_per_trial(path: Path, trials: int, points: pa.Table) -> floa
     timing: the difference to ``store_per_trial`` is the library's own work.
     """
     rows = telemetry_rows(points, "baseline")
-    with Storage(path) as storage, new_experiment(storage) as exp:
+    with Storage(path, mode=MODE) as storage, new_experiment(storage) as exp:
         for i in range(trials):
             exp.new_trial({"x": i}).update(Status.RUNNING, T0)
     con = raw_connection(path)
@@ -158,7 +164,7 @@ def same_statements_per_trial(path: Path, trials: int, points: pa.Table) -> floa
 
 
 def store_bulk(path: Path, trials: int, table: pa.Table) -> float:
-    with Storage(path) as storage, new_experiment(storage) as exp:
+    with Storage(path, mode=MODE) as storage, new_experiment(storage) as exp:
         for i in range(trials):
             exp.new_trial({"x": i})
         start = time.perf_counter()
@@ -184,7 +190,7 @@ def baseline_bulk(path: Path, trials: int, table: pa.Table) -> float:
 def build_store(path: Path, trials: int, points: pa.Table) -> None:
     """A store of ``trials`` trials of points, ingested in chunks of trials, one transaction each."""
     chunk = 1_000
-    with Storage(path) as storage, new_experiment(storage) as exp:
+    with Storage(path, mode=MODE) as storage, new_experiment(storage) as exp:
         for i in range(trials):
             exp.new_trial({"x": i})
         for first in range(0, trials, chunk):
@@ -209,7 +215,7 @@ def timed_pair(baseline: Callable[[], object], store: Callable[[], object], repe
 def read_phases(path: Path, trials: int, repeat: int) -> dict[str, tuple[float, float]]:
     """(baseline, store) seconds of the one-trial read and the summary on one store file."""
     middle = trials // 2 + 1
-    with Storage(path) as storage:
+    with Storage(path, mode=MODE) as storage:
         exp = new_experiment(storage)
         con = raw_connection(path)  # the same database, opened a second time in this process
         one_trial = timed_pair(
@@ -227,7 +233,7 @@ def export_child(store: str, out: str, which: str) -> None:
     """Run one export in this (fresh) process; print its seconds and peak RSS as JSON."""
     start = time.perf_counter()
     if which == "store":
-        with Storage(store) as storage:
+        with Storage(store, mode=MODE) as storage:
             new_experiment(storage).export_parquet(out)
     else:
         con = raw_connection(Path(store))
