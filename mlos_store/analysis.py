@@ -34,6 +34,7 @@ from .errors import InvalidValueError, MissingDependencyError
 from .experiment import _checked_targets, config_hash_of
 from .status import Status
 from .telemetry import read_telemetry
+from .telemetry_reads import TelemetryReads
 from .values import (
     ABSENT,
     ENCODING_KEY,
@@ -53,7 +54,7 @@ def experiments(engine: Engine) -> dict[str, ExperimentData]:
     return {row["experiment_id"]: ExperimentData(engine, **row) for row in rows}
 
 
-class ExperimentData:
+class ExperimentData(TelemetryReads):
     """One stored experiment, for analysis: its objectives, trials, configs and results."""
 
     def __init__(self, engine: Engine, *, experiment_id: str, description: str, root_env_config: str,
@@ -149,12 +150,6 @@ class ExperimentData:
     def results_df(self) -> Any:
         """``results_table`` as a pandas DataFrame (JSON-encoded columns decoded to Python values)."""
         return to_pandas(self.results_table)
-
-    def telemetry_table(self, trial_ids: int | Iterable[int] | None = None, *,
-                        metrics: str | Iterable[str] | None = None,
-                        start: datetime | None = None, end: datetime | None = None) -> pa.Table:
-        """Telemetry of the whole experiment, as ``Experiment.telemetry_table`` gives it."""
-        return read_telemetry(self._engine, self._experiment_id, trial_ids, metrics=metrics, start=start, end=end)
 
     def best(self, objectives: Mapping[str, str] | None = None) -> pa.Table:
         """The best trials: ``results_table`` rows of the SUCCEEDED trials no other dominates.

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
 
-from . import parquet, telemetry, telemetry_stats
+from . import telemetry
 from .catalog import Catalog
 from .convert import LoadResult, load_from_table, telemetry_from_table, widen
 from .engine import Engine
@@ -25,6 +24,7 @@ from .errors import (
 from .gitinfo import git_origin
 from .status import Status
 from .telemetry_buffer import TelemetryBuffer
+from .telemetry_reads import TelemetryReads
 from .trial import Trial
 from .tunables import Tunables, tunable_values
 from .values import (
@@ -42,7 +42,7 @@ DIRECTIONS = ("min", "max")
 MAX_TRIAL_ID = 2**63 - 1  # trial ids are BIGINT
 
 
-class Experiment:
+class Experiment(TelemetryReads):
     """One experiment in a store, used as a context manager to add trials.
 
     Normally obtained from ``Storage.experiment(...)``. Entering creates the
@@ -259,29 +259,6 @@ class Experiment:
         """``(trial_ids, configs, scores, status)`` of the completed trials: ``load_table`` converted."""
         return load_from_table(self.load_table(last_trial_id))
 
-    def telemetry_table(self, trial_ids: int | Iterable[int] | None = None, *,
-                        metrics: str | Iterable[str] | None = None,
-                        start: datetime | None = None, end: datetime | None = None) -> pa.Table:
-        """Telemetry (experiment_id, trial_id, ts, metric, value) by trial id, ts, metric.
-
-        ``trial_ids`` and ``metrics`` narrow it to some trials or metrics;
-        ``start`` (inclusive) and ``end`` (exclusive) to a time range.
-        ``value`` is numeric whenever any value is; values of mixed types add
-        a ``value_json`` column (see ``mlos_store.values``).
-        """
-        return telemetry.read_telemetry(self._engine, self._experiment_id, trial_ids,
-                              metrics=metrics, start=start, end=end)
-
-    def telemetry_reader(self, trial_ids: int | Iterable[int] | None = None, *,
-                         metrics: str | Iterable[str] | None = None, start: datetime | None = None,
-                         end: datetime | None = None, batch_size: int = 1_000_000) -> pa.RecordBatchReader:
-        """``telemetry_table`` as a stream of record batches, read with bounded memory.
-
-        Reading it whole gives exactly ``telemetry_table`` of the same filters.
-        """
-        return telemetry.stream_telemetry(self._engine, self._experiment_id, trial_ids, metrics=metrics,
-                                          start=start, end=end, batch_size=batch_size)
-
     def ingest_telemetry(self, points: telemetry.ArrowTelemetry) -> None:
         """Store telemetry of many trials at once: Arrow with columns trial_id, ts, metric, value.
 
@@ -300,29 +277,6 @@ class Experiment:
         buffered points are not durable (nor visible) until flushed.
         """
         return TelemetryBuffer(self._engine, self._experiment_id)
-
-    def telemetry_summary(self, trial_ids: int | Iterable[int] | None = None, *,
-                          metrics: str | Iterable[str] | None = None,
-                          start: datetime | None = None, end: datetime | None = None) -> pa.Table:
-        """Per trial and metric: count, min, max, mean, stddev, p50/p90/p95/p99, first_ts, last_ts."""
-        return telemetry_stats.summary(self._engine, self._experiment_id, trial_ids, metrics=metrics,
-                                       start=start, end=end)
-
-    def telemetry_downsample(self, bucket: timedelta, trial_ids: int | Iterable[int] | None = None, *,
-                             metrics: str | Iterable[str] | None = None,
-                             start: datetime | None = None, end: datetime | None = None) -> pa.Table:
-        """Per trial, metric and epoch-aligned time bucket of width ``bucket``: count, mean, min, max."""
-        return telemetry_stats.downsample(self._engine, self._experiment_id, bucket, trial_ids,
-                                          metrics=metrics, start=start, end=end)
-
-    def telemetry_by_config(self, metric: str, *, start: datetime | None = None,
-                            end: datetime | None = None) -> pa.Table:
-        """One metric's statistics per tunable config, with ``config.*`` and mean ``result.*`` columns."""
-        return telemetry_stats.by_config(self._engine, self._experiment_id, metric, start=start, end=end)
-
-    def export_parquet(self, path: str | os.PathLike[str]) -> None:
-        """Write this experiment (trials, configs, results, telemetry) to a Hive-layout Parquet dataset."""
-        parquet.export_experiment(self._engine, self._experiment_id, path)
 
     def load_telemetry(self, trial_id: int) -> list[tuple[datetime, str, Any]]:
         """``[(ts, metric, value), ...]`` of one trial by ts then metric: ``telemetry_table`` converted."""

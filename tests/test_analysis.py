@@ -230,6 +230,24 @@ def test_trial_telemetry_delegates_to_the_shared_read(mixed: Fixture) -> None:
     assert data.trials[1].telemetry_table().num_rows == 0
 
 
+def test_the_analysis_side_offers_every_telemetry_read_of_a_running_experiment(mixed: Fixture, tmp_path: Path) -> None:
+    exp = mixed.experiment
+    trial = next(t for t in exp.pending_trials(FAR_FUTURE, running=True) if t.trial_id == 5)
+    trial.update_telemetry(Status.RUNNING, T0 + timedelta(seconds=9),
+                           [(T0 + timedelta(seconds=s), "cpu", float(s)) for s in range(8)])
+    data = mixed.data
+    assert pa.Table.from_batches(data.telemetry_reader(batch_size=3)).equals(exp.telemetry_table())
+    assert data.telemetry_summary().equals(exp.telemetry_summary())
+    assert data.telemetry_summary().column("count").to_pylist() == [8]
+    halves = data.telemetry_downsample(timedelta(seconds=4), 5, metrics="cpu")
+    assert halves.equals(exp.telemetry_downsample(timedelta(seconds=4), 5, metrics="cpu"))
+    assert data.telemetry_by_config("cpu").equals(exp.telemetry_by_config("cpu"))
+    data.export_parquet(tmp_path / "dataset")
+    with Storage() as copy:
+        assert copy.import_parquet(tmp_path / "dataset") == ["exp"]
+        assert copy.experiments["exp"].telemetry_table().equals(exp.telemetry_table())
+
+
 def test_trials_see_a_running_experiment_as_it_goes(mixed: Fixture) -> None:
     data = mixed.data
     assert len(data.trials) == 7
