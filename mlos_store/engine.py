@@ -65,6 +65,18 @@ _INHERITED: list[Any] = []
 _SHARED_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
+def check_duckdb_file(path: str) -> None:
+    """Refuse, without opening it in DuckDB, a file that is not a DuckDB database."""
+    if os.path.isdir(path):
+        raise NotAStoreError(f"{path!r} is a directory, not an mlos_store database")
+    with open(path, "rb") as file:
+        header = file.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
+    if header[_MAGIC_OFFSET:] != _DUCKDB_MAGIC:
+        raise NotAStoreError(
+            f"{path!r} is not an mlos_store database (not a DuckDB file); it was left untouched"
+        )
+
+
 class Engine:
     """One DuckDB connection to one store, shared by every object using it.
 
@@ -163,7 +175,7 @@ class Engine:
             con = self._connect(read_only=False)
             self._migrate(con, from_version=0)
             return con
-        self._check_duckdb_file()
+        check_duckdb_file(self.path)
         version = self._inspect()
         self._check_upgradable(version)
         con = self._connect(read_only=self.read_only)
@@ -199,7 +211,7 @@ class Engine:
         """Holding the gate: refuse what is not a store, create or upgrade it, and attach it."""
         version = 0
         if os.path.exists(self.path):
-            self._check_duckdb_file()
+            check_duckdb_file(self.path)
             self._attach(read_only=True)
             try:
                 version = self._inspect_attached()
@@ -263,17 +275,6 @@ class Engine:
         if self._gate is not None:
             self._gate.close(remove_created=refused)
             self._gate = None
-
-    def _check_duckdb_file(self) -> None:
-        """Refuse, without opening it in DuckDB, a file that is not a DuckDB database."""
-        if os.path.isdir(self.path):
-            raise NotAStoreError(f"{self.path!r} is a directory, not an mlos_store database")
-        with open(self.path, "rb") as file:
-            header = file.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
-        if header[_MAGIC_OFFSET:] != _DUCKDB_MAGIC:
-            raise NotAStoreError(
-                f"{self.path!r} is not an mlos_store database (not a DuckDB file); it was left untouched"
-            )
 
     def _inspect(self) -> int:
         """The schema version of an existing file, read without writing to it."""
@@ -639,6 +640,60 @@ class Engine:
             finally:
                 with contextlib.suppress(duckdb.Error):  # fails in an aborted transaction; must not hide why
                     con.unregister("incoming")
+
+    @contextlib.contextmanager
+    def attached(self, attach: Query, detach: Query, path: str) -> Iterator[None]:
+        """Another store file, attached read-only by ``attach`` for the block, then detached.
+
+        Runs outside any transaction (the block opens its own). The file's
+        OS lock is held shared for the block, as a read-only store holds it:
+        processes using that file in the shared mode let go of it for us
+        (waiting at most ``timeout``, then StoreBusyError) and wait while we
+        read, so the block sees one consistent state. A file DuckDB itself
+        keeps locked (a store held in the exclusive mode beyond the timeout,
+        another program, another store of this process) raises
+        StoreUnavailableError; this store is left as it was either way.
+        """
+        self._expect(attach, "none")
+        self._expect(detach, "none")
+        self._check_process()
+        with self._lock:
+            if self._depth:
+                raise QueryError(f"query {attach} cannot run inside a transaction")
+            con = self._connection()
+            with self._source_turn(path):
+                try:
+                    with self._translated(attach, {"path": path}):
+                        con.execute(attach.sql, {"path": path}).fetchall()
+                except QueryError as exc:
+                    raise StoreUnavailableError(f"cannot read {path!r}: {exc.__cause__ or exc}") from exc
+                try:
+                    yield
+                finally:
+                    self._run(con, detach, {}).fetchall()
+
+    @contextlib.contextmanager
+    def _source_turn(self, path: str) -> Iterator[None]:
+        """Hold another store file's OS lock shared (where ``flock`` exists and its lock files can be made)."""
+        gate = None
+        if FLOCK_AVAILABLE:
+            with contextlib.suppress(PermissionError):  # a read-only directory: nobody can write there
+                gate = FileGate(path, read_only=True)
+        if gate is None:
+            yield
+            return
+        try:
+            gate.acquire(shared=True, deadline=time.monotonic() + self.timeout)
+        except LockTimeout:
+            gate.close()
+            raise StoreBusyError(
+                f"cannot read {path!r}: another process held it for more than {self.timeout:g} s "
+                "(the timeout); nothing was changed, try again later"
+            ) from None
+        try:
+            yield
+        finally:
+            gate.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

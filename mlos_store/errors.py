@@ -38,6 +38,10 @@ class TunableConflictError(StoreError, ValueError):
     """Tunables whose types differ from the ones stored for the experiment."""
 
 
+class TrialConflictError(StoreError, ValueError):
+    """A trial id that another trial already holds in the store being imported into."""
+
+
 class IllegalTransitionError(StoreError, ValueError):
     """A status change the trial life cycle does not allow (e.g. RUNNING to READY)."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -22,6 +22,7 @@ from .errors import (
     UnknownObjectError,
 )
 from .gitinfo import git_origin
+from .merge import MergeReport, add_merged_trials, merge_experiments
 from .status import Status
 from .telemetry_buffer import TelemetryBuffer
 from .telemetry_reads import TelemetryReads
@@ -246,6 +247,12 @@ class Experiment(TelemetryReads):
         ts_start, ts_end, then ``config.<tunable>`` and ``result.<metric>``,
         each sorted by name and typed as ``mlos_store.values`` describes.
         Two queries in one snapshot, however many trials.
+
+        With no ``last_trial_id`` (any negative one) the completed trials of
+        the experiments merged in (``merge``) follow, by experiment id then
+        trial id, with their tunables imputed as ``mlos_store.merge``
+        describes; an experiment that merges others has an ``imputed``
+        column (after ts_end) naming, per row, the imputed tunables.
         """
         last_trial_id = checked_id(last_trial_id, "last_trial_id")
         with self._engine.transaction():
@@ -253,11 +260,31 @@ class Experiment(TelemetryReads):
                                               experiment_id=self._experiment_id, last_trial_id=last_trial_id)
             values = self._engine.fetch_table(self._sql.trial_values_completed,
                                               experiment_id=self._experiment_id, last_trial_id=last_trial_id)
+            trials, values = add_merged_trials(self._engine, self._experiment_id, trials, values,
+                                               include_trials=last_trial_id < 0)
         return widen(trials, values)
 
     def load(self, last_trial_id: int = -1) -> LoadResult:
-        """``(trial_ids, configs, scores, status)`` of the completed trials: ``load_table`` converted."""
+        """``(trial_ids, configs, scores, status)`` of the completed trials: ``load_table`` converted.
+
+        With no ``last_trial_id``, the merged-in experiments' trials follow
+        this experiment's own (their ids are then neither unique nor
+        ascending; ``load_table`` says where each came from).
+        """
         return load_from_table(self.load_table(last_trial_id))
+
+    def merge(self, experiment_ids: Iterable[str]) -> list[MergeReport]:
+        """Merge in the completed trials of other compatible experiments, to warm up the optimizer.
+
+        Records the merge (idempotent); a full ``load`` then returns their
+        trials after this experiment's own, as ``mlos_store.merge``
+        describes. Every id is checked before anything is recorded: unknown
+        ids, this experiment, conflicting objective directions and tunables
+        of types that do not fit are refused. Returns, per experiment, the
+        tunables dropped from and imputed into its configs.
+        """
+        self._require_entered("merge other experiments")
+        return merge_experiments(self._engine, self._experiment_id, self._opt_targets, experiment_ids)
 
     def ingest_telemetry(self, points: telemetry.ArrowTelemetry) -> None:
         """Store telemetry of many trials at once: Arrow with columns trial_id, ts, metric, value.

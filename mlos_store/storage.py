@@ -11,6 +11,7 @@ from . import parquet
 from .analysis import ExperimentData, experiments
 from .engine import DEFAULT_LINGER, DEFAULT_TIMEOUT, Engine
 from .experiment import Experiment, restore_experiment
+from .import_store import ImportReport, import_store
 
 
 class Storage:
@@ -96,6 +97,16 @@ class Storage:
         imported; config ids are remapped to this store's.
         """
         return parquet.import_experiments(self._engine, path, experiment_ids)
+
+    def import_store(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None) -> ImportReport:
+        """Copy whole experiments (all, or those named) from another store file into this one.
+
+        Trials, configs, results, status history and telemetry, in one
+        transaction; importing the same file again adds nothing. A file held
+        read-write by another process is refused (StoreUnavailableError).
+        The rules for ids that collide are in ``mlos_store.import_store``.
+        """
+        return import_store(self._engine, path, experiment_ids)
 
     def close(self) -> None:
         self._engine.close()

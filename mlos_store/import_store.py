@@ -1,0 +1,174 @@
+"""Copying whole experiments from another store file into this one.
+
+The use case: each machine of a distributed run writes its own store file,
+and the results must come together in one. The source file is attached
+read-only (DuckDB ``ATTACH``, its path a bound parameter) and every table is
+copied by one set-based ``INSERT ... SELECT`` (``sql/queries/import.sql``),
+streamed inside DuckDB, all in one transaction: an import is complete or
+leaves this store exactly as it was.
+
+Identity rules:
+
+* Experiments keep their ids. One already stored here must have the same
+  objectives and tunables of fitting types; it keeps its stored record and
+  gains the trials and tunables it lacks (as when an experiment is resumed).
+* Trials keep their experiment and trial ids. A trial already stored here
+  under the same ids, created at the same time with the same tunable
+  values, is the same trial (an earlier import): it is skipped, so importing
+  a file twice adds nothing. Any other trial under those ids refuses the
+  whole import (TrialConflictError): shards of one experiment must number
+  their trials apart (``storage.experiment(trial_id=...)``), or use their own
+  experiment ids and ``Experiment.merge``.
+* Tunable configs are matched by the hash of their values: equal values get
+  the id stored here; new ones keep their source id when it is free here,
+  else take a new id above every id in use.
+
+A source file that another process holds open read-write cannot be attached
+(DuckDB's file lock): the import is refused with StoreUnavailableError and
+nothing changes. While attached, the file is locked against writers, so
+what is copied is one consistent state of it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .engine import MEMORY, Engine, check_duckdb_file
+from .errors import (
+    InvalidValueError,
+    NotAStoreError,
+    ObjectiveConflictError,
+    SchemaVersionError,
+    StoreUnavailableError,
+    TrialConflictError,
+    TunableConflictError,
+    UnknownObjectError,
+)
+
+_LISTED_CONFLICTS = 5
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What one import added to the store."""
+
+    path: str
+    #: The experiments imported from the file (new here or extended), by id.
+    experiment_ids: tuple[str, ...]
+    new_experiments: int
+    new_trials: int
+    new_configs: int
+    new_telemetry_points: int
+
+
+def import_store(engine: Engine, path: str | os.PathLike[str],
+                 experiment_ids: Iterable[str] | None = None) -> ImportReport:
+    """Copy experiments (all, or those named) from the store file at ``path``; see the module doc."""
+    source = _checked_source(engine, path)
+    sql = engine.catalog
+    with engine.attached(sql.import_attach, sql.import_detach, source):
+        _check_source_store(engine, source)
+        with engine.transaction():
+            chosen = _chosen_experiments(engine, source, experiment_ids)
+            if not chosen:
+                return ImportReport(source, (), 0, 0, 0, 0)
+            _refuse_conflicts(engine, source, chosen)
+            return _copy(engine, source, chosen)
+
+
+def _checked_source(engine: Engine, path: str | os.PathLike[str]) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidValueError(f"import_store needs the path of a store file, got {path!r}")
+    source = os.fspath(path)
+    if source == MEMORY:
+        raise InvalidValueError("import_store needs the path of a store file, not ':memory:'")
+    if engine.read_only:
+        raise StoreUnavailableError(f"{engine.path!r} is open read-only: open it read-write to import into it")
+    if not os.path.exists(source):
+        raise NotAStoreError(f"cannot import {source!r}: no such file")
+    check_duckdb_file(source)
+    if not engine.in_memory and os.path.samefile(source, engine.path):
+        raise InvalidValueError(f"cannot import {source!r} into itself")
+    return os.path.abspath(source)
+
+
+def _check_source_store(engine: Engine, source: str) -> None:
+    """Refuse a DuckDB file that is not a store, or a store of another schema version."""
+    sql = engine.catalog
+    probe = engine.fetch_one(sql.import_source_probe)
+    if probe is None or not probe[0]:
+        raise NotAStoreError(f"{source!r} is a DuckDB database but not an mlos_store database; nothing was imported")
+    row = engine.fetch_one(sql.import_source_format_version)
+    store_format, version = row if row is not None else (None, None)
+    if store_format != "mlos_store":
+        raise NotAStoreError(f"{source!r} is not an mlos_store database (format {store_format!r})")
+    if version != sql.schema_version:
+        advice = ("upgrade mlos_store to import it" if version is not None and version > sql.schema_version
+                  else "open it once read-write with this mlos_store to upgrade it")
+        raise SchemaVersionError(
+            f"{source!r} has schema version {version}, this mlos_store imports version "
+            f"{sql.schema_version}: {advice}"
+        )
+
+
+def _chosen_experiments(engine: Engine, source: str, experiment_ids: Iterable[str] | None) -> list[str]:
+    stored = engine.fetch_table(engine.catalog.import_source_experiment_list).column("experiment_id").to_pylist()
+    if experiment_ids is None:
+        return list(stored)
+    if isinstance(experiment_ids, str) or not isinstance(experiment_ids, Iterable):
+        raise InvalidValueError(f"experiment_ids must be a list of experiment ids or None, got {experiment_ids!r}")
+    chosen: list[str] = []
+    for experiment_id in experiment_ids:
+        if experiment_id not in stored:
+            raise UnknownObjectError(f"{source!r} has no experiment {experiment_id!r}; nothing was imported")
+        if experiment_id not in chosen:
+            chosen.append(experiment_id)
+    return chosen
+
+
+def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
+    """Refuse the import, before anything is written, if it would change what is stored here."""
+    sql = engine.catalog
+    objectives = engine.fetch_table(sql.import_objective_conflicts, experiment_ids=chosen).to_pylist()
+    if objectives:
+        listed = ", ".join(
+            f"{o['experiment_id']!r} {o['optimization_target']!r}: {o['source_direction']} there, "
+            f"{o['store_direction']} here" for o in objectives[:_LISTED_CONFLICTS])
+        raise ObjectiveConflictError(f"cannot import {source!r}: objectives differ ({listed}); nothing was imported")
+    tunables = engine.fetch_table(sql.import_tunable_conflicts, experiment_ids=chosen).to_pylist()
+    if tunables:
+        listed = ", ".join(
+            f"{t['experiment_id']!r} {t['tunable_name']!r}: {t['source_kind']} there, {t['store_kind']} here"
+            for t in tunables[:_LISTED_CONFLICTS])
+        raise TunableConflictError(f"cannot import {source!r}: tunable types differ ({listed}); nothing was imported")
+    trials = engine.fetch_table(sql.import_trial_conflicts, experiment_ids=chosen).to_pylist()
+    if trials:
+        listed = ", ".join(f"{t['experiment_id']!r} trial {t['trial_id']}" for t in trials[:_LISTED_CONFLICTS])
+        raise TrialConflictError(
+            f"cannot import {source!r}: {len(trials)} trial id(s) are taken here by other trials ({listed}); "
+            "nothing was imported. Number each shard's trials apart (storage.experiment(trial_id=...)) "
+            "or give each shard its own experiment id and merge them"
+        )
+
+
+def _copy(engine: Engine, source: str, chosen: list[str]) -> ImportReport:
+    """Every table, one statement each, parents before children; the work tables emptied last."""
+    sql = engine.catalog
+    new_experiments = engine.count(sql.import_experiment_insert, experiment_ids=chosen)
+    engine.count(sql.import_objective_insert, experiment_ids=chosen)
+    engine.count(sql.import_experiment_tunable_insert, experiment_ids=chosen)
+    engine.count(sql.import_config_map_fill, experiment_ids=chosen)
+    new_configs = engine.count(sql.import_tunable_config_insert)
+    engine.count(sql.import_tunable_param_insert)
+    engine.count(sql.import_new_trial_fill, experiment_ids=chosen)
+    new_trials = engine.count(sql.import_trial_insert)
+    engine.count(sql.import_trial_param_insert)
+    engine.count(sql.import_trial_status_insert)
+    engine.count(sql.import_trial_result_insert)
+    new_points = engine.count(sql.import_telemetry_insert)
+    engine.count(sql.import_merge_insert, experiment_ids=chosen)
+    engine.execute(sql.import_config_map_clear)
+    engine.execute(sql.import_new_trial_clear)
+    return ImportReport(source, tuple(chosen), new_experiments, new_trials, new_configs, new_points)

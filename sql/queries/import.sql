@@ -1,0 +1,265 @@
+-- Copying experiments from another store file (Storage.import_store).
+-- The source is attached read-only as import_source; every statement reads
+-- it whole and set-based, so any database attached under that name with
+-- the store's tables (another store file, or views over exported files)
+-- can be imported by the same statements.
+
+-- name: import_attach :none
+-- Attaches the store file to copy from, read-only, for one import.
+ATTACH $path AS import_source (TYPE duckdb, READ_ONLY);
+
+-- name: import_detach :none
+-- Releases the store file copied from.
+DETACH import_source;
+
+-- name: import_source_probe :one
+-- Whether the attached database has the store's marker and version tables,
+-- read from the catalog so a foreign database fails no binding.
+SELECT
+    (SELECT count(*) FROM duckdb_tables()
+      WHERE database_name = 'import_source' AND schema_name = 'main'
+        AND table_name IN ('store_info', 'schema_migration')) = 2 AS is_store;
+
+-- name: import_source_format_version :one
+-- The attached store's marker and the highest schema version applied to it.
+SELECT
+    (SELECT value FROM import_source.store_info WHERE key = 'format') AS format,
+    (SELECT max(version) FROM import_source.schema_migration) AS version;
+
+-- name: import_source_experiment_list :arrow
+-- The experiments the attached store holds, by id.
+SELECT experiment_id FROM import_source.experiment ORDER BY experiment_id;
+
+-- name: import_objective_conflicts :arrow
+-- Experiments stored on both sides whose objectives differ: each target
+-- whose direction is not the same on both sides (null: not declared there).
+WITH source_side AS (
+    SELECT experiment_id, optimization_target, optimization_direction
+    FROM import_source.objective
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND experiment_id IN (SELECT experiment_id FROM experiment)
+),
+store_side AS (
+    SELECT experiment_id, optimization_target, optimization_direction
+    FROM objective
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND experiment_id IN (SELECT experiment_id FROM import_source.experiment)
+)
+SELECT coalesce(s.experiment_id, d.experiment_id) AS experiment_id,
+       coalesce(s.optimization_target, d.optimization_target) AS optimization_target,
+       s.optimization_direction AS source_direction,
+       d.optimization_direction AS store_direction
+FROM source_side s
+FULL JOIN store_side d
+  ON s.experiment_id = d.experiment_id AND s.optimization_target = d.optimization_target
+WHERE s.optimization_direction IS DISTINCT FROM d.optimization_direction
+ORDER BY experiment_id, optimization_target;
+
+-- name: import_tunable_conflicts :arrow
+-- Tunables declared on both sides for one experiment whose types do not fit.
+SELECT s.experiment_id, s.tunable_name,
+       s.value_kind::VARCHAR AS source_kind, d.value_kind::VARCHAR AS store_kind
+FROM import_source.experiment_tunable s
+JOIN experiment_tunable d
+  ON d.experiment_id = s.experiment_id AND d.tunable_name = s.tunable_name
+WHERE list_contains($experiment_ids, s.experiment_id)
+  AND NOT value_kind_fits(s.value_kind::VARCHAR, d.value_kind::VARCHAR)
+ORDER BY s.experiment_id, s.tunable_name;
+
+-- name: import_trial_conflicts :arrow
+-- Trials stored on both sides under one (experiment, trial id) that are not
+-- the same trial: created at another time, or with other tunable values.
+-- The same trial (an earlier import of this file) is no conflict.
+SELECT s.experiment_id, s.trial_id
+FROM import_source.trial s
+JOIN import_source.tunable_config sc ON sc.config_id = s.config_id
+JOIN trial d ON d.experiment_id = s.experiment_id AND d.trial_id = s.trial_id
+JOIN tunable_config dc ON dc.config_id = d.config_id
+WHERE list_contains($experiment_ids, s.experiment_id)
+  AND (s.ts_created <> d.ts_created OR sc.config_hash <> dc.config_hash)
+ORDER BY s.experiment_id, s.trial_id;
+
+-- name: import_experiment_insert :count
+-- Copies the experiment records not stored here yet; a stored one keeps its
+-- description and first trial id, as when an experiment is resumed.
+INSERT INTO experiment (experiment_id, description, root_env_config,
+                        git_repo, git_commit, first_trial_id, ts_created)
+SELECT experiment_id, description, root_env_config,
+       git_repo, git_commit, first_trial_id, ts_created
+FROM import_source.experiment
+WHERE list_contains($experiment_ids, experiment_id)
+  AND experiment_id NOT IN (SELECT experiment_id FROM experiment);
+
+-- name: import_objective_insert :count
+-- Copies the objectives of the experiments just copied (those of a stored
+-- experiment were checked equal).
+INSERT INTO objective (experiment_id, optimization_target,
+                       optimization_direction, ordinal)
+SELECT s.experiment_id, s.optimization_target, s.optimization_direction, s.ordinal
+FROM import_source.objective s
+WHERE list_contains($experiment_ids, s.experiment_id)
+  AND NOT EXISTS (
+      SELECT 1 FROM objective d
+      WHERE d.experiment_id = s.experiment_id
+        AND d.optimization_target = s.optimization_target
+  );
+
+-- name: import_experiment_tunable_insert :count
+-- Copies the declared tunables not declared here yet; a stored default stays.
+INSERT INTO experiment_tunable (experiment_id, tunable_name, value_kind,
+                                value, value_int, value_text)
+SELECT s.experiment_id, s.tunable_name, s.value_kind::VARCHAR,
+       s.value, s.value_int, s.value_text
+FROM import_source.experiment_tunable s
+WHERE list_contains($experiment_ids, s.experiment_id)
+  AND NOT EXISTS (
+      SELECT 1 FROM experiment_tunable d
+      WHERE d.experiment_id = s.experiment_id AND d.tunable_name = s.tunable_name
+  );
+
+-- name: import_config_map_fill :count
+-- Decides the config id of every config the copied trials use: the stored
+-- id of the same values (same hash) if there is one, else the source id if
+-- it is free here, else a new id above every id in use.
+INSERT INTO import_config_map (source_config_id, config_id, is_new)
+WITH used AS (
+    SELECT DISTINCT c.config_id, c.config_hash
+    FROM import_source.trial t
+    JOIN import_source.tunable_config c ON c.config_id = t.config_id
+    WHERE list_contains($experiment_ids, t.experiment_id)
+),
+placed AS (
+    SELECT u.config_id AS source_config_id, d.config_id AS stored_id,
+           d.config_id IS NULL AND u.config_id NOT IN (SELECT config_id FROM tunable_config) AS keeps_id
+    FROM used u
+    LEFT JOIN tunable_config d ON d.config_hash = u.config_hash
+),
+highest AS (
+    SELECT greatest(
+        (SELECT coalesce(max(config_id), 0) FROM tunable_config),
+        (SELECT coalesce(max(source_config_id), 0) FROM placed WHERE keeps_id)
+    ) AS top_id
+)
+SELECT source_config_id,
+       CASE
+           WHEN stored_id IS NOT NULL THEN stored_id
+           WHEN keeps_id THEN source_config_id
+           ELSE (SELECT top_id FROM highest)
+                + row_number() OVER (PARTITION BY stored_id IS NULL AND NOT keeps_id
+                                     ORDER BY source_config_id)
+       END AS config_id,
+       stored_id IS NULL AS is_new
+FROM placed;
+
+-- name: import_tunable_config_insert :count
+-- Copies the configs not stored here yet, under the ids decided for them.
+INSERT INTO tunable_config (config_id, config_hash, ts_created)
+SELECT m.config_id, c.config_hash, c.ts_created
+FROM import_config_map m
+JOIN import_source.tunable_config c ON c.config_id = m.source_config_id
+WHERE m.is_new
+ORDER BY m.config_id;
+
+-- name: import_tunable_param_insert :count
+-- Copies the values of the configs just copied.
+INSERT INTO tunable_param (config_id, tunable_name, value_kind,
+                           value, value_int, value_text)
+SELECT m.config_id, p.tunable_name, p.value_kind::VARCHAR, p.value, p.value_int, p.value_text
+FROM import_config_map m
+JOIN import_source.tunable_param p ON p.config_id = m.source_config_id
+WHERE m.is_new;
+
+-- name: import_new_trial_fill :count
+-- Lists the trials to copy: those of the chosen experiments not stored
+-- here yet (a stored one was checked to be the same trial).
+INSERT INTO import_new_trial (experiment_id, trial_id)
+SELECT s.experiment_id, s.trial_id
+FROM import_source.trial s
+WHERE list_contains($experiment_ids, s.experiment_id)
+  AND NOT EXISTS (
+      SELECT 1 FROM trial d
+      WHERE d.experiment_id = s.experiment_id AND d.trial_id = s.trial_id
+  );
+
+-- name: import_trial_insert :count
+-- Copies the listed trials with their ids, their config ids mapped.
+INSERT INTO trial (experiment_id, trial_id, config_id, status, ts_created,
+                   ts_start, ts_end, trial_runner_id)
+SELECT s.experiment_id, s.trial_id, m.config_id, s.status::VARCHAR, s.ts_created,
+       s.ts_start, s.ts_end, s.trial_runner_id
+FROM import_source.trial s
+JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id
+JOIN import_config_map m ON m.source_config_id = s.config_id
+ORDER BY s.experiment_id, s.trial_id;
+
+-- name: import_trial_param_insert :count
+-- Copies the trial configs of the listed trials.
+INSERT INTO trial_param (experiment_id, trial_id, param_name, value_kind,
+                         value, value_int, value_text)
+SELECT s.experiment_id, s.trial_id, s.param_name, s.value_kind::VARCHAR,
+       s.value, s.value_int, s.value_text
+FROM import_source.trial_param s
+JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
+
+-- name: import_trial_status_insert :count
+-- Copies the status histories of the listed trials. Each change gets a
+-- fresh number from this store's sequence, handed out in the order of the
+-- source numbers (the k-th oldest change gets the k-th smallest number), so
+-- histories keep their order and later changes still number after them.
+INSERT INTO trial_status (experiment_id, trial_id, seq, ts, status)
+WITH copied AS MATERIALIZED (
+    SELECT s.experiment_id, s.trial_id, s.ts, s.status::VARCHAR AS status,
+           row_number() OVER (ORDER BY s.seq) AS position,
+           nextval('trial_status_seq') AS fresh_seq
+    FROM import_source.trial_status s
+    JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id
+),
+numbers AS (
+    SELECT fresh_seq, row_number() OVER (ORDER BY fresh_seq) AS position
+    FROM copied
+)
+SELECT c.experiment_id, c.trial_id, x.fresh_seq, c.ts, c.status
+FROM copied c
+JOIN numbers x ON x.position = c.position
+ORDER BY x.fresh_seq;
+
+-- name: import_trial_result_insert :count
+-- Copies the results of the listed trials.
+INSERT INTO trial_result (experiment_id, trial_id, metric, value_kind,
+                          value, value_int, value_text)
+SELECT s.experiment_id, s.trial_id, s.metric, s.value_kind::VARCHAR,
+       s.value, s.value_int, s.value_text
+FROM import_source.trial_result s
+JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
+
+-- name: import_telemetry_insert :count
+-- Copies the telemetry of the listed trials in one streaming statement, in
+-- the source's order (trial by trial, as it was written).
+INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
+                             value, value_int, value_text)
+SELECT s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
+       s.value, s.value_int, s.value_text
+FROM import_source.trial_telemetry s
+SEMI JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
+
+-- name: import_merge_insert :count
+-- Copies the merges recorded by the chosen experiments whose merged
+-- experiment is stored here (copied now or before).
+INSERT INTO experiment_merge (experiment_id, merged_experiment_id, ts_merged)
+SELECT s.experiment_id, s.merged_experiment_id, s.ts_merged
+FROM import_source.experiment_merge s
+WHERE list_contains($experiment_ids, s.experiment_id)
+  AND s.merged_experiment_id IN (SELECT experiment_id FROM experiment)
+  AND NOT EXISTS (
+      SELECT 1 FROM experiment_merge d
+      WHERE d.experiment_id = s.experiment_id
+        AND d.merged_experiment_id = s.merged_experiment_id
+  );
+
+-- name: import_config_map_clear :none
+-- Empties the config work table before the import commits.
+DELETE FROM import_config_map;
+
+-- name: import_new_trial_clear :none
+-- Empties the trial work table before the import commits.
+DELETE FROM import_new_trial;
