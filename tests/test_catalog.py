@@ -43,16 +43,20 @@ DUMMY_PARAMS = {
     "directions": ["min"],
     "end": T0,
     "experiment_id": "exp",
+    "experiment_ids": ["exp"],
     "first_trial_id": 1,
     "from_status": "PENDING",
     "git_commit": None,
     "git_repo": None,
     "last_trial_id": -1,
+    "merged_experiment_id": "other",
+    "merged_experiment_ids": ["other"],
     "metric": "m",
     "metrics": ["m"],
     "name": "n",
     "path": ":memory:",
     "root_env_config": "env.jsonc",
+    "row_offset": 0,
     "runner_assigned": None,
     "start": T0,
     "status": "PENDING",
@@ -88,6 +92,24 @@ def _incoming(query: Query) -> pa.Table:
                          "optimization_direction": pa.array([], pa.string()),
                          "ordinal": pa.array([], pa.int32())})
     return NAMED_VALUES_SCHEMA.empty_table()
+
+
+#: Queries that read a store file being imported, attached as import_source (by import_attach).
+READS_SOURCE = {name for name, query in QUERIES.items() if "import_source" in query.sql and name != "import_attach"}
+#: Statements DuckDB cannot prepare: running them is the check.
+UNPREPARABLE = ("SET ", "ATTACH ", "DETACH ")
+
+
+@pytest.fixture(scope="module")
+def source_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty store file to attach as import_source."""
+    path = tmp_path_factory.mktemp("source") / "source.duckdb"
+    Engine(path).close()
+    return str(path)
+
+
+def _params(query: Query, source_store: str) -> dict[str, object]:
+    return {p: source_store if p == "path" else DUMMY_PARAMS[p] for p in query.params}
 
 
 @pytest.fixture
@@ -192,10 +214,13 @@ def test_turn_statements_run_on_a_store_file(name: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", TRANSACTIONAL_QUERIES)
-def test_query_prepares_against_migrated_schema(name: str, migrated: duckdb.DuckDBPyConnection) -> None:
+def test_query_prepares_against_migrated_schema(name: str, migrated: duckdb.DuckDBPyConnection,
+                                                source_store: str) -> None:
     query = QUERIES[name]
-    if query.sql.lstrip().upper().startswith("SET "):
-        migrated.execute(query.sql)  # SET cannot be prepared; running it is the check
+    if name in READS_SOURCE:
+        migrated.execute(QUERIES["import_attach"].sql, {"path": source_store})
+    if query.sql.lstrip().upper().startswith(UNPREPARABLE):
+        migrated.execute(query.sql, _params(query, source_store) or None)
         return
     if query.kind == "ingest":
         migrated.register("incoming", _incoming(query))
@@ -204,17 +229,19 @@ def test_query_prepares_against_migrated_schema(name: str, migrated: duckdb.Duck
 
 #: Queries that, run with DUMMY_PARAMS on an empty store, are refused by a foreign key: the dummy
 #: experiment and trial they reference do not exist. Every other query must run cleanly.
-REFUSED_ON_EMPTY_STORE = {"trial_insert", "trial_status_record"}
+REFUSED_ON_EMPTY_STORE = {"trial_insert", "trial_status_record", "merge_record"}
 #: The :value lookup that finds no row on an empty store.
 MISSING_ON_EMPTY_STORE = {"tunable_config_id_by_hash"}
 
 
 @pytest.mark.parametrize("name", TRANSACTIONAL_QUERIES)
-def test_query_binds_typed_parameters(name: str, migrated: duckdb.DuckDBPyConnection) -> None:
+def test_query_binds_typed_parameters(name: str, migrated: duckdb.DuckDBPyConnection, source_store: str) -> None:
     query = QUERIES[name]
     if query.kind == "ingest":
         migrated.register("incoming", _incoming(query))
-    params = {p: DUMMY_PARAMS[p] for p in query.params}
+    if name in READS_SOURCE:
+        migrated.execute(QUERIES["import_attach"].sql, {"path": source_store})
+    params = _params(query, source_store)
     migrated.begin()
     try:
         if name in REFUSED_ON_EMPTY_STORE:  # bound and ran: refused by the data, not the statement
@@ -231,9 +258,11 @@ class _Rollback(Exception):
 
 
 @pytest.mark.parametrize("name", TRANSACTIONAL_QUERIES)
-def test_query_runs_through_engine_kind(name: str, engine: Engine) -> None:
+def test_query_runs_through_engine_kind(name: str, engine: Engine, source_store: str) -> None:
     query = QUERIES[name]
-    params = {p: DUMMY_PARAMS[p] for p in query.params}
+    if name in READS_SOURCE:
+        engine.execute(QUERIES["import_attach"], path=source_store)
+    params = _params(query, source_store)
     run = {
         "arrow": lambda: engine.fetch_table(query, **params),
         "one": lambda: engine.fetch_one(query, **params),
