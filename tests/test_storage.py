@@ -296,10 +296,10 @@ def test_schema_version_error_is_a_runtime_error(db_path: Path) -> None:
 
 @pytest.fixture
 def upgraded_catalog(tmp_path: Path):
-    """The package's catalog plus a migration 0002 that adds a table."""
+    """The package's catalog plus one more migration that adds a table."""
     root = tmp_path / "sql_v2"
     shutil.copytree(SQL_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    (root / "schema" / "0002_run_notes.sql").write_text(
+    (root / "schema" / f"{load_catalog().schema_version + 1:04d}_run_notes.sql").write_text(
         "CREATE TABLE run_note (experiment_id VARCHAR NOT NULL, note VARCHAR NOT NULL);\n"
     )
     catalog = load_catalog_from(root)
@@ -341,10 +341,10 @@ def test_older_store_is_refused_read_only_untouched(db_path: Path, upgraded_cata
 
 @pytest.fixture
 def broken_catalog(tmp_path: Path):
-    """The package's catalog plus a migration 0002 that fails half-way."""
+    """The package's catalog plus one more migration that fails half-way."""
     root = tmp_path / "sql_bad"
     shutil.copytree(SQL_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    (root / "schema" / "0002_broken.sql").write_text(
+    (root / "schema" / f"{load_catalog().schema_version + 1:04d}_broken.sql").write_text(
         "CREATE TABLE half_done (x INTEGER);\nALTER TABLE no_such_table ADD COLUMN y INTEGER;\n"
     )
     return load_catalog_from(root)
@@ -352,9 +352,9 @@ def broken_catalog(tmp_path: Path):
 
 def test_failed_migration_raises_store_error_and_keeps_old_version(db_path: Path, broken_catalog) -> None:
     Storage(db_path).close()
-    with pytest.raises(StoreError, match="0002|broken"):
+    with pytest.raises(StoreError, match="broken"):
         Engine(db_path, catalog=broken_catalog)
-    assert _schema_versions(db_path) == [1]
+    assert _schema_versions(db_path) == list(range(1, load_catalog().schema_version + 1))
     con = duckdb.connect(str(db_path), read_only=True)
     names = [n for (n,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
     con.close()
