@@ -330,3 +330,28 @@ def test_three_shards_imported_hold_what_one_store_would_have(tmp_path: Path) ->
                 assert _trial_history(merged, "tune", trial_id) == _trial_history(reference, "tune", trial_id)
             config_ids = {i: got.load_tunable_config(i) for i in got_table.column("tunable_config_id").to_pylist()}
             assert len(config_ids) == len({repr(sorted(c.items())) for c in config_ids.values()})
+
+
+def _statement_count(storage: Storage, source: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    calls = []
+    engine = storage.engine
+    for method in ("fetch_table", "fetch_one", "fetch_value", "count", "execute", "ingest"):
+        original = getattr(engine, method)
+        monkeypatch.setattr(engine, method,
+                            lambda *a, _original=original, **k: calls.append(a[0].name) or _original(*a, **k))
+    storage.import_store(source)
+    monkeypatch.undo()
+    return len(calls)
+
+
+def test_import_is_set_based_whatever_the_number_of_trials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = _store_file(tmp_path, "small", 0)
+    large = _store_file(tmp_path, "large", 0, 1, 2)
+    with Storage(None) as one, Storage(None) as three:
+        counts = _statement_count(one, small, monkeypatch), _statement_count(three, large, monkeypatch)
+    assert counts[0] == counts[1] > 10  # one statement per table, plus the checks
+
+
+def test_a_path_with_quotes_is_bound_not_spliced(tmp_path: Path, dest: Storage) -> None:
+    source = _store_file(tmp_path, "it's \"quoted\"; DETACH memory; --", 0)
+    assert dest.import_store(source).new_trials == 5
