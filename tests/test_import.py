@@ -32,6 +32,7 @@ from mlos_store import (
 from mlos_store.catalog import Catalog, load_catalog
 from mlos_store.engine import Engine
 from mlos_store.experiment import Experiment
+from mlos_store.values import values_from_rows
 
 TUNABLES = {"x": 0, "y": 0.5, "mode": "fast"}
 
@@ -172,6 +173,21 @@ def test_imported_trials_go_on_living_here(tmp_path: Path, dest: Storage) -> Non
     assert newest.trial_id == 6
     assert [s for _, s in running.status_history()] == [Status.PENDING, Status.RUNNING, Status.SUCCEEDED]
     assert running.config() == {"shard": 0, "experiment_id": "tune", "trial_id": 4}
+
+
+def test_a_stored_experiment_keeps_its_record_and_gains_tunables(tmp_path: Path, dest: Storage) -> None:
+    with _experiment(dest, trial_id=500, tunables={"x": 42}) as exp:
+        exp.new_trial({"x": 43}).update(Status.FAILED, T0)
+    dest.import_store(_store_file(tmp_path, "shard", 0))
+    with _experiment(dest, trial_id=500, tunables={"x": 42}) as exp:
+        assert exp.description == "tune from 500"
+        trial_ids, configs, _, _ = exp.load()
+        tunables = exp.load_tunable_config(exp.new_trial({"x": 1}).tunable_config_id)
+    assert trial_ids == [1, 2, 3, 500]
+    assert configs[0] == {"x": 0, "y": 0.0, "mode": "fast"} and configs[-1] == {"x": 43}
+    assert tunables == {"x": 1}
+    declared = dest.engine.fetch_table(dest.engine.catalog.experiment_tunable_list, experiment_id="tune")
+    assert values_from_rows(declared) == {"x": 42, "y": 0.5, "mode": "fast"}  # the stored default of x stays
 
 
 def test_import_of_chosen_experiments_only(tmp_path: Path, dest: Storage) -> None:
