@@ -89,7 +89,7 @@ def _trial_history(storage: Storage, experiment_id: str, trial_id: int) -> list[
 
 
 def _by_values(storage: Storage, table: pa.Table) -> pa.Table:
-    """A load table with each tunable_config_id replaced by the values it names (ids may differ)."""
+    """A load or results table with each tunable_config_id replaced by the values it names (ids may differ)."""
     exp = _experiment(storage)
     ids = table.column("tunable_config_id").to_pylist()
     values = [repr(sorted(exp.load_tunable_config(i).items())) for i in ids]
@@ -321,7 +321,11 @@ def test_a_read_only_store_imports_nothing(tmp_path: Path) -> None:
 
 
 def test_three_shards_imported_hold_what_one_store_would_have(tmp_path: Path) -> None:
-    """Three processes each write a shard file; imported into one, they equal one store that ran it all."""
+    """Three processes each write a shard file; imported into one, they equal one store that ran it all.
+
+    Compared: load_table and load, results_table (config ids by their values: they may differ),
+    telemetry, every trial's status history, and that equal configs share one id.
+    """
     context = multiprocessing.get_context("spawn")
     shards = [tmp_path / f"shard{k}.duckdb" for k in range(3)]
     workers = [context.Process(target=run_shard, args=(str(path), k)) for k, path in enumerate(shards)]
@@ -346,6 +350,10 @@ def test_three_shards_imported_hold_what_one_store_would_have(tmp_path: Path) ->
                 assert _trial_history(merged, "tune", trial_id) == _trial_history(reference, "tune", trial_id)
             config_ids = {i: got.load_tunable_config(i) for i in got_table.column("tunable_config_id").to_pylist()}
             assert len(config_ids) == len({repr(sorted(c.items())) for c in config_ids.values()})
+        got_results = merged.experiments["tune"].results_table
+        want_results = reference.experiments["tune"].results_table
+        assert got_results.num_rows == 15
+        assert _by_values(merged, got_results).equals(_by_values(reference, want_results))
 
 
 def _statement_count(storage: Storage, source: Path, monkeypatch: pytest.MonkeyPatch) -> int:
