@@ -59,7 +59,7 @@ def run_baseline(dest: Path, shard: Path, catalog: Catalog) -> float:
     engine = Engine(dest, catalog=catalog)
     sql = engine.catalog
     start = time.perf_counter()
-    with engine.attached(sql.import_attach, sql.import_detach, str(shard)), engine.transaction():
+    with engine.attached(sql.import_store_attach, sql.import_store_detach, str(shard)), engine.transaction():
         for table in TABLES:
             engine.execute(getattr(sql, f"baseline_copy_{table}"))
     seconds = time.perf_counter() - start

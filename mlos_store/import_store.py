@@ -3,7 +3,7 @@
 The use case: each machine of a distributed run writes its own store file,
 and the results must come together in one. The source file is attached
 read-only (DuckDB ``ATTACH``, its path a bound parameter) and every table is
-copied by one set-based ``INSERT ... SELECT`` (``sql/queries/import.sql``),
+copied by one set-based ``INSERT ... SELECT`` (``sql/queries/import_store.sql``),
 streamed inside DuckDB, all in one transaction: an import is complete or
 leaves this store exactly as it was.
 
@@ -68,7 +68,7 @@ def import_store(engine: Engine, path: str | os.PathLike[str],
     """Copy experiments (all, or those named) from the store file at ``path``; see the module doc."""
     source = _checked_source(engine, path)
     sql = engine.catalog
-    with engine.attached(sql.import_attach, sql.import_detach, source):
+    with engine.attached(sql.import_store_attach, sql.import_store_detach, source):
         _check_source_store(engine, source)
         with engine.transaction():
             chosen = _chosen_experiments(engine, source, experiment_ids)
@@ -97,10 +97,10 @@ def _checked_source(engine: Engine, path: str | os.PathLike[str]) -> str:
 def _check_source_store(engine: Engine, source: str) -> None:
     """Refuse a DuckDB file that is not a store, or a store of another schema version."""
     sql = engine.catalog
-    probe = engine.fetch_one(sql.import_source_probe)
+    probe = engine.fetch_one(sql.import_store_source_probe)
     if probe is None or not probe[0]:
         raise NotAStoreError(f"{source!r} is a DuckDB database but not an mlos_store database; nothing was imported")
-    row = engine.fetch_one(sql.import_source_format_version)
+    row = engine.fetch_one(sql.import_store_source_format_version)
     store_format, version = row if row is not None else (None, None)
     if store_format != "mlos_store":
         raise NotAStoreError(f"{source!r} is not an mlos_store database (format {store_format!r})")
@@ -114,7 +114,7 @@ def _check_source_store(engine: Engine, source: str) -> None:
 
 
 def _chosen_experiments(engine: Engine, source: str, experiment_ids: Iterable[str] | None) -> list[str]:
-    stored = engine.fetch_table(engine.catalog.import_source_experiment_list).column("experiment_id").to_pylist()
+    stored = engine.fetch_table(engine.catalog.import_store_source_experiment_list).column("experiment_id").to_pylist()
     if experiment_ids is None:
         return list(stored)
     if isinstance(experiment_ids, str) or not isinstance(experiment_ids, Iterable):
@@ -131,19 +131,19 @@ def _chosen_experiments(engine: Engine, source: str, experiment_ids: Iterable[st
 def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
     """Refuse the import, before anything is written, if it would change what is stored here."""
     sql = engine.catalog
-    objectives = engine.fetch_table(sql.import_objective_conflicts, experiment_ids=chosen).to_pylist()
+    objectives = engine.fetch_table(sql.import_store_objective_conflicts, experiment_ids=chosen).to_pylist()
     if objectives:
         listed = ", ".join(
             f"{o['experiment_id']!r} {o['optimization_target']!r}: {o['source_direction']} there, "
             f"{o['store_direction']} here" for o in objectives[:_LISTED_CONFLICTS])
         raise ObjectiveConflictError(f"cannot import {source!r}: objectives differ ({listed}); nothing was imported")
-    tunables = engine.fetch_table(sql.import_tunable_conflicts, experiment_ids=chosen).to_pylist()
+    tunables = engine.fetch_table(sql.import_store_tunable_conflicts, experiment_ids=chosen).to_pylist()
     if tunables:
         listed = ", ".join(
             f"{t['experiment_id']!r} {t['tunable_name']!r}: {t['source_kind']} there, {t['store_kind']} here"
             for t in tunables[:_LISTED_CONFLICTS])
         raise TunableConflictError(f"cannot import {source!r}: tunable types differ ({listed}); nothing was imported")
-    trials = engine.fetch_table(sql.import_trial_conflicts, experiment_ids=chosen).to_pylist()
+    trials = engine.fetch_table(sql.import_store_trial_conflicts, experiment_ids=chosen).to_pylist()
     if trials:
         listed = ", ".join(f"{t['experiment_id']!r} trial {t['trial_id']}" for t in trials[:_LISTED_CONFLICTS])
         raise TrialConflictError(
@@ -156,19 +156,19 @@ def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
 def _copy(engine: Engine, source: str, chosen: list[str]) -> ImportReport:
     """Every table, one statement each, parents before children; the work tables emptied last."""
     sql = engine.catalog
-    new_experiments = engine.count(sql.import_experiment_insert, experiment_ids=chosen)
-    engine.count(sql.import_objective_insert, experiment_ids=chosen)
-    engine.count(sql.import_experiment_tunable_insert, experiment_ids=chosen)
-    engine.count(sql.import_config_map_fill, experiment_ids=chosen)
-    new_configs = engine.count(sql.import_tunable_config_insert)
-    engine.count(sql.import_tunable_param_insert)
-    engine.count(sql.import_new_trial_fill, experiment_ids=chosen)
-    new_trials = engine.count(sql.import_trial_insert)
-    engine.count(sql.import_trial_param_insert)
-    engine.count(sql.import_trial_status_insert)
-    engine.count(sql.import_trial_result_insert)
-    new_points = engine.count(sql.import_telemetry_insert)
-    engine.count(sql.import_merge_insert, experiment_ids=chosen)
-    engine.execute(sql.import_config_map_clear)
-    engine.execute(sql.import_new_trial_clear)
+    new_experiments = engine.count(sql.import_store_experiment_insert, experiment_ids=chosen)
+    engine.count(sql.import_store_objective_insert, experiment_ids=chosen)
+    engine.count(sql.import_store_experiment_tunable_insert, experiment_ids=chosen)
+    engine.count(sql.import_store_config_map_fill, experiment_ids=chosen)
+    new_configs = engine.count(sql.import_store_tunable_config_insert)
+    engine.count(sql.import_store_tunable_param_insert)
+    engine.count(sql.import_store_new_trial_fill, experiment_ids=chosen)
+    new_trials = engine.count(sql.import_store_trial_insert)
+    engine.count(sql.import_store_trial_param_insert)
+    engine.count(sql.import_store_trial_status_insert)
+    engine.count(sql.import_store_trial_result_insert)
+    new_points = engine.count(sql.import_store_telemetry_insert)
+    engine.count(sql.import_store_merge_insert, experiment_ids=chosen)
+    engine.execute(sql.import_store_config_map_clear)
+    engine.execute(sql.import_store_new_trial_clear)
     return ImportReport(source, tuple(chosen), new_experiments, new_trials, new_configs, new_points)

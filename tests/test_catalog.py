@@ -94,8 +94,9 @@ def _incoming(query: Query) -> pa.Table:
     return NAMED_VALUES_SCHEMA.empty_table()
 
 
-#: Queries that read a store file being imported, attached as import_source (by import_attach).
-READS_SOURCE = {name for name, query in QUERIES.items() if "import_source" in query.sql and name != "import_attach"}
+#: Queries that read a store file being imported, attached as import_source (by import_store_attach).
+READS_SOURCE = {name for name, query in QUERIES.items()
+                if "import_source" in query.sql and name != "import_store_attach"}
 #: Statements DuckDB cannot prepare: running them is the check.
 UNPREPARABLE = ("SET ", "ATTACH ", "DETACH ")
 
@@ -218,7 +219,7 @@ def test_query_prepares_against_migrated_schema(name: str, migrated: duckdb.Duck
                                                 source_store: str) -> None:
     query = QUERIES[name]
     if name in READS_SOURCE:
-        migrated.execute(QUERIES["import_attach"].sql, {"path": source_store})
+        migrated.execute(QUERIES["import_store_attach"].sql, {"path": source_store})
     if query.sql.lstrip().upper().startswith(UNPREPARABLE):
         migrated.execute(query.sql, _params(query, source_store) or None)
         return
@@ -240,7 +241,7 @@ def test_query_binds_typed_parameters(name: str, migrated: duckdb.DuckDBPyConnec
     if query.kind == "ingest":
         migrated.register("incoming", _incoming(query))
     if name in READS_SOURCE:
-        migrated.execute(QUERIES["import_attach"].sql, {"path": source_store})
+        migrated.execute(QUERIES["import_store_attach"].sql, {"path": source_store})
     params = _params(query, source_store)
     migrated.begin()
     try:
@@ -261,7 +262,7 @@ class _Rollback(Exception):
 def test_query_runs_through_engine_kind(name: str, engine: Engine, source_store: str) -> None:
     query = QUERIES[name]
     if name in READS_SOURCE:
-        engine.execute(QUERIES["import_attach"], path=source_store)
+        engine.execute(QUERIES["import_store_attach"], path=source_store)
     params = _params(query, source_store)
     run = {
         "arrow": lambda: engine.fetch_table(query, **params),

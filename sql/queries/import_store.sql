@@ -4,15 +4,15 @@
 -- the store's tables (another store file, or views over exported files)
 -- can be imported by the same statements.
 
--- name: import_attach :none
+-- name: import_store_attach :none
 -- Attaches the store file to copy from, read-only, for one import.
 ATTACH $path AS import_source (TYPE duckdb, READ_ONLY);
 
--- name: import_detach :none
+-- name: import_store_detach :none
 -- Releases the store file copied from.
 DETACH import_source;
 
--- name: import_source_probe :one
+-- name: import_store_source_probe :one
 -- Whether the attached database has the store's marker and version tables,
 -- read from the catalog so a foreign database fails no binding.
 SELECT
@@ -20,17 +20,17 @@ SELECT
       WHERE database_name = 'import_source' AND schema_name = 'main'
         AND table_name IN ('store_info', 'schema_migration')) = 2 AS is_store;
 
--- name: import_source_format_version :one
+-- name: import_store_source_format_version :one
 -- The attached store's marker and the highest schema version applied to it.
 SELECT
     (SELECT value FROM import_source.store_info WHERE key = 'format') AS format,
     (SELECT max(version) FROM import_source.schema_migration) AS version;
 
--- name: import_source_experiment_list :arrow
+-- name: import_store_source_experiment_list :arrow
 -- The experiments the attached store holds, by id.
 SELECT experiment_id FROM import_source.experiment ORDER BY experiment_id;
 
--- name: import_objective_conflicts :arrow
+-- name: import_store_objective_conflicts :arrow
 -- Experiments stored on both sides whose objectives differ: each target
 -- whose direction is not the same on both sides (null: not declared there).
 WITH source_side AS (
@@ -55,7 +55,7 @@ FULL JOIN store_side d
 WHERE s.optimization_direction IS DISTINCT FROM d.optimization_direction
 ORDER BY experiment_id, optimization_target;
 
--- name: import_tunable_conflicts :arrow
+-- name: import_store_tunable_conflicts :arrow
 -- Tunables declared on both sides for one experiment whose types do not fit.
 SELECT s.experiment_id, s.tunable_name,
        s.value_kind::VARCHAR AS source_kind, d.value_kind::VARCHAR AS store_kind
@@ -66,7 +66,7 @@ WHERE list_contains($experiment_ids, s.experiment_id)
   AND NOT value_kind_fits(s.value_kind::VARCHAR, d.value_kind::VARCHAR)
 ORDER BY s.experiment_id, s.tunable_name;
 
--- name: import_trial_conflicts :arrow
+-- name: import_store_trial_conflicts :arrow
 -- Trials stored on both sides under one (experiment, trial id) that are not
 -- the same trial: created at another time, or with other tunable values.
 -- The same trial (an earlier import of this file) is no conflict.
@@ -79,7 +79,7 @@ WHERE list_contains($experiment_ids, s.experiment_id)
   AND (s.ts_created <> d.ts_created OR sc.config_hash <> dc.config_hash)
 ORDER BY s.experiment_id, s.trial_id;
 
--- name: import_experiment_insert :count
+-- name: import_store_experiment_insert :count
 -- Copies the experiment records not stored here yet; a stored one keeps its
 -- description and first trial id, as when an experiment is resumed.
 INSERT INTO experiment (experiment_id, description, root_env_config,
@@ -90,7 +90,7 @@ FROM import_source.experiment
 WHERE list_contains($experiment_ids, experiment_id)
   AND experiment_id NOT IN (SELECT experiment_id FROM experiment);
 
--- name: import_objective_insert :count
+-- name: import_store_objective_insert :count
 -- Copies the objectives of the experiments just copied (those of a stored
 -- experiment were checked equal).
 INSERT INTO objective (experiment_id, optimization_target,
@@ -104,7 +104,7 @@ WHERE list_contains($experiment_ids, s.experiment_id)
         AND d.optimization_target = s.optimization_target
   );
 
--- name: import_experiment_tunable_insert :count
+-- name: import_store_experiment_tunable_insert :count
 -- Copies the declared tunables not declared here yet; a stored default stays.
 INSERT INTO experiment_tunable (experiment_id, tunable_name, value_kind,
                                 value, value_int, value_text)
@@ -117,7 +117,7 @@ WHERE list_contains($experiment_ids, s.experiment_id)
       WHERE d.experiment_id = s.experiment_id AND d.tunable_name = s.tunable_name
   );
 
--- name: import_config_map_fill :count
+-- name: import_store_config_map_fill :count
 -- Decides the config id of every config the copied trials use: the stored
 -- id of the same values (same hash) if there is one, else the source id if
 -- it is free here, else a new id above every id in use.
@@ -151,7 +151,7 @@ SELECT source_config_id,
        stored_id IS NULL AS is_new
 FROM placed;
 
--- name: import_tunable_config_insert :count
+-- name: import_store_tunable_config_insert :count
 -- Copies the configs not stored here yet, under the ids decided for them.
 INSERT INTO tunable_config (config_id, config_hash, ts_created)
 SELECT m.config_id, c.config_hash, c.ts_created
@@ -160,7 +160,7 @@ JOIN import_source.tunable_config c ON c.config_id = m.source_config_id
 WHERE m.is_new
 ORDER BY m.config_id;
 
--- name: import_tunable_param_insert :count
+-- name: import_store_tunable_param_insert :count
 -- Copies the values of the configs just copied.
 INSERT INTO tunable_param (config_id, tunable_name, value_kind,
                            value, value_int, value_text)
@@ -169,7 +169,7 @@ FROM import_config_map m
 JOIN import_source.tunable_param p ON p.config_id = m.source_config_id
 WHERE m.is_new;
 
--- name: import_new_trial_fill :count
+-- name: import_store_new_trial_fill :count
 -- Lists the trials to copy: those of the chosen experiments not stored
 -- here yet (a stored one was checked to be the same trial).
 INSERT INTO import_new_trial (experiment_id, trial_id)
@@ -181,7 +181,7 @@ WHERE list_contains($experiment_ids, s.experiment_id)
       WHERE d.experiment_id = s.experiment_id AND d.trial_id = s.trial_id
   );
 
--- name: import_trial_insert :count
+-- name: import_store_trial_insert :count
 -- Copies the listed trials with their ids, their config ids mapped.
 INSERT INTO trial (experiment_id, trial_id, config_id, status, ts_created,
                    ts_start, ts_end, trial_runner_id)
@@ -192,7 +192,7 @@ JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.
 JOIN import_config_map m ON m.source_config_id = s.config_id
 ORDER BY s.experiment_id, s.trial_id;
 
--- name: import_trial_param_insert :count
+-- name: import_store_trial_param_insert :count
 -- Copies the trial configs of the listed trials.
 INSERT INTO trial_param (experiment_id, trial_id, param_name, value_kind,
                          value, value_int, value_text)
@@ -201,7 +201,7 @@ SELECT s.experiment_id, s.trial_id, s.param_name, s.value_kind::VARCHAR,
 FROM import_source.trial_param s
 JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
 
--- name: import_trial_status_insert :count
+-- name: import_store_trial_status_insert :count
 -- Copies the status histories of the listed trials. Each change gets a
 -- fresh number from this store's sequence, handed out in the order of the
 -- source numbers (the k-th oldest change gets the k-th smallest number), so
@@ -223,7 +223,7 @@ FROM copied c
 JOIN numbers x ON x.position = c.position
 ORDER BY x.fresh_seq;
 
--- name: import_trial_result_insert :count
+-- name: import_store_trial_result_insert :count
 -- Copies the results of the listed trials.
 INSERT INTO trial_result (experiment_id, trial_id, metric, value_kind,
                           value, value_int, value_text)
@@ -232,7 +232,7 @@ SELECT s.experiment_id, s.trial_id, s.metric, s.value_kind::VARCHAR,
 FROM import_source.trial_result s
 JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
 
--- name: import_telemetry_insert :count
+-- name: import_store_telemetry_insert :count
 -- Copies the telemetry of the listed trials in one streaming statement, in
 -- the source's order (trial by trial, as it was written).
 INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
@@ -242,7 +242,7 @@ SELECT s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
 FROM import_source.trial_telemetry s
 SEMI JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
 
--- name: import_merge_insert :count
+-- name: import_store_merge_insert :count
 -- Copies the merges recorded by the chosen experiments whose merged
 -- experiment is stored here (copied now or before).
 INSERT INTO experiment_merge (experiment_id, merged_experiment_id, ts_merged)
@@ -256,10 +256,10 @@ WHERE list_contains($experiment_ids, s.experiment_id)
         AND d.merged_experiment_id = s.merged_experiment_id
   );
 
--- name: import_config_map_clear :none
+-- name: import_store_config_map_clear :none
 -- Empties the config work table before the import commits.
 DELETE FROM import_config_map;
 
--- name: import_new_trial_clear :none
+-- name: import_store_new_trial_clear :none
 -- Empties the trial work table before the import commits.
 DELETE FROM import_new_trial;
