@@ -23,10 +23,11 @@ Identity rules:
   the id stored here; new ones keep their source id when it is free here,
   else take a new id above every id in use.
 
-A source file that another process holds open read-write cannot be attached
-(DuckDB's file lock): the import is refused with StoreUnavailableError and
-nothing changes. While attached, the file is locked against writers, so
-what is copied is one consistent state of it.
+The source's OS lock is held shared while it is attached (``Engine.attached``):
+stores using the file in the shared mode let go of it and wait meanwhile, so
+what is copied is one consistent state of it. A source held beyond this
+store's timeout raises StoreBusyError; one DuckDB keeps locked outside
+mlos_store raises StoreUnavailableError. Nothing changes here then.
 """
 
 from __future__ import annotations

@@ -102,9 +102,9 @@ class Storage:
         """Copy whole experiments (all, or those named) from another store file into this one.
 
         Trials, configs, results, status history and telemetry, in one
-        transaction; importing the same file again adds nothing. A file held
-        read-write by another process is refused (StoreUnavailableError).
-        The rules for ids that collide are in ``mlos_store.import_store``.
+        transaction; importing the same file again adds nothing. A file in
+        use by another store is waited for (its turn, up to ``timeout``); the
+        rules for locks and for ids that collide are in ``mlos_store.import_store``.
         """
         return import_store(self._engine, path, experiment_ids)
 

@@ -22,6 +22,7 @@ from mlos_store import (
     SchemaVersionError,
     Status,
     Storage,
+    StoreBusyError,
     StoreUnavailableError,
     Trial,
     TrialConflictError,
@@ -75,10 +76,11 @@ def _store_file(tmp_path: Path, name: str, *shards: int, experiment_id: str = "t
 
 def _contents(storage: Storage) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, to check that a refused import changed nothing."""
-    con = storage.engine._connection()
-    tables = [row[0] for row in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
-    return {table: sorted(map(repr, con.execute(f"SELECT * FROM {table}").fetchall())) for table in tables}
+    with storage.engine.transaction():  # a turn on the file, in the shared mode
+        con = storage.engine._connection()
+        tables = [row[0] for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
+        return {table: sorted(map(repr, con.execute(f"SELECT * FROM {table}").fetchall())) for table in tables}
 
 
 def _trial_history(storage: Storage, experiment_id: str, trial_id: int) -> list[tuple[Any, Status]]:
@@ -285,29 +287,61 @@ def test_a_store_of_an_older_schema_is_refused_with_advice(tmp_path: Path, dest:
     assert dest.import_store(old).experiment_ids == ()
 
 
-def test_a_source_held_read_write_by_another_process_is_refused(tmp_path: Path, dest: Storage) -> None:
+def _holder(source: Path, code: str) -> subprocess.Popen[str]:
+    """Another process that opens ``source`` (by ``code``), says so, and keeps it until its stdin closes."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import sys, duckdb, mlos_store; s = {code}; print('open', flush=True); "
+         "sys.stdin.read()", str(source)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+    return holder
+
+
+def test_a_source_a_shared_store_has_open_is_read_when_it_lets_go(tmp_path: Path, dest: Storage) -> None:
+    source = _store_file(tmp_path, "shared", 0)
+    holder = _holder(source, "mlos_store.Storage(sys.argv[1])")
+    try:
+        assert dest.import_store(source).new_trials == 5
+    finally:
+        holder.communicate("", timeout=60)
+    assert holder.returncode == 0
+
+
+def test_a_source_held_exclusively_is_refused_after_the_timeout(tmp_path: Path) -> None:
+    source = _store_file(tmp_path, "exclusive", 0)
+    with Storage(tmp_path / "dest.duckdb", timeout=0.5) as dest:
+        before = _contents(dest)
+        holder = _holder(source, "mlos_store.Storage(sys.argv[1], mode='exclusive')")
+        try:
+            with pytest.raises(StoreBusyError, match=r"cannot read .*exclusive\.duckdb.*more than 0\.5 s") as info:
+                dest.import_store(source)
+            assert isinstance(info.value, StoreUnavailableError) and isinstance(info.value, OSError)
+        finally:
+            holder.communicate("", timeout=60)
+        assert _contents(dest) == before
+        assert dest.import_store(source).new_trials == 5  # once released, it imports
+
+
+def test_a_source_another_program_holds_is_refused_at_once(tmp_path: Path, dest: Storage) -> None:
     source = _store_file(tmp_path, "busy", 0)
     before = _contents(dest)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, mlos_store; s = mlos_store.Storage(sys.argv[1]); "
-         "print('open', flush=True); sys.stdin.read()", str(source)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = _holder(source, "duckdb.connect(sys.argv[1])")
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
-        with pytest.raises(StoreUnavailableError, match=r"cannot read .*busy\.duckdb.*lock") as info:
+        with pytest.raises(StoreUnavailableError, match=r"cannot read .*busy\.duckdb.*lock"):
             dest.import_store(source)
-        assert isinstance(info.value, OSError)
     finally:
         holder.communicate("", timeout=60)
     assert _contents(dest) == before
-    assert dest.import_store(source).new_trials == 5  # once released, it imports
-
-
-def test_a_source_open_in_this_process_is_refused(tmp_path: Path, dest: Storage) -> None:
-    source = _store_file(tmp_path, "open", 0)
-    with Storage(source), pytest.raises(StoreUnavailableError, match="already attached"):
-        dest.import_store(source)
     assert dest.import_store(source).new_trials == 5
+
+
+def test_a_source_open_in_this_process_is_read_or_waited_for(tmp_path: Path) -> None:
+    source = _store_file(tmp_path, "open", 0)
+    with Storage(tmp_path / "dest.duckdb", timeout=0.5) as dest:
+        with Storage(source):  # shared: it lets go of the file for the import
+            assert dest.import_store(source).new_trials == 5
+        with Storage(source, mode="exclusive"), pytest.raises(StoreBusyError, match="open.duckdb"):
+            dest.import_store(source)
 
 
 def test_a_read_only_store_imports_nothing(tmp_path: Path) -> None:
