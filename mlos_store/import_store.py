@@ -162,6 +162,7 @@ def _copy(engine: Engine, source: str, chosen: list[str]) -> ImportReport:
     engine.count(sql.import_store_experiment_tunable_insert, experiment_ids=chosen)
     engine.count(sql.import_store_config_map_fill, experiment_ids=chosen)
     new_configs = engine.count(sql.import_store_tunable_config_insert)
+    engine.fetch_value(sql.import_store_config_ids_reserve)
     engine.count(sql.import_store_tunable_param_insert)
     engine.count(sql.import_store_new_trial_fill, experiment_ids=chosen)
     new_trials = engine.count(sql.import_store_trial_insert)

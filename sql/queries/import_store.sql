@@ -160,6 +160,17 @@ JOIN import_source.tunable_config c ON c.config_id = m.source_config_id
 WHERE m.is_new
 ORDER BY m.config_id;
 
+-- name: import_store_config_ids_reserve :value
+-- Moves the config id sequence past every stored id (counting the ids it
+-- hands out), so a config stored later by any path (a new trial, another
+-- importer) never takes an id this import kept from the source.
+SELECT count(nextval('tunable_config_id_seq'))
+FROM range(greatest(0,
+    (SELECT coalesce(max(config_id), 0) FROM tunable_config)
+    - (SELECT coalesce(max(last_value), 0) FROM duckdb_sequences()
+        WHERE database_name = current_database()
+          AND sequence_name = 'tunable_config_id_seq')));
+
 -- name: import_store_tunable_param_insert :count
 -- Copies the values of the configs just copied.
 INSERT INTO tunable_param (config_id, tunable_name, value_kind,

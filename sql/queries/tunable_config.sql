@@ -1,11 +1,7 @@
 -- name: tunable_config_insert_new :one
 -- Allocates a config id for a hash not seen before; no row if it exists.
--- The id is above every stored one, also those an import kept from
--- another store (which the sequence never handed out).
 INSERT INTO tunable_config (config_id, config_hash, ts_created)
-SELECT greatest(nextval('tunable_config_id_seq'),
-                (SELECT coalesce(max(config_id), 0) + 1 FROM tunable_config)),
-       $config_hash, now()
+SELECT nextval('tunable_config_id_seq'), $config_hash, now()
 WHERE NOT EXISTS (
     SELECT 1 FROM tunable_config WHERE config_hash = $config_hash
 )
