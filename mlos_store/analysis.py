@@ -378,8 +378,8 @@ def results_of(engine: Engine, experiment_id: str, config_id: int | None) -> pa.
     """The wide results of an experiment's trials (or those of one config), read in one snapshot."""
     with engine.transaction():
         trials = trial_rows(engine, experiment_id, config_id)
-        values = engine.fetch_table(engine.catalog.analysis_trial_values, experiment_id=experiment_id,
-                                    config_id=config_id)
+        values = engine.fetch_table(engine.catalog.trial_values, experiment_id=experiment_id,
+                                    last_trial_id=-1, config_id=config_id, completed_only=False)
     return widen(trials, values)
 
 

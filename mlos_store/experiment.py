@@ -258,8 +258,8 @@ class Experiment(TelemetryReads):
         with self._engine.transaction():
             trials = self._engine.fetch_table(self._sql.trial_list_completed,
                                               experiment_id=self._experiment_id, last_trial_id=last_trial_id)
-            values = self._engine.fetch_table(self._sql.trial_values_completed,
-                                              experiment_id=self._experiment_id, last_trial_id=last_trial_id)
+            values = self._engine.fetch_table(self._sql.trial_values, experiment_id=self._experiment_id,
+                                              last_trial_id=last_trial_id, config_id=None, completed_only=True)
             trials, values = add_merged_trials(self._engine, self._experiment_id, trials, values,
                                                include_trials=last_trial_id < 0)
         return widen(trials, values)

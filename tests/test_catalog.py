@@ -36,6 +36,7 @@ IMPORT_SOURCES = {t.insert.name: t.export.name for t in tables(CATALOG) if t.ins
 #: A typed value for every parameter name the catalog uses.
 DUMMY_PARAMS = {
     "bucket_us": 1_000_000,
+    "completed_only": True,
     "config_hash": "0" * 64,
     "config_id": 1,
     "config_ids": [1],

@@ -20,29 +20,6 @@ FROM grouped
 WHERE $config_id IS NULL OR tunable_config_id = $config_id
 ORDER BY trial_id;
 
--- name: analysis_trial_values :arrow
--- The tunable values and results of the same trials as analysis_trial_list,
--- long: one row per value, row_pos being the trial's position in that list,
--- sorted so each name's values are contiguous (the shape the widening reads).
-WITH selected AS (
-    SELECT experiment_id, trial_id, config_id,
-           row_number() OVER (ORDER BY trial_id) - 1 AS row_pos
-    FROM trial
-    WHERE experiment_id = $experiment_id
-      AND ($config_id IS NULL OR config_id = $config_id)
-)
-SELECT 'config' AS source, p.tunable_name AS name, s.row_pos,
-       p.value_kind::VARCHAR AS value_kind, p.value, p.value_int, p.value_text
-FROM selected s
-JOIN tunable_param p ON p.config_id = s.config_id
-UNION ALL
-SELECT 'result' AS source, r.metric AS name, s.row_pos,
-       r.value_kind::VARCHAR AS value_kind, r.value, r.value_int, r.value_text
-FROM selected s
-JOIN trial_result r
-  ON r.experiment_id = s.experiment_id AND r.trial_id = s.trial_id
-ORDER BY source, name, row_pos;
-
 -- name: trial_result_list :arrow
 -- The results of one trial, by metric name.
 SELECT metric AS name, value_kind::VARCHAR AS value_kind, value, value_int, value_text

@@ -25,7 +25,7 @@ ORDER BY experiment_id, trial_id;
 
 -- name: merged_trial_values :arrow
 -- The tunable values and results of the same trials as merged_trial_list,
--- long, shaped as trial_values_completed's rows (row_pos counted from
+-- long, shaped as trial_values' rows (row_pos counted from
 -- $row_offset). Only the merging experiment's tunables are kept: one it
 -- lacks in a trial's config, or holding a value that does not fit its
 -- declared type, is its declared default, flagged imputed.

@@ -65,7 +65,7 @@ ORDER BY tunable_config_id;
 -- The tunable values of the configs $config_ids and the mean of each
 -- numeric result over the experiment's SUCCEEDED trials of each, long: one
 -- row per value, row_pos the config's position in $config_ids, sorted so
--- each name's values are contiguous (the shape trial_values_completed has).
+-- each name's values are contiguous (the shape trial_values has).
 WITH selected AS (
     SELECT unnest($config_ids) AS config_id,
            generate_subscripts($config_ids, 1) - 1 AS row_pos

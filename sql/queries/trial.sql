@@ -89,15 +89,22 @@ FROM completed_trial
 WHERE experiment_id = $experiment_id AND trial_id > $last_trial_id
 ORDER BY trial_id;
 
--- name: trial_values_completed :arrow
--- The tunable values and results of the same trials as
--- trial_list_completed, long: one row per value, row_pos being the trial's
--- position in that list, sorted so each name's values are contiguous.
+-- name: trial_values :arrow
+-- The tunable values and results of an experiment's trials after
+-- $last_trial_id (only completed ones when $completed_only, only those of
+-- config $config_id unless it is NULL), long: one row per value, row_pos
+-- being the trial's position among them by trial id, so the same filters
+-- on trial_list_completed or analysis_trial_list give the rows it belongs
+-- to. Sorted so each name's values are contiguous (the shape widen() reads).
 WITH selected AS (
-    SELECT experiment_id, trial_id, config_id,
-           row_number() OVER (ORDER BY trial_id) - 1 AS row_pos
-    FROM completed_trial
-    WHERE experiment_id = $experiment_id AND trial_id > $last_trial_id
+    SELECT t.experiment_id, t.trial_id, t.config_id,
+           row_number() OVER (ORDER BY t.trial_id) - 1 AS row_pos
+    FROM trial t
+    WHERE t.experiment_id = $experiment_id AND t.trial_id > $last_trial_id
+      AND ($config_id IS NULL OR t.config_id = $config_id)
+      AND (NOT $completed_only OR EXISTS (
+          SELECT 1 FROM completed_trial c
+          WHERE c.experiment_id = t.experiment_id AND c.trial_id = t.trial_id))
 )
 SELECT 'config' AS source, p.tunable_name AS name, s.row_pos,
        p.value_kind::VARCHAR AS value_kind, p.value, p.value_int, p.value_text
