@@ -19,6 +19,7 @@ import importlib.resources
 import re
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
+from typing import Any
 
 from .errors import CatalogError
 
@@ -176,3 +177,23 @@ def load_catalog_from(root: Traversable) -> Catalog:
 def load_catalog() -> Catalog:
     """The package's own catalog, parsed once per process."""
     return load_catalog_from(importlib.resources.files("mlos_store.sql"))
+
+
+class PicklesWithoutCatalog:
+    """For objects holding ``_sql`` (a Catalog) and ``_engine``: pickled without the catalog.
+
+    The catalog is the parsed ``sql/`` folder; the unpickled engine (which
+    reconnects on arrival) brings its own, so only the engine's settings travel.
+    """
+
+    _sql: Catalog
+    _engine: Any
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_sql"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._sql = self._engine.catalog

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import telemetry
-from .catalog import Catalog
+from .catalog import Catalog, PicklesWithoutCatalog
 from .convert import LoadResult, load_from_table, telemetry_from_table, widen
 from .engine import Engine
 from .errors import (
@@ -43,7 +43,7 @@ DIRECTIONS = ("min", "max")
 MAX_TRIAL_ID = 2**63 - 1  # trial ids are BIGINT
 
 
-class Experiment(TelemetryReads):
+class Experiment(TelemetryReads, PicklesWithoutCatalog):
     """One experiment in a store, used as a context manager to add trials.
 
     Normally obtained from ``Storage.experiment(...)``. Entering creates the
@@ -181,16 +181,6 @@ class Experiment(TelemetryReads):
 
     def __repr__(self) -> str:
         return f"Experiment({self._experiment_id!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled without the SQL catalog: the unpickled engine brings its own (and reconnects)."""
-        state = dict(self.__dict__)
-        del state["_sql"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._sql = self._engine.catalog
 
     # ------------------------------------------------------------ writing
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .catalog import Catalog
+from .catalog import Catalog, PicklesWithoutCatalog
 from .engine import Engine
 from .errors import ConcurrentChangeError, InvalidValueError, UnknownObjectError
 from .status import Change, Status, decide_change
@@ -25,7 +25,7 @@ class MissingObjectiveWarning(UserWarning):
     """A SUCCEEDED trial was stored without every optimization target."""
 
 
-class Trial:
+class Trial(PicklesWithoutCatalog):
     """A stored trial. Its status is always read from the store, never cached."""
 
     def __init__(self, *, engine: Engine, schema: Catalog, experiment_id: str, trial_id: int,
@@ -43,16 +43,6 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"{self._experiment_id}:{self._trial_id}"
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled without the SQL catalog: the unpickled engine brings its own (and reconnects)."""
-        state = dict(self.__dict__)
-        del state["_sql"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._sql = self._engine.catalog
 
     @property
     def experiment_id(self) -> str:
