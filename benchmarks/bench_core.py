@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlos_store import Status, Storage
-from mlos_store.catalog import Catalog, parse_queries
+from mlos_store.catalog import Catalog, load_catalog
 from mlos_store.engine import Engine
 
 BASELINE_SQL = Path(__file__).with_name("baseline.sql")
@@ -92,11 +92,7 @@ def run_baseline(path: Path, trials: int, points: pa.Table, catalog: Catalog) ->
 
 def baseline_catalog() -> Catalog:
     """The store's own catalog (so the baseline opens a store file) plus the baseline queries."""
-    from mlos_store.catalog import load_catalog
-
-    store = load_catalog()
-    return Catalog(list(store.queries.values()) + parse_queries(BASELINE_SQL.read_text(), "benchmarks/baseline.sql"),
-                   list(store.migrations))
+    return load_catalog().with_queries(BASELINE_SQL.read_text(), "benchmarks/baseline.sql")
 
 
 def main(argv: list[str] | None = None) -> int:

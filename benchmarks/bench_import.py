@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlos_store import Status, Storage
-from mlos_store.catalog import Catalog, load_catalog, parse_queries
+from mlos_store.catalog import Catalog, load_catalog
 from mlos_store.engine import Engine
 
 BASELINE_SQL = Path(__file__).with_name("import_baseline.sql")
@@ -78,9 +78,7 @@ def run_store(dest: Path, shard: Path, trials: int) -> float:
 
 def baseline_catalog() -> Catalog:
     """The store's own catalog (so the baseline copies into a store file) plus the baseline queries."""
-    store = load_catalog()
-    baseline = parse_queries(BASELINE_SQL.read_text(), "benchmarks/import_baseline.sql")
-    return Catalog(list(store.queries.values()) + baseline, list(store.migrations))
+    return load_catalog().with_queries(BASELINE_SQL.read_text(), "benchmarks/import_baseline.sql")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from mlos_store import Storage
 from mlos_store.analysis import ExperimentData
-from mlos_store.catalog import Catalog, load_catalog, parse_queries
+from mlos_store.catalog import Catalog, load_catalog
 from mlos_store.engine import Engine
 
 BASELINE_SQL = Path(__file__).with_name("results_baseline.sql")
@@ -32,9 +32,7 @@ BASELINE_SQL = Path(__file__).with_name("results_baseline.sql")
 
 def bench_catalog() -> Catalog:
     """The store's own catalog plus the setup and baseline queries."""
-    store = load_catalog()
-    extra = parse_queries(BASELINE_SQL.read_text(), "benchmarks/results_baseline.sql")
-    return Catalog(list(store.queries.values()) + extra, list(store.migrations))
+    return load_catalog().with_queries(BASELINE_SQL.read_text(), "benchmarks/results_baseline.sql")
 
 
 def build(path: Path, trials: int, tunables: int, metrics: int) -> None:

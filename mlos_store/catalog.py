@@ -144,6 +144,14 @@ class Catalog:
     def queries(self) -> dict[str, Query]:
         return dict(self._queries)
 
+    def with_queries(self, text: str, filename: str) -> Catalog:
+        """This catalog plus the named queries in ``text`` (a benchmark's own baseline SQL, say).
+
+        The result migrates databases exactly as this one does, so a
+        baseline can run beside the store's queries on a store file.
+        """
+        return Catalog(list(self._queries.values()) + parse_queries(text, filename), list(self.migrations))
+
     def __getattr__(self, name: str) -> Query:
         queries: dict[str, Query] = self.__dict__["_queries"]
         try:

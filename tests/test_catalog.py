@@ -725,3 +725,13 @@ def test_every_named_query_is_used_by_the_package() -> None:
     source = "\n".join(path.read_text() for path in PACKAGE_DIR.glob("*.py"))
     unused = [name for name in CATALOG.queries if not re.search(rf"\.{name}\b", source)]
     assert unused == []
+
+
+def test_with_queries_adds_named_queries_and_keeps_names_unique() -> None:
+    store = load_catalog()
+    extended = store.with_queries("-- name: extra_count :value\n-- How many trials.\nSELECT count(*) FROM trial;\n",
+                                  "extra.sql")
+    assert extended.extra_count.kind == "value" and "extra_count" not in store
+    assert extended.migrations == store.migrations and set(store.queries) < set(extended.queries)
+    with pytest.raises(CatalogError, match="'trial_insert' already defined"):
+        store.with_queries("-- name: trial_insert :none\n-- Again.\nSELECT 1;\n", "again.sql")
