@@ -318,16 +318,14 @@ class Engine:
             con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as exc:
             raise StoreUnavailableError(f"cannot open {self.path!r}: {exc}") from exc
-        try:
-            self._configure(con)
-        except BaseException:
-            con.close()
-            raise
-        return con
+        return self._configured(con)
 
     def _connect_memory(self) -> duckdb.DuckDBPyConnection:
         """The private in-memory connection of a shared store, to which the file is attached in turns."""
-        con = duckdb.connect()
+        return self._configured(duckdb.connect())
+
+    def _configured(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        """``con`` with the session settings every query relies on, or closed if they fail."""
         try:
             self._configure(con)
         except BaseException:
