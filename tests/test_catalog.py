@@ -78,7 +78,7 @@ def _incoming(query: Query) -> pa.Table:
     """An empty Arrow table shaped as the ingest query reads it."""
     if query.name in ("telemetry_insert", "telemetry_append"):
         return telemetry_rows([], "test")
-    if query.name == "telemetry_insert_many":
+    if query.name in ("telemetry_insert_many", "telemetry_insert_many_in_order"):
         return bulk_telemetry_rows(pa.table({"trial_id": pa.array([], pa.int64()), "ts": pa.array([], UTC_US),
                                              "metric": pa.array([], pa.string()),
                                              "value": pa.array([], pa.float64())}), "test")

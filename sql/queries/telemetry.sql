@@ -87,3 +87,22 @@ ANTI JOIN (
 ) AS stored
   ON stored.trial_id = n.trial_id AND stored.ts = n.ts AND stored.metric = n.metric
 ORDER BY n.trial_id, n.ts;
+
+-- name: telemetry_insert_many_in_order :ingest
+-- telemetry_insert_many for a batch already strictly in (trial, ts, metric)
+-- order (see telemetry.in_point_order): it holds no repeat, so the grouping
+-- that finds repeats is skipped. The ORDER BY stays: without it a parallel
+-- insert may store the batch's blocks out of order. A point already stored
+-- is still skipped.
+INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
+                             value, value_int, value_text)
+SELECT $experiment_id, n.trial_id, n.ts, n.metric, n.value_kind,
+       n.value, n.value_int, n.value_text
+FROM incoming AS n
+ANTI JOIN (
+    SELECT trial_id, ts, metric FROM trial_telemetry
+    WHERE experiment_id = $experiment_id
+      AND trial_id BETWEEN $first_trial_id AND $last_trial_id
+) AS stored
+  ON stored.trial_id = n.trial_id AND stored.ts = n.ts AND stored.metric = n.metric
+ORDER BY n.trial_id, n.ts;
