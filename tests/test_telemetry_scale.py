@@ -131,6 +131,37 @@ def test_bulk_ingest_is_idempotent_with_overlapping_batches(experiment: Experime
     assert got == expected
 
 
+def test_bulk_batch_in_point_order_still_skips_stored_points(experiment: Experiment) -> None:
+    """The lean statement for ordered batches (no repeats to find) still anti-joins stored points."""
+    trials = [running_trial(experiment).trial_id for _ in range(2)]
+    experiment.ingest_telemetry(bulk_table([(t, T0 + i * SEC, m, 1.0) for t in trials for i in range(2)
+                                            for m in ("cpu", "mem")]))
+    experiment.ingest_telemetry(bulk_table([(t, T0 + i * SEC, m, 2.0) for t in trials for i in range(1, 3)
+                                            for m in ("cpu", "mem")]))
+    assert stored(experiment) == sorted(
+        [(t, T0 + i * SEC, m, 1.0) for t in trials for i in range(2) for m in ("cpu", "mem")]
+        + [(t, T0 + 2 * SEC, m, 2.0) for t in trials for m in ("cpu", "mem")])
+
+
+REPEATS_AMONG_ORDERED_ROWS = [
+    pytest.param([(0, "a", 1.0), (0, "b", 2.0), (0, "a", 3.0)], id="metric-back-at-same-ts"),
+    pytest.param([(0, "a", 1.0), (1, "a", 2.0), (0, "a", 3.0)], id="ts-back"),
+    pytest.param([(0, "a", 1.0), (0, "a", 3.0), (1, "b", 2.0)], id="adjacent-repeat"),
+]
+
+
+@pytest.mark.parametrize("rows", REPEATS_AMONG_ORDERED_ROWS)
+def test_repeats_in_an_almost_ordered_batch_keep_the_first_row(experiment: Experiment,
+                                                                 rows: list[tuple[int, str, float]]) -> None:
+    """A batch that is nearly in point order but repeats a point is not mistaken for one without repeats."""
+    per_trial, bulk = running_trial(experiment), running_trial(experiment)
+    per_trial.update_telemetry(Status.RUNNING, T0, [(T0 + s * SEC, m, v) for s, m, v in rows])
+    experiment.ingest_telemetry(bulk_table([(bulk.trial_id, T0 + s * SEC, m, v) for s, m, v in rows]))
+    first = sorted({(T0 + s * SEC, m): v for s, m, v in reversed(rows)}.items())
+    for trial in (per_trial, bulk):
+        assert sorted(((ts, m), v) for ts, m, v in experiment.load_telemetry(trial.trial_id)) == first
+
+
 def test_bulk_and_per_trial_ingest_share_point_identity(experiment: Experiment) -> None:
     trial = running_trial(experiment)
     trial.update_telemetry(Status.RUNNING, T0, [(T0, "m", 1.0)])
