@@ -15,6 +15,7 @@ from mlos_store import (
     ExperimentStateError,
     InvalidValueError,
     ObjectiveConflictError,
+    QueryError,
     Status,
     Storage,
     TunableConflictError,
@@ -802,6 +803,18 @@ def test_trial_id_beyond_32_bits_works(storage: Storage, big: int) -> None:
         assert pending_ids(exp) == [big + 1]
     with make_experiment(storage, trial_id=1) as again:
         assert again.trial_id == big + 2
+
+
+def test_running_out_of_trial_ids_is_refused_saying_so_and_stores_nothing(storage: Storage) -> None:
+    with make_experiment(storage, trial_id=2**63 - 2) as exp:
+        assert [exp.new_trial({}).trial_id for _ in range(2)] == [2**63 - 2, 2**63 - 1]
+        with pytest.raises(QueryError, match=r"experiment exp has used every trial id: the largest, 2\*\*63 - 1"):
+            exp.new_trial({})
+        with pytest.raises(QueryError, match="has used every trial id"):
+            _ = exp.trial_id
+        assert pending_ids(exp) == [2**63 - 2, 2**63 - 1]
+    with make_experiment(storage, experiment_id="other", trial_id=1) as other:  # other experiments go on
+        assert other.new_trial({}).trial_id == 1
 
 
 def test_trial_id_out_of_range_is_refused_naming_it(storage: Storage) -> None:
