@@ -47,6 +47,7 @@ from .errors import (
     TunableConflictError,
     UnknownObjectError,
 )
+from .values import experiment_id_list
 
 _LISTED_CONFLICTS = 5
 
@@ -118,14 +119,10 @@ def _chosen_experiments(engine: Engine, source: str, experiment_ids: Iterable[st
     stored = engine.fetch_table(engine.catalog.import_store_source_experiment_list).column("experiment_id").to_pylist()
     if experiment_ids is None:
         return list(stored)
-    if isinstance(experiment_ids, str) or not isinstance(experiment_ids, Iterable):
-        raise InvalidValueError(f"experiment_ids must be a list of experiment ids or None, got {experiment_ids!r}")
-    chosen: list[str] = []
-    for experiment_id in experiment_ids:
+    chosen = experiment_id_list(experiment_ids, "import_store experiment_ids")
+    for experiment_id in chosen:
         if experiment_id not in stored:
             raise UnknownObjectError(f"{source!r} has no experiment {experiment_id!r}; nothing was imported")
-        if experiment_id not in chosen:
-            chosen.append(experiment_id)
     return chosen
 
 

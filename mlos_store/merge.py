@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from .engine import Engine
 from .errors import InvalidValueError, ObjectiveConflictError, TunableConflictError, UnknownObjectError
+from .values import experiment_id_list
 
 #: Load-table column naming, for each row, the tunables whose value was imputed.
 IMPUTED_COLUMN = "imputed"
@@ -63,18 +64,9 @@ def merge_experiments(engine: Engine, experiment_id: str, opt_targets: Mapping[s
 
 
 def _checked_ids(experiment_id: str, merged_ids: Iterable[str]) -> list[str]:
-    if isinstance(merged_ids, str) or not isinstance(merged_ids, Iterable):
-        raise InvalidValueError(
-            f"experiment {experiment_id!r}: merge takes a list of experiment ids, got {merged_ids!r}"
-        )
-    ids: list[str] = []
-    for other in merged_ids:
-        if not isinstance(other, str) or not other:
-            raise InvalidValueError(f"experiment {experiment_id!r}: cannot merge {other!r}: not an experiment id")
-        if other == experiment_id:
-            raise InvalidValueError(f"experiment {experiment_id!r} cannot merge itself")
-        if other not in ids:
-            ids.append(other)
+    ids = experiment_id_list(merged_ids, f"experiment {experiment_id!r}: merge")
+    if experiment_id in ids:
+        raise InvalidValueError(f"experiment {experiment_id!r} cannot merge itself")
     return ids
 
 

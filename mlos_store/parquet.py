@@ -28,6 +28,7 @@ import pyarrow as pa
 from .catalog import Catalog, Query
 from .engine import Engine
 from .errors import InvalidValueError, UnknownObjectError
+from .values import experiment_id_list
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -116,7 +117,8 @@ def import_experiments(engine: Engine, path: str | os.PathLike[str],
     if not (root / "experiment").is_dir():
         raise InvalidValueError(f"{os.fspath(path)!r} is not an mlos_store Parquet export (no 'experiment' folder)")
     available = dataset_experiment_ids(root)
-    wanted = available if experiment_ids is None else _checked_ids(experiment_ids)
+    wanted = (available if experiment_ids is None
+              else experiment_id_list(experiment_ids, "import_parquet experiment_ids"))
     unknown = sorted(set(wanted) - set(available))
     if unknown:
         raise UnknownObjectError(f"{os.fspath(path)!r} holds no experiment {', '.join(map(repr, unknown))}")
@@ -156,11 +158,3 @@ def _dataset(root: Path, folder: str, partition: tuple[str, ...]) -> ds.Dataset 
         return None
     dataset = _ds().dataset(root / folder, format="parquet", partitioning=_partitioning(partition))
     return dataset if dataset.files else None
-
-
-def _checked_ids(experiment_ids: Iterable[str]) -> list[str]:
-    ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
-    for experiment_id in ids:
-        if not isinstance(experiment_id, str) or not experiment_id:
-            raise InvalidValueError(f"experiment id must be a non-empty str, got {experiment_id!r}")
-    return ids

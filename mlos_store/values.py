@@ -29,7 +29,7 @@ and a ``value_json`` column holds the exact value of every non-float row
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -149,6 +149,23 @@ def check_name(name: Any, what: str) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidValueError(f"{what} name must be a non-empty str, got {name!r}")
     return check_text(name, f"{what} name")
+
+
+def experiment_id_list(ids: Any, what: str) -> list[str]:
+    """Experiment ids given as a list, each once, in the order given.
+
+    A bare str is refused rather than read as a list of its characters or
+    as one id: ``merge("exp")`` for ``merge(["exp"])`` is an easy slip.
+    """
+    if isinstance(ids, str) or not isinstance(ids, Iterable):
+        raise InvalidValueError(f"{what} takes a list of experiment ids, got {ids!r}")
+    unique: list[str] = []
+    for experiment_id in ids:
+        if not isinstance(experiment_id, str) or not experiment_id:
+            raise InvalidValueError(f"{what}: {experiment_id!r} is not an experiment id")
+        if experiment_id not in unique:
+            unique.append(experiment_id)
+    return unique
 
 
 def check_text(text: str, what: str) -> str:

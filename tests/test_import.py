@@ -202,6 +202,8 @@ def test_import_of_chosen_experiments_only(tmp_path: Path, dest: Storage) -> Non
     before = _contents(dest)
     with pytest.raises(UnknownObjectError, match=r"two\.duckdb' has no experiment 'ghost'; nothing was imported"):
         dest.import_store(source, experiment_ids=["tune", "ghost"])
+    with pytest.raises(InvalidValueError, match="import_store experiment_ids takes a list of experiment ids"):
+        dest.import_store(source, experiment_ids="tune")
     assert _contents(dest) == before
 
 

@@ -220,8 +220,8 @@ def test_unknown_experiment_is_refused_as_key_error_and_nothing_is_merged(storag
 @pytest.mark.parametrize(("ids", "message"), [
     (["here"], "'here' cannot merge itself"),
     ("other", "merge takes a list of experiment ids, got 'other'"),
-    ([""], "cannot merge '': not an experiment id"),
-    ([3], "cannot merge 3: not an experiment id"),
+    ([""], "experiment 'here': merge: '' is not an experiment id"),
+    ([3], "experiment 'here': merge: 3 is not an experiment id"),
 ])
 def test_malformed_ids_are_refused(here: Experiment, ids: Any, message: str) -> None:
     with here, pytest.raises(InvalidValueError, match=message):

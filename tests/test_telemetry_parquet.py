@@ -169,8 +169,10 @@ def test_import_of_an_unknown_experiment_or_a_foreign_folder_is_refused(exported
             target.import_parquet(exported, ["nope"])
         with pytest.raises(InvalidValueError, match="not an mlos_store Parquet export"):
             target.import_parquet(tmp_path)
-        with pytest.raises(InvalidValueError, match="experiment id must be a non-empty str"):
+        with pytest.raises(InvalidValueError, match="import_parquet experiment_ids: '' is not an experiment id"):
             target.import_parquet(exported, [""])
+        with pytest.raises(InvalidValueError, match="import_parquet experiment_ids takes a list of experiment ids"):
+            target.import_parquet(exported, "exp")
 
 
 def test_a_failing_import_leaves_the_store_as_it_was(exported: Path) -> None:
