@@ -53,7 +53,7 @@ _SPREAD = (0.0, 0.05, -0.05, 0.1, -0.1, 0.15, -0.15)
 
 
 @dataclass
-class Line:
+class _Line:
     """One trial's points of one metric, as drawn: x in seconds since the trial's first point.
 
     ``low`` and ``high`` are the min and max of each bucket when the line was
@@ -106,15 +106,15 @@ def telemetry_figure(experiment: ExperimentData, *, metrics: Sequence[str], tria
     names = _metric_list(metrics)
     chosen = _trial_list(experiment, trial_ids)
     extents = experiment.telemetry_summary(chosen, metrics=names, start=since, end=until)
-    _refuse_metrics_without_points(experiment, names, extents, chosen)
-    lines = telemetry_lines(experiment, extents, since=since, until=until)
+    lines = _telemetry_lines(experiment, extents, since=since, until=until)
+    _refuse_metrics_without_points(experiment, names, lines, chosen)
     figure = _new_figure(figure_class, width, height)
     _draw_telemetry(figure, experiment.experiment_id, names, lines)
     return figure
 
 
-def telemetry_lines(experiment: ExperimentData, extents: pa.Table, *, since: datetime | None,
-                    until: datetime | None) -> dict[tuple[int, str], Line]:
+def _telemetry_lines(experiment: ExperimentData, extents: pa.Table, *, since: datetime | None,
+                     until: datetime | None) -> dict[tuple[int, str], _Line]:
     """The line of each (trial, metric) in ``extents`` (a ``telemetry_summary``), read as a plot needs it.
 
     A trial whose every metric has at most ``MAX_POINTS_PER_LINE`` points is
@@ -125,7 +125,7 @@ def telemetry_lines(experiment: ExperimentData, extents: pa.Table, *, since: dat
     origins, spans, largest = _trial_extents(extents)
     metrics = pc.unique(extents.column("metric")).to_pylist()
     small = [trial for trial in origins if largest[trial] <= MAX_POINTS_PER_LINE]
-    lines: dict[tuple[int, str], Line] = {}
+    lines: dict[tuple[int, str], _Line] = {}
     if small:
         points = experiment.telemetry_table(small, metrics=metrics, start=since, end=until)
         lines.update(_raw_lines(points, origins))
@@ -158,22 +158,22 @@ def _bucket_for(span_us: int) -> timedelta:
     return timedelta(microseconds=max(1, -(-span_us // MAX_POINTS_PER_LINE)))
 
 
-def _raw_lines(points: pa.Table, origins: dict[int, int]) -> dict[tuple[int, str], Line]:
-    lines: dict[tuple[int, str], Line] = {}
+def _raw_lines(points: pa.Table, origins: dict[int, int]) -> dict[tuple[int, str], _Line]:
+    lines: dict[tuple[int, str], _Line] = {}
     values = _numeric_view(points.column("value"))
     for trial, metric, ts, value in zip(points.column("trial_id").to_pylist(), points.column("metric").to_pylist(),
                                         _micros(points.column("ts")), values):
         if value is None:
             continue
-        line = lines.setdefault((trial, metric), Line([], []))
+        line = lines.setdefault((trial, metric), _Line([], []))
         line.seconds.append((ts - origins[trial]) / _MICROS_PER_SECOND)
         line.values.append(value)
     return lines
 
 
-def _downsampled_lines(buckets: pa.Table, origin_us: int, bucket: timedelta) -> dict[tuple[int, str], Line]:
+def _downsampled_lines(buckets: pa.Table, origin_us: int, bucket: timedelta) -> dict[tuple[int, str], _Line]:
     """Each bucket drawn at its middle: its mean as the line, its min and max as a band."""
-    lines: dict[tuple[int, str], Line] = {}
+    lines: dict[tuple[int, str], _Line] = {}
     half = (bucket // timedelta(microseconds=1)) / 2
     for trial, metric, start, mean, low, high in zip(
             buckets.column("trial_id").to_pylist(), buckets.column("metric").to_pylist(),
@@ -181,7 +181,7 @@ def _downsampled_lines(buckets: pa.Table, origin_us: int, bucket: timedelta) -> 
             buckets.column("min").to_pylist(), buckets.column("max").to_pylist()):
         if mean is None:  # a bucket of non-numeric values only
             continue
-        line = lines.setdefault((trial, metric), Line([], [], [], []))
+        line = lines.setdefault((trial, metric), _Line([], [], [], []))
         line.seconds.append((start + half - origin_us) / _MICROS_PER_SECOND)
         line.values.append(mean)
         assert line.low is not None and line.high is not None
@@ -205,7 +205,7 @@ def _numeric_view(column: pa.ChunkedArray) -> list[float | None]:
 
 
 def _draw_telemetry(figure: Figure, experiment_id: str, metrics: list[str],
-                    lines: dict[tuple[int, str], Line]) -> None:
+                    lines: dict[tuple[int, str], _Line]) -> None:
     trials = sorted({trial for trial, _ in lines})
     colours = _colours(len(trials))
     labelled = len(trials) <= MAX_LEGEND_TRIALS
@@ -284,15 +284,16 @@ def _trial_list(experiment: ExperimentData, trial_ids: Any) -> list[int] | None:
     return chosen
 
 
-def _refuse_metrics_without_points(experiment: ExperimentData, metrics: list[str], extents: pa.Table,
-                                   trial_ids: list[int] | None) -> None:
-    present = set(extents.column("metric").to_pylist())
-    missing = [metric for metric in metrics if metric not in present]
+def _refuse_metrics_without_points(experiment: ExperimentData, metrics: list[str],
+                                   lines: dict[tuple[int, str], _Line], trial_ids: list[int] | None) -> None:
+    """An unknown (or misspelt) metric, or one of no numbers, would be an empty panel: refuse it, naming it."""
+    drawn = {metric for _, metric in lines}
+    missing = [metric for metric in metrics if metric not in drawn]
     if missing:
-        where = "" if trial_ids is None else f" of trial{'s' if len(trial_ids) > 1 else ''} " + \
+        where = "" if trial_ids is None else f" in trial{'s' if len(trial_ids) > 1 else ''} " + \
             ", ".join(map(str, trial_ids))
         raise InvalidValueError(
-            f"experiment {experiment.experiment_id!r} has no telemetry point of metric "
+            f"experiment {experiment.experiment_id!r} has no numeric telemetry point of metric "
             f"{', '.join(map(repr, missing))}{where} in the time range asked for: nothing plotted"
         )
 
@@ -393,7 +394,9 @@ def _category_key(value: Any) -> tuple[str, Any]:
 
 
 def _label(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    return repr(value) if isinstance(value, (bool, int, float)) else json.dumps(value)
 
 
 def _best_trials(experiment: ExperimentData, y: str) -> tuple[set[int], str] | None:

@@ -570,10 +570,11 @@ def test_df_without_pandas_is_a_clear_error(mixed: Fixture, monkeypatch: pytest.
     assert mixed.data.results_table.num_rows == 7  # the Arrow form needs nothing more
 
 
-def test_importing_mlos_store_never_imports_pandas() -> None:
-    code = "import sys\nimport mlos_store\nfrom mlos_store import analysis\nprint('pandas' in sys.modules)"
+def test_importing_mlos_store_never_imports_pandas_or_matplotlib() -> None:
+    code = ("import sys\nimport mlos_store\nfrom mlos_store import analysis, plot\n"
+            "print('pandas' in sys.modules, 'matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert out.strip() == "False False"
 
 
 def test_the_store_and_its_analysis_side_work_without_pandas(tmp_path: Any) -> None:

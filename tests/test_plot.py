@@ -1,0 +1,218 @@
+"""Plots: PNG files of the requested size, drawn from what is stored, refused cleanly on bad input."""
+
+from __future__ import annotations
+
+import struct
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from conftest import T0
+
+from mlos_store import (
+    ExperimentData,
+    InvalidValueError,
+    MissingDependencyError,
+    Status,
+    Storage,
+    StoreError,
+    UnknownObjectError,
+)
+from mlos_store.plot import (
+    MAX_POINTS_PER_LINE,
+    plot_results,
+    plot_telemetry,
+    results_figure,
+    telemetry_figure,
+)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+BUSY_POINTS = 3 * MAX_POINTS_PER_LINE + 17
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk, after checking the signature."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+@pytest.fixture(scope="module")
+def data() -> Iterator[ExperimentData]:
+    """An experiment with telemetry (a small trial, a late one, a busy one) and results of every kind.
+
+    Trial 1: cpu and mem every 0.5 s from T0, and a string metric 'phase'.
+    Trial 2: cpu and mem every 1 s from T0 + 60 s. Trial 3: BUSY_POINTS cpu
+    points every 10 ms. Results: latency (the objective) and a string note.
+    """
+    with Storage() as storage:
+        exp = storage.experiment(experiment_id="plots", trial_id=1, root_env_config="env.jsonc", description="",
+                                 tunables={"threads": 4, "mode": "a", "fast": False},
+                                 opt_targets={"latency": "min"})
+        with exp:
+            runs: list[tuple[dict[str, Any], Status, dict[str, Any] | None]] = [
+                ({"threads": 2, "mode": "b"}, Status.SUCCEEDED, {"latency": 5.0, "note": "ok"}),
+                ({"threads": 8, "mode": "a", "fast": True}, Status.SUCCEEDED, {"latency": 3.0, "note": "ok"}),
+                ({"threads": 4, "mode": "c"}, Status.FAILED, None),
+                ({"threads": 6, "mode": "a"}, Status.SUCCEEDED, {"latency": 4.0, "note": "slow"}),
+            ]
+            trials = []
+            for tunables, status, results in runs:
+                trial = exp.new_trial(tunables, ts_start=T0)
+                trial.update(Status.RUNNING, T0)
+                trials.append((trial, status, results))
+            small = [(T0 + timedelta(seconds=0.5 * i), metric, float(10 * i + n))
+                     for i in range(10) for n, metric in enumerate(["cpu", "mem"])]
+            trials[0][0].update_telemetry(Status.RUNNING, T0, [*small, (T0, "phase", "warmup")])
+            late = T0 + timedelta(seconds=60)
+            trials[1][0].update_telemetry(Status.RUNNING, late, [
+                (late + timedelta(seconds=i), metric, float(i)) for i in range(5) for metric in ["cpu", "mem"]])
+            stamps = [T0 + timedelta(milliseconds=10 * i) for i in range(BUSY_POINTS)]
+            trials[2][0].update_telemetry(Status.RUNNING, T0, pa.table({
+                "ts": pa.array(stamps, pa.timestamp("us", tz="UTC")), "metric": ["cpu"] * BUSY_POINTS,
+                "value": [float(i % 100) for i in range(BUSY_POINTS)]}))
+            for trial, status, results in trials:
+                trial.update(status, T0 + timedelta(seconds=120), results)
+        yield storage.experiments["plots"]
+
+
+def labels_of(ax: Any) -> list[str]:
+    return [line.get_label() for line in ax.get_lines()]
+
+
+def test_telemetry_plot_is_a_png_of_exactly_the_requested_size(data: ExperimentData, tmp_path: Path) -> None:
+    path = plot_telemetry(data, tmp_path / "t.png", metrics=["cpu", "mem"], trial_ids=[1, 2], size_px=(641, 379))
+    assert path == tmp_path / "t.png"
+    assert png_size(path) == (641, 379)
+    default = plot_telemetry(data, str(tmp_path / "d.png"), metrics=["cpu"])
+    assert png_size(default) == (960, 540)
+    from PIL import Image  # comes with matplotlib
+    with Image.open(path) as image:
+        image.verify()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.png", "t.png"]  # no temporary left behind
+
+
+def test_telemetry_figure_draws_a_panel_per_metric_and_a_line_per_selected_trial(data: ExperimentData) -> None:
+    figure = telemetry_figure(data, metrics=["mem", "cpu"], trial_ids=[2, 1])
+    mem, cpu = figure.axes
+    assert (mem.get_ylabel(), cpu.get_ylabel()) == ("mem", "cpu")
+    assert labels_of(mem) == labels_of(cpu) == ["trial 1", "trial 2"]
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["trial 1", "trial 2"]
+    first, late = cpu.get_lines()
+    # x is seconds since each trial's first point: the late trial starts at 0 too
+    assert list(first.get_xdata()) == [0.5 * i for i in range(10)]
+    assert list(first.get_ydata()) == [float(10 * i) for i in range(10)]
+    assert list(late.get_xdata()) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert list(mem.get_lines()[0].get_ydata()) == [float(10 * i + 1) for i in range(10)]
+
+
+def test_telemetry_figure_keeps_to_the_time_range(data: ExperimentData) -> None:
+    figure = telemetry_figure(data, metrics=["cpu"], trial_ids=[1], since=T0 + timedelta(seconds=1),
+                              until=T0 + timedelta(seconds=3))
+    [line] = figure.axes[0].get_lines()
+    assert list(line.get_ydata()) == [20.0, 30.0, 40.0, 50.0]  # [since, until): points at 1.0 .. 2.5 s
+    assert list(line.get_xdata()) == [0.0, 0.5, 1.0, 1.5]
+
+
+def test_a_busy_trial_is_drawn_from_the_downsample_not_point_by_point(data: ExperimentData) -> None:
+    figure = telemetry_figure(data, metrics=["cpu"], trial_ids=[1, 3])
+    small, busy = figure.axes[0].get_lines()
+    assert len(small.get_xdata()) == 10  # few points: every one drawn
+    drawn = len(busy.get_ydata())
+    assert MAX_POINTS_PER_LINE // 2 < drawn <= MAX_POINTS_PER_LINE + 1 < BUSY_POINTS
+    span = timedelta(milliseconds=10 * (BUSY_POINTS - 1))
+    bucket = timedelta(microseconds=-(-span // timedelta(microseconds=1) // MAX_POINTS_PER_LINE))
+    buckets = data.telemetry_downsample(bucket, 3, metrics=["cpu"])
+    assert list(busy.get_ydata()) == buckets.column("mean").to_pylist()
+    assert sum(buckets.column("count").to_pylist()) == BUSY_POINTS
+    assert len(figure.axes[0].collections) == 1  # the busy trial's min-max band, nothing for the small one
+
+
+def test_results_plot_is_a_png_of_exactly_the_requested_size(data: ExperimentData, tmp_path: Path) -> None:
+    path = plot_results(data, tmp_path / "r.png", x="config.threads", y="result.latency", size_px=(500, 300))
+    assert path == tmp_path / "r.png"
+    assert png_size(path) == (500, 300)
+
+
+def test_results_figure_plots_each_trial_with_a_number_and_marks_the_best(data: ExperimentData) -> None:
+    ax = results_figure(data, x="config.threads", y="result.latency").axes[0]
+    succeeded, best = ax.collections  # the failed trial has no latency: not drawn
+    assert succeeded.get_offsets().tolist() == [[2.0, 5.0], [8.0, 3.0], [6.0, 4.0]]
+    assert best.get_offsets().tolist() == [[8.0, 3.0]]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["succeeded", "best (min)"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("config.threads", "result.latency")
+
+
+def test_a_y_that_is_not_an_objective_has_no_best_marker(data: ExperimentData) -> None:
+    ax = results_figure(data, x="config.threads", y="trial_id").axes[0]
+    failed, succeeded = ax.collections  # one colour per status, by status name
+    assert failed.get_offsets().tolist() == [[4.0, 3.0]]
+    assert succeeded.get_offsets().tolist() == [[2.0, 1.0], [8.0, 2.0], [6.0, 4.0]]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["failed", "succeeded"]
+
+
+@pytest.mark.parametrize(("column", "labels", "offsets"), [
+    # trials 1, 2, 4 have a latency (the failed trial's mode 'c' is no category); a category's
+    # second point is moved a little sideways so it does not hide the first
+    ("config.mode", ["a", "b"], [[1.0, 5.0], [0.0, 3.0], [0.05, 4.0]]),
+    ("config.fast", ["False", "True"], [[0.0, 5.0], [1.0, 3.0], [0.05, 4.0]]),
+])
+def test_a_categorical_x_gets_one_sorted_category_per_value(data: ExperimentData, column: str, labels: list[str],
+                                                            offsets: list[list[float]]) -> None:
+    ax = results_figure(data, x=column, y="result.latency").axes[0]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == labels
+    assert ax.collections[0].get_offsets().tolist() == offsets
+
+
+REFUSALS = [
+    (lambda d, p: plot_telemetry(d, p, metrics=["cpu", "cpu_pcct"]), InvalidValueError, "'cpu_pcct'"),
+    (lambda d, p: plot_telemetry(d, p, metrics=["phase"]), InvalidValueError,  # strings only
+     "no numeric telemetry point of metric 'phase'"),
+    (lambda d, p: plot_telemetry(d, p, metrics=["mem"], trial_ids=[3]), InvalidValueError, "'mem' in trial 3"),
+    (lambda d, p: plot_telemetry(d, p, metrics="cpu"), InvalidValueError, "list of metric names"),
+    (lambda d, p: plot_telemetry(d, p, metrics=[]), InvalidValueError, "metrics is empty"),
+    (lambda d, p: plot_telemetry(d, p, metrics=["cpu"], trial_ids=[1, 99]), UnknownObjectError, "no trial 99"),
+    (lambda d, p: plot_telemetry(d, p, metrics=["cpu"], size_px=(0, 540)), InvalidValueError, "size_px"),
+    (lambda d, p: plot_results(d, p, x="config.thread", y="result.latency"), InvalidValueError,
+     "no column 'config.thread' to plot as x; its config and result columns: config.fast, config.mode"),
+    (lambda d, p: plot_results(d, p, x="config.threads", y="result.latency_ms"), InvalidValueError,
+     "no column 'result.latency_ms' to plot as y"),
+    (lambda d, p: plot_results(d, p, x="config.threads", y="result.note"), InvalidValueError,
+     "column 'result.note' holds string values"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "message"), REFUSALS)
+def test_bad_input_is_refused_naming_it_and_nothing_is_written(data: ExperimentData, tmp_path: Path, call: Any,
+                                                                error: type[StoreError], message: str) -> None:
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call(data, tmp_path / "out.png")
+    assert list(tmp_path.iterdir()) == []
+    existing = tmp_path / "kept.png"
+    existing.write_bytes(b"an earlier plot")
+    with pytest.raises(error):
+        call(data, existing)
+    assert existing.read_bytes() == b"an earlier plot"
+    assert list(tmp_path.iterdir()) == [existing]
+
+
+def test_a_missing_folder_is_refused(data: ExperimentData, tmp_path: Path) -> None:
+    with pytest.raises(InvalidValueError, match="does not exist"):
+        plot_telemetry(data, tmp_path / "nowhere" / "t.png", metrics=["cpu"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_matplotlib_a_plot_says_what_to_install(data: ExperimentData, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an interpreter without matplotlib sees
+    for call in (lambda: plot_telemetry(data, tmp_path / "t.png", metrics=["cpu"]),
+                 lambda: plot_results(data, tmp_path / "r.png", x="config.threads", y="result.latency")):
+        with pytest.raises(MissingDependencyError, match=r"need matplotlib.*pip install 'mlos_store\[plot\]'") as info:
+            call()
+        assert isinstance(info.value, ImportError)
+    assert list(tmp_path.iterdir()) == []
