@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,6 +43,9 @@ from .values import (
     telemetry_value_columns,
     telemetry_values,
 )
+
+if TYPE_CHECKING:
+    import pandas
 
 #: More objectives than this use the pairwise Pareto query (cost grows with the square of the trials).
 _SWEEP_OBJECTIVES = 2
@@ -147,7 +150,7 @@ class ExperimentData(TelemetryReads):
         return results_of(self._engine, self._experiment_id, None)
 
     @property
-    def results_df(self) -> Any:
+    def results_df(self) -> pandas.DataFrame:
         """``results_table`` as a pandas DataFrame (JSON-encoded columns decoded to Python values)."""
         return to_pandas(self.results_table)
 
@@ -256,7 +259,7 @@ class TrialData:
         return long_table_dict(self.results_table, "metric")
 
     @property
-    def results_df(self) -> Any:
+    def results_df(self) -> pandas.DataFrame:
         return to_pandas(self.results_table)
 
     def telemetry_table(self, *, metrics: str | Iterable[str] | None = None,
@@ -266,7 +269,7 @@ class TrialData:
                               metrics=metrics, start=start, end=end)
 
     @property
-    def telemetry_df(self) -> Any:
+    def telemetry_df(self) -> pandas.DataFrame:
         return to_pandas(self.telemetry_table())
 
     @property
@@ -282,7 +285,7 @@ class TrialData:
         return long_table_dict(self.metadata_table, "parameter")
 
     @property
-    def metadata_df(self) -> Any:
+    def metadata_df(self) -> pandas.DataFrame:
         return to_pandas(self.metadata_table)
 
 
@@ -312,7 +315,7 @@ class TunableConfigData:
         return long_table_dict(self.config_table, "parameter")
 
     @property
-    def config_df(self) -> Any:
+    def config_df(self) -> pandas.DataFrame:
         return to_pandas(self.config_table)
 
 
@@ -356,7 +359,7 @@ class TunableConfigTrialGroupData:
         return results_of(self._engine, self._experiment_id, self._tunable_config_id)
 
     @property
-    def results_df(self) -> Any:
+    def results_df(self) -> pandas.DataFrame:
         return to_pandas(self.results_table)
 
 
@@ -396,7 +399,7 @@ def long_table_dict(table: pa.Table, name_column: str) -> dict[str, Any]:
     return dict(zip(table.column(name_column).to_pylist(), telemetry_values(table)))
 
 
-def to_pandas(table: pa.Table) -> Any:
+def to_pandas(table: pa.Table) -> pandas.DataFrame:
     """A pandas DataFrame of an Arrow table, every cell holding the exact stored value.
 
     JSON-encoded columns are decoded to Python objects (a cell with no

@@ -27,7 +27,7 @@ from .status import Status
 from .telemetry_buffer import TelemetryBuffer
 from .telemetry_reads import TelemetryReads
 from .trial import Trial
-from .tunables import Tunables, tunable_values
+from .tunables import Tunables, TunablesLike, tunable_values
 from .values import (
     canonical_json,
     check_text,
@@ -53,7 +53,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
     without entering.
     """
 
-    def __init__(self, *, engine: Engine, schema: Catalog, tunables: Any, experiment_id: str,
+    def __init__(self, *, engine: Engine, schema: Catalog, tunables: TunablesLike, experiment_id: str,
                  trial_id: int, root_env_config: str, description: str,
                  opt_targets: Mapping[str, str]) -> None:
         if not isinstance(experiment_id, str) or not experiment_id:
@@ -184,7 +184,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
 
     # ------------------------------------------------------------ writing
 
-    def new_trial(self, tunables: Any, ts_start: datetime | None = None,
+    def new_trial(self, tunables: TunablesLike, ts_start: datetime | None = None,
                   config: Mapping[str, Any] | None = None) -> Trial:
         """Store a PENDING trial of these tunable values, scheduled at ``ts_start``.
 
@@ -368,7 +368,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
             raise UnknownObjectError(f"experiment {self._experiment_id!r} has no trial {trial_id!r}")
 
 
-def restore_experiment(engine: Engine, experiment_id: str, tunables: Any,
+def restore_experiment(engine: Engine, experiment_id: str, tunables: TunablesLike | None,
                        opt_targets: Mapping[str, str] | None) -> Experiment | None:
     """The stored experiment, or None; ``Storage.get_experiment_by_id`` documents it."""
     if not isinstance(experiment_id, str) or not experiment_id:

@@ -12,6 +12,7 @@ from .analysis import ExperimentData, experiments
 from .engine import DEFAULT_LINGER, DEFAULT_TIMEOUT, Engine
 from .experiment import Experiment, restore_experiment
 from .import_store import ImportReport, import_store
+from .tunables import TunablesLike
 
 
 class Storage:
@@ -66,7 +67,7 @@ class Storage:
     def engine(self) -> Engine:
         return self._engine
 
-    def get_experiment_by_id(self, experiment_id: str, tunables: Any = None,
+    def get_experiment_by_id(self, experiment_id: str, tunables: TunablesLike | None = None,
                              opt_targets: Mapping[str, str] | None = None) -> Experiment | None:
         """The stored experiment ``experiment_id``, or None: a worker's way back to it.
 
@@ -78,7 +79,7 @@ class Storage:
         return restore_experiment(self._engine, experiment_id, tunables, opt_targets)
 
     def experiment(self, *, experiment_id: str, trial_id: int, root_env_config: str, description: str,
-                   tunables: Any, opt_targets: Mapping[str, str]) -> Experiment:
+                   tunables: TunablesLike, opt_targets: Mapping[str, str]) -> Experiment:
         """An experiment of this store, to be entered with ``with`` (same keywords as mlos_bench)."""
         return Experiment(engine=self._engine, schema=self._engine.catalog, tunables=tunables,
                           experiment_id=experiment_id, trial_id=trial_id, root_env_config=root_env_config,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from .errors import InvalidValueError
 from .values import Scalar, check_name, encode_value
+
+#: Tunables as the API takes them: the library's ``Tunables``, a plain mapping of name to value,
+#: or an object shaped like mlos_bench's TunableGroups (iterating it yields ``(tunable, group)`` pairs).
+TunablesLike: TypeAlias = "Tunables | Mapping[str, Any] | Iterable[Any]"
 
 
 class Tunables(Mapping[str, Scalar]):
@@ -30,7 +34,7 @@ class Tunables(Mapping[str, Scalar]):
             self._values.update(self._checked(values))
 
     @classmethod
-    def from_any(cls, tunables: Any) -> Tunables:
+    def from_any(cls, tunables: TunablesLike | None) -> Tunables:
         """The library's object for a Tunables, a mapping, or a TunableGroups-shaped object.
 
         A TunableGroups-shaped object iterates as ``(tunable, group)`` pairs
@@ -46,7 +50,7 @@ class Tunables(Mapping[str, Scalar]):
             defaults: dict[str, Any] = {}
             values: dict[str, Any] = {}
             for item in tunables:
-                tunable = item[0] if isinstance(item, tuple) else item
+                tunable: Any = item[0] if isinstance(item, tuple) else item
                 try:
                     name, value, default = tunable.name, tunable.value, tunable.default
                 except AttributeError:
@@ -108,7 +112,7 @@ class Tunables(Mapping[str, Scalar]):
         return f"Tunables({self._values!r})"
 
 
-def tunable_values(tunables: Any) -> dict[str, Any]:
+def tunable_values(tunables: TunablesLike) -> dict[str, Any]:
     """{name: value} of a Tunables, a plain mapping of values, or a TunableGroups-shaped object."""
     if isinstance(tunables, Mapping):
         return dict(tunables)

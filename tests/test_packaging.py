@@ -57,6 +57,13 @@ def test_wheel_holds_every_sql_file(wheel: Path) -> None:
     assert shipped == expected
 
 
+def test_wheel_and_installed_package_are_marked_typed(wheel: Path, target: Path) -> None:
+    """PEP 561: ``py.typed`` makes type checkers use the package's own annotations."""
+    with zipfile.ZipFile(wheel) as archive:
+        assert "mlos_store/py.typed" in archive.namelist()
+    assert (target / "mlos_store" / "py.typed").is_file()
+
+
 def test_wheel_holds_no_tests_or_build_leftovers(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         tops = {name.split("/")[0] for name in archive.namelist()}
