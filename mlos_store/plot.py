@@ -368,11 +368,12 @@ def _numeric_column(experiment: ExperimentData, table: pa.Table, field: pa.Field
     return _numeric_view(table.column(field.name))
 
 
-def _x_positions(ax: Axes, field: pa.Field, column: pa.ChunkedArray) -> list[float]:
-    """Where each point sits on the x axis; a non-numeric column becomes labelled categories."""
-    if (pa.types.is_integer(field.type) or pa.types.is_floating(field.type)) and \
-            not (field.metadata or {}).get(ENCODING_KEY):
+def _x_positions(ax: Axes, field: pa.Field, column: pa.ChunkedArray) -> list[Any]:
+    """Where each point sits on the x axis: numbers and times as they are, anything else as labelled categories."""
+    if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
         return [float("nan") if v is None else float(v) for v in column.to_pylist()]
+    if pa.types.is_timestamp(field.type):
+        return list(column.to_pylist())  # matplotlib puts datetimes on a date axis
     values = ["(none)" if v is ABSENT or v is None else v for v in column_to_python(field, column)]
     categories = sorted({_category_key(v): v for v in values}.items())
     index = {key: i for i, (key, _) in enumerate(categories)}
@@ -390,13 +391,13 @@ def _category_key(value: Any) -> tuple[str, Any]:
     """Sorts values of one type among themselves (False before True, 2 before 10), types apart."""
     if isinstance(value, (bool, int, float, str)):
         return (type(value).__name__, value)
-    return (type(value).__name__, json.dumps(value, sort_keys=True))
+    return (type(value).__name__, json.dumps(value, sort_keys=True, default=str))
 
 
 def _label(value: Any) -> str:
     if isinstance(value, str):
         return value
-    return repr(value) if isinstance(value, (bool, int, float)) else json.dumps(value)
+    return repr(value) if isinstance(value, (bool, int, float)) else json.dumps(value, default=str)
 
 
 def _best_trials(experiment: ExperimentData, y: str) -> tuple[set[int], str] | None:
@@ -409,7 +410,7 @@ def _best_trials(experiment: ExperimentData, y: str) -> tuple[set[int], str] | N
     return set(best.column("trial_id").to_pylist()), direction
 
 
-def _draw_results(ax: Axes, rows: pa.Table, positions: list[float], values: list[float],
+def _draw_results(ax: Axes, rows: pa.Table, positions: list[Any], values: list[float],
                   best: tuple[set[int], str] | None) -> None:
     statuses = rows.column("status").to_pylist()
     trial_ids = rows.column("trial_id").to_pylist()

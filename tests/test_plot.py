@@ -164,12 +164,20 @@ def test_a_y_that_is_not_an_objective_has_no_best_marker(data: ExperimentData) -
     # second point is moved a little sideways so it does not hide the first
     ("config.mode", ["a", "b"], [[1.0, 5.0], [0.0, 3.0], [0.05, 4.0]]),
     ("config.fast", ["False", "True"], [[0.0, 5.0], [1.0, 3.0], [0.05, 4.0]]),
+    ("status", ["SUCCEEDED"], [[0.0, 5.0], [0.05, 3.0], [-0.05, 4.0]]),
 ])
 def test_a_categorical_x_gets_one_sorted_category_per_value(data: ExperimentData, column: str, labels: list[str],
                                                             offsets: list[list[float]]) -> None:
     ax = results_figure(data, x=column, y="result.latency").axes[0]
     assert [tick.get_text() for tick in ax.get_xticklabels()] == labels
     assert ax.collections[0].get_offsets().tolist() == offsets
+
+
+def test_a_time_x_is_a_date_axis(data: ExperimentData) -> None:
+    from matplotlib.dates import date2num
+
+    ax = results_figure(data, x="ts_start", y="result.latency").axes[0]
+    assert ax.collections[0].get_offsets().tolist() == [[date2num(T0), latency] for latency in (5.0, 3.0, 4.0)]
 
 
 REFUSALS = [
