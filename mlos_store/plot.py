@@ -125,15 +125,15 @@ def _telemetry_lines(experiment: ExperimentData, extents: pa.Table, *, since: da
     origins, spans, largest = _trial_extents(extents)
     metrics = pc.unique(extents.column("metric")).to_pylist()
     small = [trial for trial in origins if largest[trial] <= MAX_POINTS_PER_LINE]
+    busy = [trial for trial in origins if largest[trial] > MAX_POINTS_PER_LINE]
     lines: dict[tuple[int, str], _Line] = {}
     if small:
         points = experiment.telemetry_table(small, metrics=metrics, start=since, end=until)
         lines.update(_raw_lines(points, origins))
-    for trial in origins:
-        if trial not in small:
-            bucket = _bucket_for(spans[trial])
-            buckets = experiment.telemetry_downsample(bucket, trial, metrics=metrics, start=since, end=until)
-            lines.update(_downsampled_lines(buckets, origins[trial], bucket))
+    for trial in busy:
+        bucket = _bucket_for(spans[trial])
+        buckets = experiment.telemetry_downsample(bucket, trial, metrics=metrics, start=since, end=until)
+        lines.update(_downsampled_lines(buckets, origins[trial], bucket))
     return lines
 
 
