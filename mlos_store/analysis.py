@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .catalog import Query
 from .convert import widen
 from .engine import Engine
 from .errors import InvalidValueError, MissingDependencyError
@@ -169,11 +170,25 @@ class ExperimentData(TelemetryReads):
         objectives = self._checked_objectives(objectives)
         query = (self._sql.experiment_pareto_front_2d if len(objectives) <= _SWEEP_OBJECTIVES
                  else self._sql.experiment_pareto_front)
+        return self._results_in_order(query, objectives)
+
+    def ranked(self, objectives: Mapping[str, str] | None = None) -> pa.Table:
+        """``results_table`` rows of the SUCCEEDED trials holding every objective, best first.
+
+        Ordered by the first objective in its direction, ties by the next,
+        then by trial id, so with one objective ``ranked().slice(0, n)`` is
+        the n best trials; with several, unlike ``best()``, the order is
+        lexicographic, not Pareto. Trials are left out as in ``best()``.
+        """
+        return self._results_in_order(self._sql.experiment_trials_ranked, self._checked_objectives(objectives))
+
+    def _results_in_order(self, query: Query, objectives: dict[str, str]) -> pa.Table:
+        """``results_table`` rows of the trial ids ``query`` lists for ``objectives``, in its order."""
         with self._engine.transaction():
-            best_ids = self._engine.fetch_table(query, experiment_id=self._experiment_id,
-                                                metrics=list(objectives), directions=list(objectives.values()))
+            chosen = self._engine.fetch_table(query, experiment_id=self._experiment_id,
+                                              metrics=list(objectives), directions=list(objectives.values()))
             results = self.results_table
-        rows = pc.index_in(best_ids.column("trial_id"), value_set=results.column("trial_id"))
+        rows = pc.index_in(chosen.column("trial_id"), value_set=results.column("trial_id"))
         return results.take(rows)
 
     def _checked_objectives(self, objectives: Mapping[str, str] | None) -> dict[str, str]:

@@ -13,7 +13,16 @@ from typing import Any
 import pyarrow as pa
 
 from .status import Status
-from .values import ABSENT, column_to_python, sorted_runs, telemetry_values, typed_column
+from .values import (
+    ABSENT,
+    ENCODING_KEY,
+    JSON_COMPANION,
+    NUMERIC_WITH_JSON,
+    column_to_python,
+    sorted_runs,
+    telemetry_values,
+    typed_column,
+)
 
 CONFIG_PREFIX = "config."
 RESULT_PREFIX = "result."
@@ -78,3 +87,22 @@ def telemetry_from_table(table: pa.Table) -> list[tuple[datetime, str, Any]]:
     """``[(ts, metric, value), ...]`` from a ``telemetry_table`` result, in its order."""
     values = telemetry_values(table)
     return list(zip(table.column("ts").to_pylist(), table.column("metric").to_pylist(), values))
+
+
+def exact_columns(table: pa.Table) -> list[tuple[str, list[Any]]]:
+    """Each column's name and the exact stored values of its cells, for any table the store returns.
+
+    JSON-encoded columns are decoded, and a numeric ``value`` with its
+    ``value_json`` companion becomes one ``value`` column of exact values
+    (the companion is left out). A cell with no stored value is None.
+    """
+    merged = (table.schema.get_field_index("value") >= 0 and JSON_COMPANION in table.column_names
+              and (table.schema.field("value").metadata or {}).get(ENCODING_KEY) == NUMERIC_WITH_JSON)
+    columns = []
+    for field in table.schema:
+        if merged and field.name == JSON_COMPANION:
+            continue
+        values = telemetry_values(table) if merged and field.name == "value" else \
+            column_to_python(field, table.column(field.name))
+        columns.append((field.name, [None if v is ABSENT else v for v in values]))
+    return columns

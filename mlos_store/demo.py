@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import Experiment, Status, Storage
+from .progress import ProgressCallback, Steps
 
 TUNABLES = {"buffer_mb": 64, "threads": 4, "compression": "lz4", "prefetch": False}
 OPT_TARGETS = {"latency_ms": "min"}
@@ -80,25 +81,51 @@ def run_benchmark(trial: Any, start: datetime, rng: random.Random) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    run_demo(args.path, trials=args.trials, seed=args.seed, start=args.start)
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo's options (shared with ``mlos-store demo``)."""
     parser.add_argument("path", nargs="?", default="mlos_store_demo.duckdb", help="store file (created if missing)")
     parser.add_argument("--trials", type=int, default=TRIALS_PER_RUN, help="trials to run this time")
     parser.add_argument("--seed", type=int, default=None, help="random seed")
-    args = parser.parse_args(argv)
-    rng = random.Random(args.seed)
-    with Storage(args.path) as storage:
+    parser.add_argument("--start", type=iso_timestamp, default=None,
+                        help="start time of the first trial, ISO 8601 (default: now); with --seed, "
+                             "a run that repeats exactly")
+
+
+def iso_timestamp(text: str) -> datetime:
+    """An ISO 8601 timestamp; one without an offset is local time, as everywhere in mlos_store."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 timestamp: {text!r}") from None
+
+
+def run_demo(path: str, *, trials: int = TRIALS_PER_RUN, seed: int | None = None, start: datetime | None = None,
+             progress: ProgressCallback | None = None) -> None:
+    """Run ``trials`` trials of the toy loop on the store at ``path`` and print what it holds.
+
+    ``progress(done, total)`` hears of each trial run.
+    """
+    rng = random.Random(seed)
+    with Storage(path) as storage:
         exp = storage.experiment(experiment_id="demo-latency", trial_id=1, root_env_config="demo/env.jsonc",
                                  description="toy latency tuning", tunables=TUNABLES, opt_targets=OPT_TARGETS)
         with exp:
-            print(f"store {args.path}: experiment {exp.experiment_id!r}, next trial id {exp.trial_id}")
+            print(f"store {path}: experiment {exp.experiment_id!r}, next trial id {exp.trial_id}")
             best, _ = best_so_far(exp)
-            clock = datetime.now(timezone.utc)
-            for _ in range(args.trials):
+            clock = datetime.now(timezone.utc) if start is None else start
+            steps = Steps(trials, progress)
+            for _ in range(trials):
                 trial = exp.new_trial(propose(best, rng), ts_start=clock)
                 run_benchmark(trial, clock, rng)
                 clock += timedelta(seconds=3)
-                best, _ = best_so_far(exp)
+                best, _ = steps.step(best_so_far(exp))
             report(exp)
-    return 0
 
 
 def report(exp: Experiment) -> None:

@@ -548,6 +548,27 @@ class Engine:
         with self._session() as con, self._translated(query, params):
             return con.sql(query.sql, params=params or None).to_arrow_table()
 
+    def fetch_user_query(self, text: str) -> pa.Table:
+        """Run one read statement a person wrote (``mlos-store sql``) on a store opened read-only.
+
+        The text is the caller's own, not a query of the catalog, so it is
+        held to two locks: DuckDB's parser must find exactly one statement
+        and it must be a SELECT (SHOW, DESCRIBE, SUMMARIZE and FROM-first
+        queries parse as one); and the store must be open read-only, so the
+        file cannot change even if a SELECT found a way to write.
+        """
+        if not self.read_only:
+            raise InvalidValueError(f"a query of your own runs only on a store opened read-only; {self.path!r} is "
+                                    "open read-write")
+        _check_single_select(text)
+        with self._session() as con:
+            try:
+                return con.sql(text).to_arrow_table()
+            except duckdb.Error as exc:
+                if self._depth:
+                    self._aborted = True
+                raise QueryError(f"the query failed: {exc}") from exc
+
     def stream(self, query: Query, *, batch_size: int = 1_000_000, **params: Any) -> pa.RecordBatchReader:
         """Run an ``:arrow`` query on its own cursor and stream its batches.
 
@@ -793,6 +814,21 @@ def _checked_mode(mode: str | None, in_memory: bool) -> str:
     if mode == SHARED and not FLOCK_AVAILABLE:
         raise InvalidValueError("the shared mode needs flock, which this platform lacks: use mode='exclusive'")
     return mode
+
+
+def _check_single_select(text: str) -> None:
+    """Refuse text that is not exactly one SELECT statement, naming what it is instead."""
+    if not isinstance(text, str):
+        raise InvalidValueError(f"a query must be text, got {text!r}")
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as exc:
+        raise QueryError(f"the query does not parse: {exc}") from exc
+    if len(statements) != 1:
+        raise InvalidValueError(f"give exactly one statement, got {len(statements)}")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise InvalidValueError(f"only a read statement (SELECT) may run here, got {kind.name}; nothing was run")
 
 
 def _checked_seconds(seconds: float, what: str) -> float:

@@ -47,9 +47,12 @@ from .errors import (
     TunableConflictError,
     UnknownObjectError,
 )
+from .progress import ProgressCallback, Steps
 from .values import experiment_id_list
 
 _LISTED_CONFLICTS = 5
+#: Steps of ``_copy`` (a statement each, the two that empty the work tables one): what ``progress`` hears.
+_COPY_STEPS = 15
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,12 @@ class ImportReport:
 
 
 def import_store(engine: Engine, path: str | os.PathLike[str],
-                 experiment_ids: Iterable[str] | None = None) -> ImportReport:
-    """Copy experiments (all, or those named) from the store file at ``path``; see the module doc."""
+                 experiment_ids: Iterable[str] | None = None, *,
+                 progress: ProgressCallback | None = None) -> ImportReport:
+    """Copy experiments (all, or those named) from the store file at ``path``; see the module doc.
+
+    ``progress`` hears of each copying statement run (``mlos_store.progress``).
+    """
     source = _checked_source(engine, path)
     sql = engine.catalog
     with engine.attached(sql.import_store_attach, sql.import_store_detach, source):
@@ -77,7 +84,7 @@ def import_store(engine: Engine, path: str | os.PathLike[str],
             if not chosen:
                 return ImportReport(source, (), 0, 0, 0, 0)
             _refuse_conflicts(engine, source, chosen)
-            return _copy(engine, source, chosen)
+            return _copy(engine, source, chosen, Steps(_COPY_STEPS, progress))
 
 
 def _checked_source(engine: Engine, path: str | os.PathLike[str]) -> str:
@@ -151,23 +158,25 @@ def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
         )
 
 
-def _copy(engine: Engine, source: str, chosen: list[str]) -> ImportReport:
+def _copy(engine: Engine, source: str, chosen: list[str], steps: Steps) -> ImportReport:
     """Every table, one statement each, parents before children; the work tables emptied last."""
     sql = engine.catalog
-    new_experiments = engine.count(sql.import_store_experiment_insert, experiment_ids=chosen)
-    engine.count(sql.import_store_objective_insert, experiment_ids=chosen)
-    engine.count(sql.import_store_experiment_tunable_insert, experiment_ids=chosen)
-    engine.count(sql.import_store_config_map_fill, experiment_ids=chosen)
-    new_configs = engine.count(sql.import_store_tunable_config_insert)
-    engine.fetch_value(sql.import_store_config_ids_reserve)
-    engine.count(sql.import_store_tunable_param_insert)
-    engine.count(sql.import_store_new_trial_fill, experiment_ids=chosen)
-    new_trials = engine.count(sql.import_store_trial_insert)
-    engine.count(sql.import_store_trial_param_insert)
-    engine.count(sql.import_store_trial_status_insert)
-    engine.count(sql.import_store_trial_result_insert)
-    new_points = engine.count(sql.import_store_telemetry_insert)
-    engine.count(sql.import_store_merge_insert, experiment_ids=chosen)
+    step = steps.step
+    new_experiments = step(engine.count(sql.import_store_experiment_insert, experiment_ids=chosen))
+    step(engine.count(sql.import_store_objective_insert, experiment_ids=chosen))
+    step(engine.count(sql.import_store_experiment_tunable_insert, experiment_ids=chosen))
+    step(engine.count(sql.import_store_config_map_fill, experiment_ids=chosen))
+    new_configs = step(engine.count(sql.import_store_tunable_config_insert))
+    step(engine.fetch_value(sql.import_store_config_ids_reserve))
+    step(engine.count(sql.import_store_tunable_param_insert))
+    step(engine.count(sql.import_store_new_trial_fill, experiment_ids=chosen))
+    new_trials = step(engine.count(sql.import_store_trial_insert))
+    step(engine.count(sql.import_store_trial_param_insert))
+    step(engine.count(sql.import_store_trial_status_insert))
+    step(engine.count(sql.import_store_trial_result_insert))
+    new_points = step(engine.count(sql.import_store_telemetry_insert))
+    step(engine.count(sql.import_store_merge_insert, experiment_ids=chosen))
     engine.execute(sql.import_store_config_map_clear)
     engine.execute(sql.import_store_new_trial_clear)
+    step(None)  # the work tables emptied
     return ImportReport(source, tuple(chosen), new_experiments, new_trials, new_configs, new_points)

@@ -28,6 +28,7 @@ import pyarrow as pa
 from .catalog import Catalog, Query
 from .engine import Engine
 from .errors import InvalidValueError, UnknownObjectError
+from .progress import ProgressCallback, Steps
 from .values import experiment_id_list
 
 if TYPE_CHECKING:
@@ -77,23 +78,27 @@ def _partitioning(columns: tuple[str, ...]) -> ds.Partitioning:
     return _ds().partitioning(pa.schema([(c, _PARTITION_TYPES[c]) for c in columns]), flavor="hive")
 
 
-def export_experiment(engine: Engine, experiment_id: str, path: str | os.PathLike[str]) -> None:
+def export_experiment(engine: Engine, experiment_id: str, path: str | os.PathLike[str], *,
+                      progress: ProgressCallback | None = None) -> None:
     """Write one experiment to the dataset folder ``path`` (created if need be).
 
     Other experiments already in the folder stay; this experiment's
     partitions are replaced. Raises UnknownObjectError for an unknown id.
+    ``progress`` hears of each table written (``mlos_store.progress``).
     """
     if not engine.fetch_value(engine.catalog.experiment_exists, experiment_id=experiment_id):
         raise UnknownObjectError(f"experiment {experiment_id!r} is not stored")
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise InvalidValueError(f"cannot export to {os.fspath(path)!r}: it is a file, not a folder")
+    steps = Steps(len(tables(engine.catalog)), progress)
     for table in tables(engine.catalog):
         reader = engine.stream(table.export, batch_size=EXPORT_BATCH_ROWS, experiment_id=experiment_id)
-        _ds().write_dataset(reader, root / table.folder, format="parquet",
-                            partitioning=_partitioning(table.partition), basename_template="part-{i}.parquet",
-                            existing_data_behavior="delete_matching", max_partitions=1 << 30,
-                            max_open_files=_MAX_OPEN_FILES)
+        steps.step(_ds().write_dataset(reader, root / table.folder, format="parquet",
+                                       partitioning=_partitioning(table.partition),
+                                       basename_template="part-{i}.parquet",
+                                       existing_data_behavior="delete_matching", max_partitions=1 << 30,
+                                       max_open_files=_MAX_OPEN_FILES))
 
 
 def dataset_experiment_ids(path: str | os.PathLike[str]) -> list[str]:
@@ -105,13 +110,15 @@ def dataset_experiment_ids(path: str | os.PathLike[str]) -> list[str]:
 
 
 def import_experiments(engine: Engine, path: str | os.PathLike[str],
-                       experiment_ids: Iterable[str] | None = None) -> list[str]:
+                       experiment_ids: Iterable[str] | None = None, *,
+                       progress: ProgressCallback | None = None) -> list[str]:
     """Store the experiments of a dataset folder (all, or ``experiment_ids``); returns their ids.
 
     One transaction: an experiment id already stored, or not in the
     dataset, is refused before anything is written, and a failure leaves
     the store as it was. Config ids are remapped through the config hash:
-    a config this store already holds keeps its id.
+    a config this store already holds keeps its id. ``progress`` hears of
+    each table of each experiment read in (``mlos_store.progress``).
     """
     root = Path(path)
     if not (root / "experiment").is_dir():
@@ -126,25 +133,31 @@ def import_experiments(engine: Engine, path: str | os.PathLike[str],
         for experiment_id in wanted:
             if engine.fetch_value(engine.catalog.experiment_exists, experiment_id=experiment_id):
                 raise InvalidValueError(f"experiment {experiment_id!r} is already stored; nothing was imported")
+        steps = Steps(len(wanted) * len(tables(engine.catalog)), progress)
         for experiment_id in wanted:
-            _import_one(engine, root, experiment_id)
+            _import_one(engine, root, experiment_id, steps)
     return list(wanted)
 
 
-def _import_one(engine: Engine, root: Path, experiment_id: str) -> None:
+def _import_one(engine: Engine, root: Path, experiment_id: str, steps: Steps) -> None:
     for table in tables(engine.catalog):
-        dataset = _dataset(root, table.folder, table.partition)
-        if dataset is None:
-            continue  # the export had no rows for this table
-        rows = dataset.scanner(filter=_ds().field("experiment_id") == experiment_id)
-        if table.folder == "tunable_param":  # configs first, so their params and trials find this store's ids
-            config_rows = rows.to_table()
-            engine.ingest(engine.catalog.import_tunable_config_insert, config_rows)
-            engine.ingest(table.insert, config_rows)
-        elif table.insert.params:  # objective_insert and experiment_tunable_insert take the id as a parameter
-            engine.ingest(table.insert, _renamed(rows.to_table()), experiment_id=experiment_id)
-        else:
-            engine.ingest(table.insert, rows.to_reader())
+        _import_table(engine, root, experiment_id, table)
+        steps.step(None)
+
+
+def _import_table(engine: Engine, root: Path, experiment_id: str, table: Table) -> None:
+    dataset = _dataset(root, table.folder, table.partition)
+    if dataset is None:
+        return  # the export had no rows for this table
+    rows = dataset.scanner(filter=_ds().field("experiment_id") == experiment_id)
+    if table.folder == "tunable_param":  # configs first, so their params and trials find this store's ids
+        config_rows = rows.to_table()
+        engine.ingest(engine.catalog.import_tunable_config_insert, config_rows)
+        engine.ingest(table.insert, config_rows)
+    elif table.insert.params:  # objective_insert and experiment_tunable_insert take the id as a parameter
+        engine.ingest(table.insert, _renamed(rows.to_table()), experiment_id=experiment_id)
+    else:
+        engine.ingest(table.insert, rows.to_reader())
 
 
 def _renamed(table: pa.Table) -> pa.Table:

@@ -12,6 +12,8 @@ from .analysis import ExperimentData, experiments
 from .engine import DEFAULT_LINGER, DEFAULT_TIMEOUT, Engine
 from .experiment import Experiment, restore_experiment
 from .import_store import ImportReport, import_store
+from .overview import StoreOverview, store_overview
+from .progress import ProgressCallback
 from .tunables import TunablesLike
 
 
@@ -90,24 +92,32 @@ class Storage:
         """Every stored experiment for analysis, by experiment id (no trial data read until asked)."""
         return experiments(self._engine)
 
-    def import_parquet(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None) -> list[str]:
+    def import_parquet(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None, *,
+                       progress: ProgressCallback | None = None) -> list[str]:
         """Store the experiments of a dataset ``Experiment.export_parquet`` wrote; returns their ids.
 
         All of them, or only ``experiment_ids``; one transaction. An id
         already stored is refused (InvalidValueError) and nothing is
-        imported; config ids are remapped to this store's.
+        imported; config ids are remapped to this store's. ``progress(done,
+        total)`` is called as tables are read in (``mlos_store.progress``).
         """
-        return parquet.import_experiments(self._engine, path, experiment_ids)
+        return parquet.import_experiments(self._engine, path, experiment_ids, progress=progress)
 
-    def import_store(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None) -> ImportReport:
+    def import_store(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None, *,
+                     progress: ProgressCallback | None = None) -> ImportReport:
         """Copy whole experiments (all, or those named) from another store file into this one.
 
         Trials, configs, results, status history and telemetry, in one
         transaction; importing the same file again adds nothing. A file in
         use by another store is waited for (its turn, up to ``timeout``); the
         rules for locks and for ids that collide are in ``mlos_store.import_store``.
+        ``progress(done, total)`` is called as tables are copied (``mlos_store.progress``).
         """
-        return import_store(self._engine, path, experiment_ids)
+        return import_store(self._engine, path, experiment_ids, progress=progress)
+
+    def overview(self) -> StoreOverview:
+        """What the store holds at a glance: schema version, file size, trials by status, telemetry points."""
+        return store_overview(self._engine)
 
     def close(self) -> None:
         self._engine.close()

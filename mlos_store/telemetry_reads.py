@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from . import parquet, telemetry, telemetry_stats
 from .engine import Engine
+from .progress import ProgressCallback
 
 
 class TelemetryReads:
@@ -66,6 +67,9 @@ class TelemetryReads:
         """One metric's statistics per tunable config, with ``config.*`` and mean ``result.*`` columns."""
         return telemetry_stats.by_config(self._engine, self._experiment_id, metric, start=start, end=end)
 
-    def export_parquet(self, path: str | os.PathLike[str]) -> None:
-        """Write this experiment (trials, configs, results, telemetry) to a Hive-layout Parquet dataset."""
-        parquet.export_experiment(self._engine, self._experiment_id, path)
+    def export_parquet(self, path: str | os.PathLike[str], *, progress: ProgressCallback | None = None) -> None:
+        """Write this experiment (trials, configs, results, telemetry) to a Hive-layout Parquet dataset.
+
+        ``progress(done, total)`` is called as each table is written (``mlos_store.progress``).
+        """
+        parquet.export_experiment(self._engine, self._experiment_id, path, progress=progress)

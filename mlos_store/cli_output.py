@@ -1,0 +1,253 @@
+"""How the command line writes tables and progress: no dependency beyond pyarrow.
+
+Formats of a table:
+
+* ``text`` (the default): aligned columns for a terminal. Numbers are
+  right-aligned, timestamps ISO 8601 in UTC to the millisecond, a cell wider
+  than ``MAX_CELL`` characters is cut with an ellipsis; a cell with no value
+  is blank. Meant for eyes: the other formats carry the exact values.
+* ``csv``: pyarrow's CSV writer; a header row, then one row per table row;
+  timestamps ISO 8601 (``2026-01-01 00:00:00.000000Z``), a null is an empty
+  field, nested values are JSON text. ``pyarrow.csv.read_csv`` with the
+  table's column types reads back the same table.
+* ``json``: an array of objects, one per row and one per line, keys in column
+  order; each value is the exact stored value (JSON-encoded columns decoded,
+  mixed telemetry values merged into ``value``), timestamps ISO 8601 strings
+  with their UTC offset, NaN and infinities as the strings ``"NaN"``,
+  ``"Infinity"`` and ``"-Infinity"`` (so the output is strict JSON).
+* ``parquet``: the Arrow table as it is, its field metadata included, so
+  ``pyarrow.parquet.read_table`` gives back the very table.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+
+from .convert import exact_columns
+from .errors import InvalidValueError
+
+FORMATS = ("text", "csv", "json", "parquet")
+#: The format an output file's suffix implies when --format is not given.
+SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+#: Widest terminal cell, in characters, before it is cut with an ellipsis.
+MAX_CELL = 40
+ELLIPSIS = "…"
+_GAP = "  "
+
+
+def chosen_format(fmt: str | None, output: str | None) -> str:
+    """The --format given, else the one the output file's suffix implies, else text."""
+    if fmt is not None:
+        return fmt
+    if output is not None:
+        return SUFFIX_FORMATS.get(Path(output).suffix.lower(), "text")
+    return "text"
+
+
+def write_table(table: pa.Table, fmt: str, output: str | None, stdout: IO[str]) -> None:
+    """Write ``table`` in ``fmt`` to the file ``output``, or to ``stdout``.
+
+    Parquet is binary: to a terminal it is refused (InvalidValueError),
+    since the bytes would only garble the screen.
+    """
+    if fmt == "parquet":
+        data = parquet_bytes(table)
+        if output is not None:
+            Path(output).write_bytes(data)
+            return
+        if stdout.isatty():
+            raise InvalidValueError("parquet output is binary and stdout is a terminal: use -o FILE")
+        stdout.flush()
+        stdout.buffer.write(data)  # type: ignore[attr-defined]
+        stdout.buffer.flush()  # type: ignore[attr-defined]
+        return
+    text = {"text": render_text, "csv": csv_text, "json": json_text}[fmt](table)
+    write_text(text, output, stdout)
+
+
+def write_text(text: str, output: str | None, stdout: IO[str]) -> None:
+    """``text`` to the file ``output`` (UTF-8, as is) or to ``stdout``."""
+    if output is None:
+        stdout.write(text)
+        return
+    with open(output, "w", encoding="utf-8", newline="") as file:
+        file.write(text)
+
+
+# ---------------------------------------------------------------- text
+
+
+def render_text(table: pa.Table) -> str:
+    """The table as aligned columns under a header line, or the header and ``(no rows)``."""
+    columns = exact_columns(table)
+    if not columns:
+        return "(no columns)\n"
+    names = [name for name, _ in columns]
+    cells = [text_cells(values) for _, values in columns]
+    right = [is_numeric_column(values) for _, values in columns]
+    widths = [max([len(name), *map(len, column)]) for name, column in zip(names, cells)]
+    lines = [_line(names, widths, right), _line(["-" * w for w in widths], widths, right)]
+    lines += [_line(row, widths, right) for row in zip(*cells)]
+    if table.num_rows == 0:
+        lines.append("(no rows)")
+    return "\n".join(lines) + "\n"
+
+
+def render_pairs(pairs: Sequence[tuple[str, str]]) -> str:
+    """``key  value`` lines with the values aligned (a store's facts)."""
+    width = max(len(key) for key, _ in pairs)
+    return "".join(f"{key.ljust(width)}{_GAP}{value}\n" for key, value in pairs)
+
+
+def _line(cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
+    padded = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
+    return _GAP.join(padded).rstrip()
+
+
+def is_numeric_column(values: Sequence[Any]) -> bool:
+    """Right-align a column whose values are all numbers (bools are not)."""
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in present)
+
+
+def text_cells(values: Sequence[Any]) -> list[str]:
+    """A column's values as terminal cells: short, on one line, cut at ``MAX_CELL`` characters.
+
+    Timestamps show milliseconds in every cell of a column if any has a
+    fraction of a second, so they line up.
+    """
+    millis = any(isinstance(v, datetime) and v.microsecond for v in values)
+    return [truncated(iso_utc(v, millis) if isinstance(v, datetime) else _plain(v)) for v in values]
+
+
+def truncated(text: str, width: int = MAX_CELL) -> str:
+    return text if len(text) <= width else text[:width - 1] + ELLIPSIS
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, datetime):
+        return iso_utc(value, bool(value.microsecond))
+    if isinstance(value, str):
+        return " ".join(value.splitlines()).replace("\t", " ")
+    if isinstance(value, (list, dict)):
+        return json.dumps(json_ready(value), ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def _float_text(value: float) -> str:
+    """The shortest text of a float that still reads well: its repr, or 6 significant digits if long."""
+    text = repr(value)
+    return text if len(text) <= 12 else f"{value:.6g}"
+
+
+def iso_utc(ts: datetime, millis: bool) -> str:
+    """A timestamp as ISO 8601 in UTC with a ``Z``, to the second or to the millisecond."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+    return ts.isoformat(timespec="milliseconds" if millis else "seconds") + "Z"
+
+
+# ---------------------------------------------------------------- csv, json, parquet
+
+
+def csv_text(table: pa.Table) -> str:
+    """The table as CSV with a header row (nested values as JSON text)."""
+    import pyarrow.csv
+
+    sink = io.BytesIO()
+    pyarrow.csv.write_csv(_flat(table), sink)
+    return sink.getvalue().decode("utf-8")
+
+
+def _flat(table: pa.Table) -> pa.Table:
+    """Nested columns (lists, structs, maps) as JSON text, which CSV can hold."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_nested(field.type):
+            texts = [None if v is None else json.dumps(json_ready(v), ensure_ascii=False)
+                     for v in table.column(index).to_pylist()]
+            table = table.set_column(index, field.name, pa.array(texts, pa.string()))
+    return table
+
+
+def json_text(table: pa.Table) -> str:
+    """The table as a JSON array of objects, one per line (see the module doc)."""
+    columns = exact_columns(table)
+    names = [name for name, _ in columns]
+    rows = [json.dumps(dict(zip(names, map(json_ready, row))), ensure_ascii=False, allow_nan=False)
+            for row in zip(*(values for _, values in columns))]
+    if not rows:
+        return "[]\n"
+    return "[\n" + ",\n".join(rows) + "\n]\n"
+
+
+def json_ready(value: Any) -> Any:
+    """A value JSON can hold exactly: timestamps as ISO text, NaN and infinities as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (Decimal, timedelta, bytes)):
+        return str(value) if not isinstance(value, bytes) else value.hex()
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """The table as one Parquet file, in memory."""
+    import pyarrow.parquet
+
+    sink = io.BytesIO()
+    pyarrow.parquet.write_table(table, sink)
+    return sink.getvalue()
+
+
+# ---------------------------------------------------------------- progress
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; silent when ``stream`` is not one (a script, a pipe, a log).
+
+    Called as a progress callback, ``bar(done, total)``; it redraws its line
+    in place and ends it once ``done`` reaches ``total``.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, label: str, stream: IO[str] | None = None) -> None:
+        self.label = label
+        self.stream = sys.stderr if stream is None else stream
+        self.enabled = self.stream.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        filled = self.WIDTH if total <= 0 else self.WIDTH * done // total
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}{end}")
+        self.stream.flush()
+
+
+def one_line(message: str) -> str:
+    """An error message on one line (DuckDB's span several, with a caret under the fault)."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip() and set(line.strip()) != {"^"}]
+    return " ".join(lines)
