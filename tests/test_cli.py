@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import types
@@ -415,6 +416,23 @@ def test_export_and_import_report_progress(demo_store: str, api: Any, tmp_path: 
     assert calls["export"][-1] == calls["parquet"][-1] == (9, 9)  # one step per table
 
 
+@pytest.mark.filterwarnings("ignore::mlos_store.MissingObjectiveWarning")  # trial 5 lacks throughput on purpose
+def test_ranked_orders_by_the_objectives_in_turn() -> None:
+    with Storage() as storage:
+        exp = storage.experiment(experiment_id="two", trial_id=1, root_env_config="env", description="d",
+                                 tunables={"x": 0}, opt_targets={"latency": "min", "throughput": "max"})
+        with exp:
+            scored = [(1.0, 5), (0.5, 1), (1.0, 9), (float("nan"), 20), (0.2, None)]
+            for x, (latency, throughput) in enumerate(scored):
+                metrics = {"latency": latency} if throughput is None else {"latency": latency,
+                                                                           "throughput": throughput}
+                exp.new_trial({"x": x}).update(Status.SUCCEEDED, DEMO_START, metrics)
+            exp.new_trial({"x": 9}).update(Status.FAILED, DEMO_START, {"latency": 0.1, "throughput": 99})
+        data = storage.experiments["two"]
+        assert data.ranked().column("trial_id").to_pylist() == [2, 3, 1]  # NaN, missing, failed left out
+        assert data.ranked({"throughput": "max"}).column("trial_id").to_pylist() == [4, 3, 1, 2]
+
+
 def test_engine_runs_user_queries_only_read_only(tmp_path: Path, demo_store: str) -> None:
     engine = Engine(tmp_path / "rw.duckdb")
     try:
@@ -446,3 +464,31 @@ def test_console_script_and_python_m_are_wired(demo_store: str) -> None:
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr == "mlos-store: error: only a read statement (SELECT) may run here, got DELETE; " \
                              "nothing was run\n"
+
+
+# ---------------------------------------------------------------- the README's pasted output
+
+
+def _readme_section(title: str) -> str:
+    return (ROOT / "README.md").read_text().split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _without_file_size(text: str) -> str:
+    return re.sub(r"^file size .*$", "file size (varies)", text, flags=re.M)
+
+
+def test_readme_command_line_output_is_what_the_commands_print(capsys: pytest.CaptureFixture[str],
+                                                               tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    section = _readme_section("Command line")
+    demo_command = re.search(r"<!-- cli-demo-command -->\s*```sh\n(.*?)\n```", section, re.S)
+    assert demo_command
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, *shlex.split(demo_command.group(1))[1:])[0] == 0
+    examples = re.findall(r"```console\n\$ (mlos-store .*?)\n(.*?)```", section, re.S)
+    assert [shlex.split(command)[1] for command, _ in examples] == [
+        "info", "experiments", "trials", "results", "telemetry", "sql"]
+    for command, pasted in examples:
+        code, out, err = run(capsys, *shlex.split(command)[1:])
+        assert (code, err) == (0, "")
+        assert _without_file_size(out) == _without_file_size(pasted), command
