@@ -37,8 +37,10 @@ from .cli_output import (
     FORMATS,
     ProgressBar,
     chosen_format,
-    json_ready,
     one_line,
+    overview_json,
+    overview_pairs,
+    overview_table,
     render_pairs,
     render_text,
     write_table,
@@ -46,7 +48,6 @@ from .cli_output import (
 )
 from .errors import InvalidValueError, StoreError, UnknownObjectError
 from .import_store import ImportReport
-from .overview import StoreOverview
 from .status import Status
 from .storage import Storage
 
@@ -54,7 +55,6 @@ PROG = "mlos-store"
 #: The columns of ``mlos-store trials``: the fixed columns of ``results_table``, status first.
 TRIAL_COLUMNS = ["trial_id", "status", "ts_start", "ts_end", "tunable_config_id", "tunable_config_trial_group_id",
                  "trial_runner_id"]
-STATUS_COLUMNS = ["pending", "ready", "running", "succeeded", "canceled", "failed", "timed_out"]
 EXPERIMENTS_SCHEMA = pa.schema([
     ("experiment_id", pa.string()), ("description", pa.string()), ("objectives", pa.string()),
     ("trials", pa.int64()), ("telemetry_points", pa.int64()), ("root_env_config", pa.string()),
@@ -81,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         _silence_stdout()
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: the store keeps every committed change, nothing half-done
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     except (StoreError, OSError) as exc:
         print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
@@ -262,38 +265,6 @@ def run_info(args: argparse.Namespace) -> None:
         write_text(json.dumps(overview_json(overview), indent=2) + "\n", None, sys.stdout)
         return
     sys.stdout.write(render_pairs(overview_pairs(overview)) + "\n" + render_text(overview_table(overview)))
-
-
-def overview_json(overview: StoreOverview) -> dict[str, Any]:
-    """``info --format json``: the store's facts and one object of counts per experiment."""
-    return {"path": overview.path, "schema_version": overview.schema_version, "file_size": overview.file_size,
-            "experiments": [json_ready(row) for row in overview.experiments.to_pylist()]}
-
-
-def overview_pairs(overview: StoreOverview) -> list[tuple[str, str]]:
-    counts = overview.experiments
-    size = "in memory" if overview.file_size is None else f"{_size_text(overview.file_size)} " \
-        f"({overview.file_size:,} bytes)"
-    return [("store", overview.path), ("schema version", str(overview.schema_version)), ("file size", size),
-            ("experiments", str(counts.num_rows)), ("trials", f"{pc.sum(counts['trials']).as_py() or 0:,}"),
-            ("telemetry points", f"{pc.sum(counts['telemetry_points']).as_py() or 0:,}")]
-
-
-def _size_text(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    raise AssertionError("unreachable")
-
-
-def overview_table(overview: StoreOverview) -> pa.Table:
-    """Per experiment for a terminal: the status counts that are not zero folded into one column."""
-    rows = overview.experiments.to_pylist()
-    by_status = [", ".join(f"{row[s]} {s.upper()}" for s in STATUS_COLUMNS if row[s]) for row in rows]
-    return pa.table({"experiment_id": overview.experiments["experiment_id"],
-                     "trials": overview.experiments["trials"], "by status": pa.array(by_status, pa.string()),
-                     "telemetry_points": overview.experiments["telemetry_points"]})
 
 
 def run_experiments(args: argparse.Namespace) -> None:

@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .convert import exact_columns
 from .errors import InvalidValueError
+from .overview import StoreOverview
 
 FORMATS = ("text", "csv", "json", "parquet")
 #: The format an output file's suffix implies when --format is not given.
@@ -218,6 +220,46 @@ def parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pyarrow.parquet.write_table(table, sink)
     return sink.getvalue()
+
+
+# ---------------------------------------------------------------- the store overview (info)
+
+#: The status columns of ``StoreOverview.experiments``.
+STATUS_COLUMNS = ["pending", "ready", "running", "succeeded", "canceled", "failed", "timed_out"]
+
+
+def overview_json(overview: StoreOverview) -> dict[str, Any]:
+    """``info --format json``: the store's facts and one object of counts per experiment."""
+    return {"path": overview.path, "schema_version": overview.schema_version, "file_size": overview.file_size,
+            "experiments": [json_ready(row) for row in overview.experiments.to_pylist()]}
+
+
+def overview_pairs(overview: StoreOverview) -> list[tuple[str, str]]:
+    counts = overview.experiments
+    size = "in memory" if overview.file_size is None else f"{size_text(overview.file_size)} " \
+        f"({overview.file_size:,} bytes)"
+    return [("store", overview.path), ("schema version", str(overview.schema_version)), ("file size", size),
+            ("experiments", str(counts.num_rows)), ("trials", f"{pc.sum(counts['trials']).as_py() or 0:,}"),
+            ("telemetry points", f"{pc.sum(counts['telemetry_points']).as_py() or 0:,}")]
+
+
+def size_text(size: int) -> str:
+    """A file size in bytes, KiB, MiB or GiB."""
+    value, unit = float(size), "bytes"
+    for bigger in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+
+
+def overview_table(overview: StoreOverview) -> pa.Table:
+    """Per experiment for a terminal: the status counts that are not zero folded into one column."""
+    rows = overview.experiments.to_pylist()
+    by_status = [", ".join(f"{row[s]} {s.upper()}" for s in STATUS_COLUMNS if row[s]) for row in rows]
+    return pa.table({"experiment_id": overview.experiments["experiment_id"],
+                     "trials": overview.experiments["trials"], "by status": pa.array(by_status, pa.string()),
+                     "telemetry_points": overview.experiments["telemetry_points"]})
 
 
 # ---------------------------------------------------------------- progress
