@@ -149,6 +149,27 @@ def test_results_as_parquet_on_stdout_are_the_api_table(capsysbinary: pytest.Cap
     assert pyarrow.parquet.read_table(io.BytesIO(data)).equals(api.results_table, check_metadata=True)
 
 
+def test_json_holds_the_exact_values_of_mixed_columns(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "mixed.duckdb"
+    with Storage(path) as storage:
+        exp = storage.experiment(experiment_id="mixed", trial_id=1, root_env_config="env", description="d",
+                                 tunables={"x": 0}, opt_targets={"score": "min"})
+        with exp:
+            first = exp.new_trial({"x": 1})
+            first.update_telemetry(Status.RUNNING, DEMO_START, [
+                (DEMO_START, "state", "warm"), (DEMO_START, "cpu", float("nan")), (DEMO_START, "load", 2)])
+            first.update(Status.SUCCEEDED, DEMO_START, {"score": 1.5, "note": "fast"})
+            exp.new_trial({"x": 2}).update(Status.SUCCEEDED, DEMO_START, {"score": 2.5, "note": {"runs": [1, 2]}})
+    code, out, _ = run(capsys, "results", str(path), "mixed", "-f", "json")
+    assert code == 0
+    assert [(row["result.note"], row["result.score"]) for row in json.loads(out)] == [("fast", 1.5),
+                                                                                      ({"runs": [1, 2]}, 2.5)]
+    code, out, _ = run(capsys, "telemetry", str(path), "mixed", "-f", "json")
+    rows = json.loads(out)
+    assert [(row["metric"], row["value"]) for row in rows] == [("cpu", "NaN"), ("load", 2), ("state", "warm")]
+    assert all("value_json" not in row and row["ts"] == "2026-01-01T00:00:00+00:00" for row in rows)
+
+
 def test_output_file_takes_its_format_from_its_suffix(capsys: pytest.CaptureFixture[str], demo_store: str,
                                                       api: Any, tmp_path: Path) -> None:
     for suffix in ("parquet", "csv", "json"):
