@@ -25,7 +25,7 @@ import io
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -178,13 +178,22 @@ def csv_text(table: pa.Table) -> str:
 
 
 def _flat(table: pa.Table) -> pa.Table:
-    """Nested columns (lists, structs, maps) as JSON text, which CSV can hold."""
+    """Columns CSV cannot hold as they are: bytes as hex, lists, structs, maps and intervals as JSON text."""
     for index, field in enumerate(table.schema):
-        if pa.types.is_nested(field.type):
-            texts = [None if v is None else json.dumps(json_ready(v), ensure_ascii=False)
-                     for v in table.column(index).to_pylist()]
-            table = table.set_column(index, field.name, pa.array(texts, pa.string()))
+        kind = field.type
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+            table = table.set_column(index, field.name, _texts(table.column(index), bytes.hex))
+        elif pa.types.is_nested(kind) or pa.types.is_interval(kind):
+            table = table.set_column(index, field.name, _texts(table.column(index), _json_text))
     return table
+
+
+def _texts(column: pa.ChunkedArray, text: Callable[[Any], str]) -> pa.Array:
+    return pa.array([None if v is None else text(v) for v in column.to_pylist()], pa.string())
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(json_ready(value), ensure_ascii=False)
 
 
 def json_text(table: pa.Table) -> str:

@@ -271,6 +271,20 @@ def test_sql_answers_a_select(capsys: pytest.CaptureFixture[str], demo_store: st
     assert code == 0 and re.search(r"^trial_telemetry$", out, re.M)
 
 
+def test_sql_results_of_any_type_come_out_in_every_format(capsys: pytest.CaptureFixture[str],
+                                                          demo_store: str) -> None:
+    query = ("SELECT [1, 2] AS l, {'a': 1} AS s, MAP {'k': 2} AS m, 'ab'::BLOB AS b, INTERVAL 1 DAY AS i, "
+             "1.50::DECIMAL(4, 2) AS d, DATE '2026-01-02' AS day, NULL::INTEGER[] AS n")
+    code, out, _ = run(capsys, "sql", demo_store, query, "-f", "csv")
+    assert code == 0
+    assert out.splitlines()[1] == '"[1, 2]","{""a"": 1}","[[""k"", 2]]","6162","[0, 1, 0]",1.50,2026-01-02,'
+    code, out, _ = run(capsys, "sql", demo_store, query, "-f", "json")
+    assert json.loads(out) == [{"l": [1, 2], "s": {"a": 1}, "m": [["k", 2]], "b": "6162", "i": [0, 1, 0],
+                                "d": "1.50", "day": "2026-01-02", "n": None}]
+    code, out, _ = run(capsys, "sql", demo_store, query)
+    assert code == 0 and out.splitlines()[2].startswith("[1,2]  {\"a\":1}")
+
+
 def test_plot_wiring_passes_the_options_to_the_plot_module(capsys: pytest.CaptureFixture[str], demo_store: str,
                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, Any, str, dict[str, Any]]] = []
