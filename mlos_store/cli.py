@@ -43,6 +43,7 @@ from .cli_output import (
     overview_table,
     render_pairs,
     render_text,
+    write_batches,
     write_table,
     write_text,
 )
@@ -63,6 +64,8 @@ EXPERIMENTS_SCHEMA = pa.schema([
 _BUCKET = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?P<unit>us|ms|s|m|h|d)$")
 _BUCKET_UNITS = {"us": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours",
                  "d": "days"}
+#: Points per batch when raw telemetry streams out as CSV, JSON or Parquet.
+TELEMETRY_BATCH_ROWS = 100_000
 _SIZE = re.compile(r"^(?P<width>\d+)x(?P<height>\d+)$")
 
 Command = Callable[[argparse.Namespace], None]
@@ -311,14 +314,20 @@ def run_results(args: argparse.Namespace) -> None:
 
 
 def run_telemetry(args: argparse.Namespace) -> None:
+    """Raw points stream from the store to CSV, JSON or Parquet in bounded memory; the rest are tables."""
     filters: dict[str, Any] = {"metrics": args.metric or None, "start": args.since, "end": args.until}
     trial_ids = args.trial or None
+    fmt = chosen_format(args.format, args.output)
     with _reader(args.path) as storage:
         experiment = _experiment(storage, args.experiment)
         if args.stats:
             table = experiment.telemetry_summary(trial_ids, **filters)
         elif args.bucket is not None:
             table = experiment.telemetry_downsample(args.bucket, trial_ids, **filters)
+        elif fmt != "text":
+            write_batches(experiment.telemetry_reader(trial_ids, **filters, batch_size=TELEMETRY_BATCH_ROWS),
+                          fmt, args.output, sys.stdout)
+            return
         else:
             table = experiment.telemetry_table(trial_ids, **filters)
     _write(table, args)

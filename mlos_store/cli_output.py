@@ -17,15 +17,18 @@ Formats of a table:
   ``"Infinity"`` and ``"-Infinity"`` (so the output is strict JSON).
 * ``parquet``: the Arrow table as it is, its field metadata included, so
   ``pyarrow.parquet.read_table`` gives back the very table.
+
+CSV, JSON and Parquet are written batch by batch from a record-batch
+stream, so raw telemetry of any size goes out in bounded memory.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -57,24 +60,39 @@ def chosen_format(fmt: str | None, output: str | None) -> str:
 
 
 def write_table(table: pa.Table, fmt: str, output: str | None, stdout: IO[str]) -> None:
-    """Write ``table`` in ``fmt`` to the file ``output``, or to ``stdout``.
+    """Write ``table`` in ``fmt`` to the file ``output``, or to ``stdout`` (see ``write_batches``)."""
+    write_batches(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()), fmt, output, stdout)
 
-    Parquet is binary: to a terminal it is refused (InvalidValueError),
-    since the bytes would only garble the screen.
+
+def write_batches(batches: pa.RecordBatchReader, fmt: str, output: str | None, stdout: IO[str]) -> None:
+    """Write a stream of record batches in ``fmt`` to the file ``output``, or to ``stdout``.
+
+    CSV, JSON and Parquet are written batch by batch, so a stream of any
+    length goes out in bounded memory; text needs every row to align the
+    columns. Parquet is binary: to a terminal it is refused
+    (InvalidValueError), since the bytes would only garble the screen.
     """
-    if fmt == "parquet":
-        data = parquet_bytes(table)
-        if output is not None:
-            Path(output).write_bytes(data)
-            return
-        if stdout.isatty():
-            raise InvalidValueError("parquet output is binary and stdout is a terminal: use -o FILE")
-        stdout.flush()
-        stdout.buffer.write(data)  # type: ignore[attr-defined]
-        stdout.buffer.flush()  # type: ignore[attr-defined]
+    if fmt == "text":
+        write_text(render_text(batches.read_all()), output, stdout)
         return
-    text = {"text": render_text, "csv": csv_text, "json": json_text}[fmt](table)
-    write_text(text, output, stdout)
+    if fmt == "parquet" and output is None and stdout.isatty():
+        raise InvalidValueError("parquet output is binary and stdout is a terminal: use -o FILE")
+    writers = {"csv": write_csv, "json": write_json, "parquet": write_parquet}
+    with _binary_sink(output, stdout) as sink:
+        writers[fmt](batches, sink)
+
+
+@contextlib.contextmanager
+def _binary_sink(output: str | None, stdout: IO[str]) -> Iterator[IO[bytes]]:
+    """The file ``output`` opened for bytes, or the bytes under ``stdout`` (flushed around the writes)."""
+    if output is not None:
+        with open(output, "wb") as file:
+            yield file
+        return
+    stdout.flush()
+    binary: IO[bytes] = stdout.buffer  # type: ignore[attr-defined]
+    yield binary
+    binary.flush()
 
 
 def write_text(text: str, output: str | None, stdout: IO[str]) -> None:
@@ -168,13 +186,14 @@ def iso_utc(ts: datetime, millis: bool) -> str:
 # ---------------------------------------------------------------- csv, json, parquet
 
 
-def csv_text(table: pa.Table) -> str:
-    """The table as CSV with a header row (nested values as JSON text)."""
+def write_csv(batches: pa.RecordBatchReader, sink: IO[bytes]) -> None:
+    """CSV with a header row (bytes as hex, nested values and intervals as JSON text)."""
     import pyarrow.csv
 
-    sink = io.BytesIO()
-    pyarrow.csv.write_csv(_flat(table), sink)
-    return sink.getvalue().decode("utf-8")
+    writer = pyarrow.csv.CSVWriter(sink, _flat(batches.schema.empty_table()).schema)
+    for batch in batches:
+        writer.write_table(_flat(pa.Table.from_batches([batch])))
+    writer.close()
 
 
 def _flat(table: pa.Table) -> pa.Table:
@@ -196,15 +215,22 @@ def _json_text(value: Any) -> str:
     return json.dumps(json_ready(value), ensure_ascii=False)
 
 
-def json_text(table: pa.Table) -> str:
-    """The table as a JSON array of objects, one per line (see the module doc)."""
+def write_json(batches: pa.RecordBatchReader, sink: IO[bytes]) -> None:
+    """A JSON array of objects, one per row and line (see the module doc)."""
+    separator = b"[\n"
+    for batch in batches:
+        for row in json_rows(pa.Table.from_batches([batch])):
+            sink.write(separator + row.encode("utf-8"))
+            separator = b",\n"
+    sink.write(b"[]\n" if separator == b"[\n" else b"\n]\n")
+
+
+def json_rows(table: pa.Table) -> list[str]:
+    """Each row of ``table`` as one JSON object of exact values."""
     columns = exact_columns(table)
     names = [name for name, _ in columns]
-    rows = [json.dumps(dict(zip(names, map(json_ready, row))), ensure_ascii=False, allow_nan=False)
+    return [json.dumps(dict(zip(names, map(json_ready, row))), ensure_ascii=False, allow_nan=False)
             for row in zip(*(values for _, values in columns))]
-    if not rows:
-        return "[]\n"
-    return "[\n" + ",\n".join(rows) + "\n]\n"
 
 
 def json_ready(value: Any) -> Any:
@@ -222,13 +248,13 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
-    """The table as one Parquet file, in memory."""
+def write_parquet(batches: pa.RecordBatchReader, sink: IO[bytes]) -> None:
+    """One Parquet file holding the batches, their schema and field metadata as they are."""
     import pyarrow.parquet
 
-    sink = io.BytesIO()
-    pyarrow.parquet.write_table(table, sink)
-    return sink.getvalue()
+    with pyarrow.parquet.ParquetWriter(sink, batches.schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
 
 
 # ---------------------------------------------------------------- the store overview (info)

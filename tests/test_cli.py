@@ -22,7 +22,7 @@ import pyarrow.csv
 import pyarrow.parquet
 import pytest
 
-from mlos_store import InvalidValueError, QueryError, Status, Storage
+from mlos_store import InvalidValueError, QueryError, Status, Storage, cli
 from mlos_store.catalog import load_catalog
 from mlos_store.cli import bucket_width, build_parser, main
 from mlos_store.cli_output import MAX_CELL, ProgressBar, render_text
@@ -214,6 +214,24 @@ def test_telemetry_filters_stats_and_buckets_equal_the_api(capsysbinary: pytest.
     assert buckets.equals(api.telemetry_downsample(timedelta(milliseconds=500), [2, 3], metrics=["cpu_pct"],
                                                    start=since, end=until))
     assert buckets.column("count").to_pylist() == [50, 50, 50]
+
+
+def test_raw_telemetry_streams_out_in_batches_equal_to_the_api_table(
+        capsys: pytest.CaptureFixture[str], demo_store: str, api: Any, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    monkeypatch.setattr(cli, "TELEMETRY_BATCH_ROWS", 1000)  # 4,800 points: five batches
+    expected = api.telemetry_table()
+    code, out, _ = run(capsys, "telemetry", demo_store, EXP, "-f", "csv")
+    assert code == 0 and out.count("experiment_id") == 1  # one header
+    assert _from_csv(out, expected).equals(_plain(expected))
+    code, out, _ = run(capsys, "telemetry", demo_store, EXP, "-f", "json")
+    assert json.loads(out) == _json_rows(expected)
+    assert run(capsys, "telemetry", demo_store, EXP, "-o", str(tmp_path / "points.parquet"))[0] == 0
+    written = pyarrow.parquet.ParquetFile(tmp_path / "points.parquet")
+    assert written.metadata.num_row_groups == 5
+    assert written.read().equals(expected, check_metadata=True)
+    code, out, _ = run(capsys, "telemetry", demo_store, EXP, "--metric", "nope", "-f", "json")
+    assert (code, out) == (0, "[]\n")
 
 
 def test_telemetry_stats_as_text(capsys: pytest.CaptureFixture[str], demo_store: str, api: Any) -> None:
