@@ -19,7 +19,6 @@ unknown experiment, bad or writing SQL, an OS error), with one line
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import re
@@ -360,7 +359,8 @@ def import_summary(report: ImportReport) -> str:
 
 
 def run_plot(args: argparse.Namespace) -> None:
-    plot = importlib.import_module("mlos_store.plot")
+    from . import plot  # matplotlib is an optional extra: without it, a plot raises MissingDependencyError
+
     with _reader(args.path) as storage:
         experiment = _experiment(storage, args.experiment)
         if args.x is not None:

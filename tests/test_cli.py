@@ -11,7 +11,6 @@ import re
 import shlex
 import subprocess
 import sys
-import types
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ import pyarrow.csv
 import pyarrow.parquet
 import pytest
 
+import mlos_store.plot
 from mlos_store import InvalidValueError, QueryError, Status, Storage, cli
 from mlos_store.catalog import load_catalog
 from mlos_store.cli import bucket_width, build_parser, main
@@ -303,20 +303,37 @@ def test_sql_results_of_any_type_come_out_in_every_format(capsys: pytest.Capture
     assert code == 0 and out.splitlines()[2].startswith("[1,2]  {\"a\":1}")
 
 
-def test_plot_wiring_passes_the_options_to_the_plot_module(capsys: pytest.CaptureFixture[str], demo_store: str,
-                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, Any, str, dict[str, Any]]] = []
+def _png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's header, after checking its signature."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_plot_writes_pngs_that_open_at_the_asked_size(capsys: pytest.CaptureFixture[str], demo_store: str,
+                                                      tmp_path: Path) -> None:
+    image = pytest.importorskip("matplotlib.image")  # the [plot] extra; the [test] extra installs it
+    telemetry, results = tmp_path / "telemetry.png", tmp_path / "results.png"
+    assert run(capsys, "plot", demo_store, EXP, "--metric", "cpu_pct", "latency_ms", "--trial", "1", "2",
+               "--since", "2026-01-01T00:00:00+00:00", "-o", str(telemetry)) == (0, f"wrote {telemetry}\n", "")
+    assert run(capsys, "plot", demo_store, EXP, "--x", "config.threads", "--y", "result.latency_ms",
+               "--size", "640x480", "-o", str(results))[:2] == (0, f"wrote {results}\n")
+    assert _png_size(telemetry) == (960, 540) and _png_size(results) == (640, 480)
+    assert image.imread(telemetry).shape[:2] == (540, 960) and image.imread(results).shape[:2] == (480, 640)
+
+
+def test_plot_passes_every_option_to_the_plot_module(capsys: pytest.CaptureFixture[str], demo_store: str,
+                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, str, str, dict[str, Any]]] = []
 
     def recorder(kind: str) -> Any:
-        def plot(experiment: Any, path: str, **options: Any) -> Path:
+        def record(experiment: Any, path: str, **options: Any) -> Path:
             calls.append((kind, experiment.experiment_id, path, options))
             return Path(path)
-        return plot
+        return record
 
-    module = types.ModuleType("mlos_store.plot")
-    module.plot_telemetry = recorder("telemetry")  # type: ignore[attr-defined]
-    module.plot_results = recorder("results")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "mlos_store.plot", module)
+    monkeypatch.setattr(mlos_store.plot, "plot_telemetry", recorder("telemetry"))
+    monkeypatch.setattr(mlos_store.plot, "plot_results", recorder("results"))
     png = str(tmp_path / "t.png")
     assert run(capsys, "plot", demo_store, EXP, "--metric", "cpu_pct", "--trial", "1", "2", "-o", png,
                "--since", "2026-01-01T00:00:00+00:00")[:2] == (0, f"wrote {png}\n")
@@ -327,6 +344,19 @@ def test_plot_wiring_passes_the_options_to_the_plot_module(capsys: pytest.Captur
                                  "size_px": (960, 540)}),
         ("results", EXP, png, {"x": "config.threads", "y": "result.latency_ms", "size_px": (640, 480)}),
     ]
+
+
+def test_plot_refusals_exit_1_and_write_nothing(capsys: pytest.CaptureFixture[str], demo_store: str,
+                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = str(tmp_path / "p.png")
+    code, _, err = run(capsys, "plot", demo_store, EXP, "--metric", "nope", "-o", target)
+    assert code == 1 and len(err.splitlines()) == 1 and "nope" in err
+    code, _, err = run(capsys, "plot", demo_store, EXP, "--x", "config.nope", "--y", "result.latency_ms", "-o", target)
+    assert code == 1 and len(err.splitlines()) == 1 and "config.nope" in err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an interpreter without matplotlib sees
+    code, _, err = run(capsys, "plot", demo_store, EXP, "--metric", "cpu_pct", "-o", target)
+    assert code == 1 and len(err.splitlines()) == 1 and "pip install 'mlos_store[plot]'" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_cli_read_waits_its_turn_beside_a_running_writer(capsys: pytest.CaptureFixture[str],
