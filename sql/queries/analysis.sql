@@ -40,39 +40,19 @@ WHERE experiment_id = $experiment_id
 -- The best SUCCEEDED trials on one or two objectives, given as parallel
 -- lists ($metrics, $directions of 'min'/'max'): those no other trial
 -- dominates (at least as good on each, better on one). A trial lacking an
--- objective, or holding a non-numeric or NaN value for one, is left out.
--- With one objective, every trial tied for the best value. A sweep in
--- (first, second) order: a trial is dominated exactly when a trial strictly
--- before it in that order is at least as good on the second objective.
+-- objective, or holding a non-numeric or NaN value for one, is left out
+-- (see the objective_losses macro). With one objective, every trial tied
+-- for the best value. A sweep in (first, second) order: a trial is
+-- dominated exactly when a trial strictly before it in that order is at
+-- least as good on the second objective.
 -- By the objectives' values (best first), then trial id.
-WITH objectives AS (
-    SELECT unnest($metrics) AS metric,
-           unnest(list_transform($directions, lambda d: CASE d WHEN 'max' THEN -1.0 ELSE 1.0 END)) AS sign,
-           unnest(range(len($metrics))) AS ordinal
-),
-scores AS (
-    SELECT r.trial_id, o.ordinal, r.value * o.sign AS loss
-    FROM trial t
-    JOIN trial_result r ON r.experiment_id = t.experiment_id AND r.trial_id = t.trial_id
-    JOIN objectives o ON o.metric = r.metric
-    WHERE t.experiment_id = $experiment_id
-      AND t.status = 'SUCCEEDED'
-      AND r.value_kind IN ('int', 'float')
-      AND NOT isnan(r.value)
-),
-candidates AS (
-    SELECT trial_id, list(loss ORDER BY ordinal) AS losses
-    FROM scores
-    GROUP BY trial_id
-    HAVING count(*) = (SELECT count(*) FROM objectives)
-),
-swept AS (
+WITH swept AS (
     SELECT trial_id, losses, coalesce(losses[2], 0.0) AS second,
            min(coalesce(losses[2], 0.0)) OVER (
                ORDER BY losses[1], coalesce(losses[2], 0.0)
                GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
            ) AS best_second_before
-    FROM candidates
+    FROM objective_losses($experiment_id, $metrics, $directions)
 )
 SELECT trial_id
 FROM swept
@@ -83,28 +63,9 @@ ORDER BY losses, trial_id;
 -- As experiment_pareto_front_2d for any number of objectives: each
 -- candidate is compared with those at least as good on the first two
 -- objectives, so the cost grows with the square of the candidates.
-WITH objectives AS (
-    SELECT unnest($metrics) AS metric,
-           unnest(list_transform($directions, lambda d: CASE d WHEN 'max' THEN -1.0 ELSE 1.0 END)) AS sign,
-           unnest(range(len($metrics))) AS ordinal
-),
-scores AS (
-    SELECT r.trial_id, o.ordinal, r.value * o.sign AS loss
-    FROM trial t
-    JOIN trial_result r ON r.experiment_id = t.experiment_id AND r.trial_id = t.trial_id
-    JOIN objectives o ON o.metric = r.metric
-    WHERE t.experiment_id = $experiment_id
-      AND t.status = 'SUCCEEDED'
-      AND r.value_kind IN ('int', 'float')
-      AND NOT isnan(r.value)
-),
-candidates AS (
-    SELECT trial_id, list(loss ORDER BY ordinal) AS losses,
-           list(loss ORDER BY ordinal)[1] AS first,
-           coalesce(list(loss ORDER BY ordinal)[2], 0.0) AS second
-    FROM scores
-    GROUP BY trial_id
-    HAVING count(*) = (SELECT count(*) FROM objectives)
+WITH candidates AS (
+    SELECT trial_id, losses, losses[1] AS first, coalesce(losses[2], 0.0) AS second
+    FROM objective_losses($experiment_id, $metrics, $directions)
 ),
 dominated AS (
     SELECT DISTINCT a.trial_id

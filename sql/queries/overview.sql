@@ -41,23 +41,6 @@ ORDER BY e.experiment_id;
 -- best first: ordered by the first objective in its direction, ties by the
 -- next, then by trial id. With one objective, the N best trials are the
 -- first N rows (`mlos-store results --best N`).
-WITH objectives AS (
-    SELECT unnest($metrics) AS metric,
-           unnest(list_transform($directions, lambda d: CASE d WHEN 'max' THEN -1.0 ELSE 1.0 END)) AS sign,
-           unnest(range(len($metrics))) AS ordinal
-),
-scores AS (
-    SELECT r.trial_id, o.ordinal, r.value * o.sign AS loss
-    FROM trial t
-    JOIN trial_result r ON r.experiment_id = t.experiment_id AND r.trial_id = t.trial_id
-    JOIN objectives o ON o.metric = r.metric
-    WHERE t.experiment_id = $experiment_id
-      AND t.status = 'SUCCEEDED'
-      AND r.value_kind IN ('int', 'float')
-      AND NOT isnan(r.value)
-)
 SELECT trial_id
-FROM scores
-GROUP BY trial_id
-HAVING count(*) = (SELECT count(*) FROM objectives)
-ORDER BY list(loss ORDER BY ordinal), trial_id;
+FROM objective_losses($experiment_id, $metrics, $directions)
+ORDER BY losses, trial_id;
