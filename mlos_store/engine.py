@@ -660,6 +660,18 @@ class Engine:
                 with contextlib.suppress(duckdb.Error):  # fails in an aborted transaction; must not hide why
                     con.unregister("incoming")
 
+    def insert_rows(self, query: Query, rows: pa.Table, **params: Any) -> None:
+        """Run a ``:rows`` statement: each column of ``rows`` bound as the list parameter of its name.
+
+        For the handful of rows one call writes (a config's values, a
+        trial's results): binding lists avoids registering an Arrow table,
+        which costs more than the insert itself at this size.
+        """
+        self._expect(query, "rows")
+        columns = {name: rows.column(name).to_pylist() for name in rows.column_names}
+        with self._session() as con:
+            self._run(con, query, {**params, **columns}).fetchall()
+
     @contextlib.contextmanager
     def attached(self, attach: Query, detach: Query, path: str) -> Iterator[None]:
         """Another store file, attached read-only by ``attach`` for the block, then detached.
@@ -713,6 +725,11 @@ class Engine:
             yield
         finally:
             gate.close()
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a ``transaction()`` block is open (so nothing in it is committed yet)."""
+        return self._depth > 0
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

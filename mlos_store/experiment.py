@@ -207,11 +207,11 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
                 first_trial_id=self._first_trial_id, config_id=config_id,
                 ts_created=ts_created, ts_start=ts_start))
             if config_rows.num_rows:
-                self._engine.ingest(self._sql.trial_param_insert, config_rows,
-                                    experiment_id=self._experiment_id, trial_id=trial_id)
+                self._engine.insert_rows(self._sql.trial_param_insert, config_rows,
+                                         experiment_id=self._experiment_id, trial_id=trial_id)
             self._engine.execute(self._sql.trial_status_record, experiment_id=self._experiment_id,
                                  trial_id=trial_id, ts=ts_created, status=Status.PENDING.name)
-        return self._trial(trial_id, config_id, values, config)
+        return self._trial(trial_id, config_id, values, config, status_hint=Status.PENDING)
 
     def _config_id(self, rows: pa.Table) -> int:
         """The config id of these tunable value rows, storing them first if they are new."""
@@ -219,14 +219,15 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         created = self._engine.fetch_one(self._sql.tunable_config_insert_new, config_hash=config_hash)
         if created is None:
             return int(self._engine.fetch_value(self._sql.tunable_config_id_by_hash, config_hash=config_hash))
-        self._engine.ingest(self._sql.tunable_param_insert, rows, config_id=created[0])
+        self._engine.insert_rows(self._sql.tunable_param_insert, rows, config_id=created[0])
         return int(created[0])
 
     def _trial(self, trial_id: int, config_id: int, tunables: Tunables, config: Mapping[str, Any],
-               trial_runner_id: int | None = None) -> Trial:
+               trial_runner_id: int | None = None, status_hint: Status | None = None) -> Trial:
         return Trial(engine=self._engine, schema=self._sql, experiment_id=self._experiment_id,
                      trial_id=trial_id, tunable_config_id=config_id, tunables=tunables,
-                     opt_targets=self._opt_targets, config=config, trial_runner_id=trial_runner_id)
+                     opt_targets=self._opt_targets, config=config, trial_runner_id=trial_runner_id,
+                     status_hint=status_hint)
 
     # ------------------------------------------------------------ reading
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from .catalog import Catalog, PicklesWithoutCatalog
 from .engine import Engine
-from .errors import ConcurrentChangeError, InvalidValueError, UnknownObjectError
+from .errors import ConcurrentChangeError, InvalidValueError, StoreError, UnknownObjectError
 from .status import Change, Status, decide_change
 from .telemetry import TelemetryInput, store_points, telemetry_rows
 from .tunables import Tunables
@@ -26,11 +26,19 @@ class MissingObjectiveWarning(UserWarning):
 
 
 class Trial(PicklesWithoutCatalog):
-    """A stored trial. Its status is always read from the store, never cached."""
+    """A stored trial. Its status is always read from the store, never cached.
+
+    To save a query per change, ``update`` first tries the move from the
+    status this object last stored (``status_hint``; PENDING for a new
+    trial): the conditional UPDATE applies it only if the store still holds
+    that status, and otherwise the stored status is read and decided from,
+    as without a hint. A hint never decides a refusal or a no-op.
+    """
 
     def __init__(self, *, engine: Engine, schema: Catalog, experiment_id: str, trial_id: int,
                  tunable_config_id: int, tunables: Tunables, opt_targets: Mapping[str, str],
-                 config: Mapping[str, Any] | None = None, trial_runner_id: int | None = None) -> None:
+                 config: Mapping[str, Any] | None = None, trial_runner_id: int | None = None,
+                 status_hint: Status | None = None) -> None:
         self._engine = engine
         self._sql = schema
         self._experiment_id = experiment_id
@@ -40,6 +48,7 @@ class Trial(PicklesWithoutCatalog):
         self._opt_targets = dict(opt_targets)
         self._config = dict(config or {})
         self._trial_runner_id = trial_runner_id
+        self._status_hint = status_hint
 
     def __repr__(self) -> str:
         return f"{self._experiment_id}:{self._trial_id}"
@@ -122,8 +131,10 @@ class Trial(PicklesWithoutCatalog):
         with self._engine.transaction():
             change = self._change_status(status, ts, ends_trial=True)
             if change == Change.END and results is not None and results.num_rows:
-                self._engine.ingest(self._sql.trial_result_insert, results,
-                                    experiment_id=self._experiment_id, trial_id=self._trial_id)
+                self._engine.insert_rows(self._sql.trial_result_insert, results,
+                                         experiment_id=self._experiment_id, trial_id=self._trial_id)
+        if change in (Change.ADVANCE, Change.END) and not self._engine.in_transaction:
+            self._status_hint = status  # committed: the next change tries the move from here
         return metrics
 
     def update_telemetry(self, status: Status, timestamp: datetime, metrics: TelemetryInput) -> None:
@@ -142,9 +153,11 @@ class Trial(PicklesWithoutCatalog):
                                            experiment_id=self._experiment_id, trial_id=self._trial_id)
             if state is None:
                 raise UnknownObjectError(f"trial {self} is not stored")
-            self._change_status(status, ts, ends_trial=False, current=Status[state[0]])
+            change = self._change_status(status, ts, ends_trial=False, current=Status[state[0]])
             if rows.num_rows:
                 store_points(self._engine, self._experiment_id, self._trial_id, rows, last_stored_ts=state[1])
+        if not self._engine.in_transaction:
+            self._status_hint = status if change == Change.ADVANCE else Status[state[0]]
 
     def status_history(self) -> list[tuple[datetime, Status]]:
         """Every status the trial went through, in the order the changes were made.
@@ -168,20 +181,42 @@ class Trial(PicklesWithoutCatalog):
     def _change_status(self, status: Status, ts: datetime, *, ends_trial: bool,
                        current: Status | None = None) -> Change:
         """Apply the change decided from the stored status (``current`` if just read); call inside a transaction."""
-        current = self._stored_status() if current is None else current
+        if current is None:
+            hinted = self._hinted_change(status, ts, ends_trial=ends_trial)
+            if hinted is not None:
+                return hinted
+            current = self._stored_status()
         change = decide_change(repr(self), current, status, ends_trial=ends_trial)
-        if change in (Change.ADVANCE, Change.END):
-            query = self._sql.trial_advance if change == Change.ADVANCE else self._sql.trial_end
-            moved = self._engine.count(query, experiment_id=self._experiment_id, trial_id=self._trial_id,
-                                       from_status=current.name, to_status=status.name, ts=ts)
-            if moved != 1:
-                raise ConcurrentChangeError(
-                    f"trial {self} changed status while {status.name} was being applied; nothing was stored"
-                )
+        if change in (Change.ADVANCE, Change.END) and not self._move(current, status, ts, change):
+            raise ConcurrentChangeError(
+                f"trial {self} changed status while {status.name} was being applied; nothing was stored"
+            )
         if change != Change.NOOP:
             self._engine.execute(self._sql.trial_status_record, experiment_id=self._experiment_id,
                                  trial_id=self._trial_id, ts=ts, status=status.name)
         return change
+
+    def _hinted_change(self, status: Status, ts: datetime, *, ends_trial: bool) -> Change | None:
+        """The move from the hinted status if the store still holds it, applied; else None (read instead)."""
+        hint, self._status_hint = self._status_hint, None  # cleared until this transaction commits
+        if hint is None:
+            return None
+        try:
+            change = decide_change(repr(self), hint, status, ends_trial=ends_trial)
+        except StoreError:
+            return None
+        if change not in (Change.ADVANCE, Change.END) or not self._move(hint, status, ts, change):
+            return None
+        self._engine.execute(self._sql.trial_status_record, experiment_id=self._experiment_id,
+                             trial_id=self._trial_id, ts=ts, status=status.name)
+        return change
+
+    def _move(self, current: Status, status: Status, ts: datetime, change: Change) -> bool:
+        """The conditional UPDATE: True if the trial still had ``current`` and now has ``status``."""
+        query = self._sql.trial_advance if change == Change.ADVANCE else self._sql.trial_end
+        moved: int = self._engine.count(query, experiment_id=self._experiment_id, trial_id=self._trial_id,
+                                        from_status=current.name, to_status=status.name, ts=ts)
+        return moved == 1
 
     def _results_rows(self, status: Status, metrics: Mapping[str, Any] | None) -> pa.Table | None:
         if metrics is None:

@@ -419,7 +419,7 @@ def test_results_table_of_an_experiment_without_trials(storage: Storage) -> None
 
 def _record_engine_calls(engine: Any, patch: pytest.MonkeyPatch, calls: list[str]) -> None:
     """Append the name of every engine method called from now on to ``calls``."""
-    for method in ("fetch_table", "fetch_one", "fetch_value", "count", "execute", "ingest", "stream"):
+    for method in ("fetch_table", "fetch_one", "fetch_value", "count", "execute", "ingest", "insert_rows", "stream"):
         original = getattr(engine, method)
 
         def recording(*args: Any, _original: Any = original, _method: str = method, **kwargs: Any) -> Any:

@@ -110,8 +110,18 @@ def source_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+#: The list parameters of a :rows query: one per column of the rows it stores.
+ROW_COLUMNS = frozenset(NAMED_VALUES_SCHEMA.names)
+
+
 def _params(query: Query, source_store: str) -> dict[str, object]:
+    if query.kind == "rows":
+        return {**{p: DUMMY_PARAMS[p] for p in query.params - ROW_COLUMNS}, **{c: [] for c in ROW_COLUMNS}}
     return {p: source_store if p == "path" else DUMMY_PARAMS[p] for p in query.params}
+
+
+def _scalar_params(params: dict[str, object]) -> dict[str, object]:
+    return {name: value for name, value in params.items() if name not in ROW_COLUMNS}
 
 
 @pytest.fixture
@@ -183,7 +193,7 @@ def test_query_has_known_kind_doc_and_source(name: str) -> None:
 def test_query_params_are_its_placeholders(name: str) -> None:
     query = QUERIES[name]
     assert query.params == frozenset(re.findall(r"\$(\w+)", query.sql))
-    assert query.params <= DUMMY_PARAMS.keys()
+    assert query.params <= DUMMY_PARAMS.keys() | (ROW_COLUMNS if query.kind == "rows" else set())
 
 
 def test_placeholders_ignore_quoted_text_and_comments() -> None:
@@ -272,6 +282,7 @@ def test_query_runs_through_engine_kind(name: str, engine: Engine, source_store:
         "count": lambda: engine.count(query, **params),
         "none": lambda: engine.execute(query, **params),
         "ingest": lambda: engine.ingest(query, _incoming(query), **params),
+        "rows": lambda: engine.insert_rows(query, NAMED_VALUES_SCHEMA.empty_table(), **_scalar_params(params)),
     }[query.kind]
     expected: type[Exception] = _Rollback
     match: str | None = None
@@ -389,9 +400,9 @@ def test_duplicate_across_query_files_is_refused_at_load(tmp_path: Path) -> None
 
 def test_catalog_error_in_folder_names_file_and_line(tmp_path: Path) -> None:
     root = _catalog_folder(tmp_path / "sql", {"0001_core.sql": "CREATE TABLE t (x INTEGER);"}, {
-        "t.sql": "-- name: t_get :one\n-- Doc.\nSELECT x FROM t;\n\n-- name: t_all :rows\nSELECT x FROM t;\n",
+        "t.sql": "-- name: t_get :one\n-- Doc.\nSELECT x FROM t;\n\n-- name: t_all :many\nSELECT x FROM t;\n",
     })
-    with pytest.raises(CatalogError, match=r"sql/queries/t\.sql:5: unknown query kind :rows"):
+    with pytest.raises(CatalogError, match=r"sql/queries/t\.sql:5: unknown query kind :many"):
         load_catalog_from(root)
 
 

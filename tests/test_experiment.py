@@ -514,16 +514,16 @@ def test_new_trial_is_one_transaction(storage: Storage, experiment: Experiment,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure while storing the trial config (its last write) leaves no trial, config or id used."""
     engine = storage.engine
-    original = engine.ingest
+    original = engine.insert_rows
 
-    def failing_ingest(query: Any, data: Any, **params: Any) -> None:
+    def failing_insert(query: Any, data: Any, **params: Any) -> None:
         if query.name == "trial_param_insert":
             raise OSError("disk full")
         original(query, data, **params)
 
     before = _snapshot(experiment)
     with monkeypatch.context() as patch:
-        patch.setattr(engine, "ingest", failing_ingest)
+        patch.setattr(engine, "insert_rows", failing_insert)
         with pytest.raises(OSError, match="disk full"):
             experiment.new_trial({"int_knob": 99}, config={"repeat": 2})
     assert _snapshot(experiment) == before
@@ -678,7 +678,7 @@ def _load_many(experiment: Experiment, n: int) -> None:
 def _count_queries(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     engine = storage.engine
-    for method in ("fetch_table", "fetch_one", "fetch_value", "count", "execute", "ingest", "stream"):
+    for method in ("fetch_table", "fetch_one", "fetch_value", "count", "execute", "ingest", "insert_rows", "stream"):
         original = getattr(engine, method)
 
         def counting(*args: Any, _original=original, _method=method, **kwargs: Any) -> Any:

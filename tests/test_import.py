@@ -395,7 +395,7 @@ def test_three_shards_imported_hold_what_one_store_would_have(tmp_path: Path) ->
 def _statement_count(storage: Storage, source: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     calls = []
     engine = storage.engine
-    for method in ("fetch_table", "fetch_one", "fetch_value", "count", "execute", "ingest"):
+    for method in ("fetch_table", "fetch_one", "fetch_value", "count", "execute", "ingest", "insert_rows"):
         original = getattr(engine, method)
         monkeypatch.setattr(engine, method,
                             lambda *a, _original=original, **k: calls.append(a[0].name) or _original(*a, **k))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import warnings
@@ -165,11 +166,11 @@ def test_final_update_is_atomic(storage: Storage, experiment: Experiment,
     trial = running_trial(experiment)
     before = state(experiment, trial)
 
-    def failing_ingest(*args: Any, **kwargs: Any) -> None:
+    def failing_insert(*args: Any, **kwargs: Any) -> None:
         raise OSError("disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr(storage.engine, "ingest", failing_ingest)
+        patch.setattr(storage.engine, "insert_rows", failing_insert)
         with pytest.raises(OSError, match="disk full"):
             trial.update(Status.SUCCEEDED, ts(2), {"score": 1.0})
     assert state(experiment, trial) == before
@@ -365,6 +366,43 @@ def test_status_changed_by_another_writer_meanwhile_is_a_concurrent_change(
     assert state(experiment, trial) == before
     trial.update(status, ts(3), {"score": 1.0} if status.is_completed() else None)
     assert trial.status == status
+
+
+def test_an_object_acting_on_the_status_it_last_stored_never_overrides_another(experiment: Experiment) -> None:
+    """Each object tries the move from the status it stored last; the store's status still decides."""
+    mine = experiment.new_trial({})
+    theirs = copy.copy(mine)  # both last stored PENDING
+    theirs.update(Status.RUNNING, ts(1))
+    theirs.update(Status.FAILED, ts(2))
+    with pytest.raises(TrialEndedError, match="FAILED"):
+        mine.update(Status.RUNNING, ts(3))
+    with pytest.raises(TrialEndedError, match="FAILED"):
+        mine.update(Status.SUCCEEDED, ts(4), {"score": 1.0})
+    assert statuses(mine) == [Status.PENDING, Status.RUNNING, Status.FAILED]
+    assert row_of(experiment, mine.trial_id)["status"] == "FAILED"
+    assert experiment.load()[2] == [None]
+
+
+def test_an_object_behind_the_store_still_makes_a_legal_move(experiment: Experiment) -> None:
+    mine = experiment.new_trial({})
+    theirs = copy.copy(mine)
+    theirs.update(Status.RUNNING, ts(1))
+    mine.update(Status.SUCCEEDED, ts(2), {"score": 1.0})  # mine last stored PENDING
+    assert statuses(theirs) == [Status.PENDING, Status.RUNNING, Status.SUCCEEDED]
+    assert experiment.load()[2] == [{"score": 1.0}]
+
+
+def test_moving_a_trial_this_object_last_moved_skips_reading_its_status(storage: Storage, experiment: Experiment,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    trial = experiment.new_trial({})
+    reads: list[str] = []
+    original = storage.engine.fetch_one
+    monkeypatch.setattr(storage.engine, "fetch_one",
+                        lambda query, **params: reads.append(query.name) or original(query, **params))
+    trial.update(Status.RUNNING, ts(1))
+    trial.update(Status.SUCCEEDED, ts(2), {"score": 1.0})
+    assert "trial_get_state" not in reads
+    assert trial.status == Status.SUCCEEDED
 
 
 def test_stale_object_cannot_move_trial_backwards(experiment: Experiment) -> None:

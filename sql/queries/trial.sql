@@ -7,12 +7,12 @@ VALUES ($experiment_id, next_trial_id($experiment_id, $first_trial_id),
         $config_id, 'PENDING', $ts_created, $ts_start)
 RETURNING trial_id;
 
--- name: trial_param_insert :ingest
+-- name: trial_param_insert :rows
 -- Stores the trial config (extra, non-tunable parameters) as typed values.
 INSERT INTO trial_param (experiment_id, trial_id, param_name, value_kind,
                          value, value_int, value_text)
-SELECT $experiment_id, $trial_id, name, value_kind, value, value_int, value_text
-FROM incoming;
+SELECT $experiment_id, $trial_id, unnest($name::VARCHAR[]), unnest($value_kind::VARCHAR[]), unnest($value::DOUBLE[]),
+       unnest($value_int::BIGINT[]), unnest($value_text::VARCHAR[]);
 
 -- name: trial_get_state :one
 -- The stored status of one trial, or no row if there is no such trial.
@@ -55,12 +55,12 @@ FROM trial_status
 WHERE experiment_id = $experiment_id AND trial_id = $trial_id
 ORDER BY seq;
 
--- name: trial_result_insert :ingest
+-- name: trial_result_insert :rows
 -- Stores the metrics of a trial that has just ended.
 INSERT INTO trial_result (experiment_id, trial_id, metric, value_kind,
                           value, value_int, value_text)
-SELECT $experiment_id, $trial_id, name, value_kind, value, value_int, value_text
-FROM incoming;
+SELECT $experiment_id, $trial_id, unnest($name::VARCHAR[]), unnest($value_kind::VARCHAR[]), unnest($value::DOUBLE[]),
+       unnest($value_int::BIGINT[]), unnest($value_text::VARCHAR[]);
 
 -- name: trial_list_pending :arrow
 -- Trials scheduled at or before a time whose status is one of those given;

@@ -11,12 +11,12 @@ RETURNING config_id;
 -- The config id stored for a canonical hash of tunable values.
 SELECT config_id FROM tunable_config WHERE config_hash = $config_hash;
 
--- name: tunable_param_insert :ingest
+-- name: tunable_param_insert :rows
 -- Stores the values of a newly allocated config.
 INSERT INTO tunable_param (config_id, tunable_name, value_kind,
                            value, value_int, value_text)
-SELECT $config_id, name, value_kind, value, value_int, value_text
-FROM incoming;
+SELECT $config_id, unnest($name::VARCHAR[]), unnest($value_kind::VARCHAR[]), unnest($value::DOUBLE[]),
+       unnest($value_int::BIGINT[]), unnest($value_text::VARCHAR[]);
 
 -- name: tunable_config_exists :value
 -- Whether a config id is stored.
