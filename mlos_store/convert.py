@@ -22,6 +22,7 @@ from .values import (
     sorted_runs,
     telemetry_values,
     typed_column,
+    utc_datetimes,
 )
 
 CONFIG_PREFIX = "config."
@@ -86,7 +87,7 @@ def widen(trials: pa.Table, values: pa.Table) -> pa.Table:
 def telemetry_from_table(table: pa.Table) -> list[tuple[datetime, str, Any]]:
     """``[(ts, metric, value), ...]`` from a ``telemetry_table`` result, in its order."""
     values = telemetry_values(table)
-    return list(zip(table.column("ts").to_pylist(), table.column("metric").to_pylist(), values))
+    return list(zip(utc_datetimes(table.column("ts")), table.column("metric").to_pylist(), values))
 
 
 def exact_columns(table: pa.Table) -> list[tuple[str, list[Any]]]:

@@ -21,7 +21,7 @@ from conftest import T0
 
 from mlos_store import Experiment, InvalidValueError, Status, Storage
 from mlos_store.convert import load_from_table, telemetry_from_table
-from mlos_store.values import telemetry_values
+from mlos_store.values import telemetry_values, utc_datetimes
 
 ENCODING = b"mlos_store.encoding"
 NUMERIC_WITH_JSON = b"numeric+json"
@@ -640,3 +640,17 @@ def test_non_datetime_timestamps_are_refused(shared_storage: Storage, own_id: st
             exp.telemetry_table(start=bad)
         assert trial.status == Status.PENDING
         assert exp.trial_id == trial.trial_id + 1
+
+
+def test_utc_datetimes_equal_arrows_own_conversion() -> None:
+    stamps = [datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+              datetime(2026, 3, 29, 1, 30, 0, 5, tzinfo=timezone.utc),
+              datetime(2026, 3, 29, 1, 30, 0, 5, tzinfo=timezone.utc),
+              datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)]
+    for unit in ("s", "ms", "us"):
+        column = pa.chunked_array([pa.array(stamps[:2], pa.timestamp("us", tz="UTC")),
+                                   pa.array(stamps[2:], pa.timestamp("us", tz="UTC"))]).cast(
+            pa.timestamp(unit, tz="UTC"), safe=False)
+        converted = utc_datetimes(column)
+        assert converted == column.to_pylist()
+        assert [d.utcoffset() for d in converted] == [timedelta(0)] * len(stamps)
