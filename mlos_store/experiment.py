@@ -209,7 +209,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
             if config_rows.num_rows:
                 self._engine.insert_rows(self._sql.trial_param_insert, config_rows,
                                          experiment_id=self._experiment_id, trial_id=trial_id)
-            self._engine.execute(self._sql.trial_status_record, experiment_id=self._experiment_id,
+            self._engine.execute(self._sql.trial_status_append, experiment_id=self._experiment_id,
                                  trial_id=trial_id, ts=ts_created, status=Status.PENDING.name)
         return self._trial(trial_id, config_id, values, config, status_hint=Status.PENDING)
 

@@ -192,8 +192,7 @@ class Trial(PicklesWithoutCatalog):
                 f"trial {self} changed status while {status.name} was being applied; nothing was stored"
             )
         if change != Change.NOOP:
-            self._engine.execute(self._sql.trial_status_record, experiment_id=self._experiment_id,
-                                 trial_id=self._trial_id, ts=ts, status=status.name)
+            self._record(change, status, ts)
         return change
 
     def _hinted_change(self, status: Status, ts: datetime, *, ends_trial: bool) -> Change | None:
@@ -207,9 +206,20 @@ class Trial(PicklesWithoutCatalog):
             return None
         if change not in (Change.ADVANCE, Change.END) or not self._move(hint, status, ts, change):
             return None
-        self._engine.execute(self._sql.trial_status_record, experiment_id=self._experiment_id,
-                             trial_id=self._trial_id, ts=ts, status=status.name)
+        self._record(change, status, ts)
         return change
+
+    def _record(self, change: Change, status: Status, ts: datetime) -> None:
+        """Append the change to the history.
+
+        Statuses only advance, so a trial advancing to a status never held
+        it: that entry cannot be there yet and is appended unchecked. A
+        final status may already be recorded (by ``update_telemetry``), so
+        ending and recording skip an entry already stored.
+        """
+        query = self._sql.trial_status_append if change == Change.ADVANCE else self._sql.trial_status_record
+        self._engine.execute(query, experiment_id=self._experiment_id, trial_id=self._trial_id,
+                             ts=ts, status=status.name)
 
     def _move(self, current: Status, status: Status, ts: datetime, change: Change) -> bool:
         """The conditional UPDATE: True if the trial still had ``current`` and now has ``status``."""

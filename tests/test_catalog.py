@@ -241,7 +241,7 @@ def test_query_prepares_against_migrated_schema(name: str, migrated: duckdb.Duck
 
 #: Queries that, run with DUMMY_PARAMS on an empty store, are refused by a foreign key: the dummy
 #: experiment and trial they reference do not exist. Every other query must run cleanly.
-REFUSED_ON_EMPTY_STORE = {"trial_insert", "trial_status_record", "merge_record"}
+REFUSED_ON_EMPTY_STORE = {"trial_insert", "trial_status_record", "trial_status_append", "merge_record"}
 #: The :value lookup that finds no row on an empty store.
 MISSING_ON_EMPTY_STORE = {"tunable_config_id_by_hash"}
 

@@ -47,6 +47,13 @@ WHERE NOT EXISTS (
       AND ts = $ts AND status = $status
 );
 
+-- name: trial_status_append :none
+-- Appends a status the trial has never held (its first, PENDING, or an
+-- advance): statuses only move forward, so the entry cannot exist yet and
+-- is not looked for (half the cost of trial_status_record).
+INSERT INTO trial_status (experiment_id, trial_id, seq, ts, status)
+VALUES ($experiment_id, $trial_id, nextval('trial_status_seq'), $ts, $status);
+
 -- name: trial_status_history :arrow
 -- Every status a trial went through, in the order the changes were made
 -- (callers' timestamps need not be monotonic).
