@@ -27,6 +27,7 @@ OBJECTIVES = {"score": "min", "throughput": "max"}
 RESULT_METRICS = ("score", "throughput", "p99_ms")
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "CANCELED", "TIMED_OUT")
 FINAL_STATUS_WEIGHTS = (0.85, 0.08, 0.04, 0.03)
+COMPLETED_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT")  # what load() returns; CANCELED is left out
 CATEGORIES = ("none", "lz4", "zstd", "snappy")
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 SAMPLE_INTERVAL = timedelta(seconds=1)
@@ -94,6 +95,38 @@ class Workload:
     @property
     def total_points(self) -> int:
         return self.n_trials * self.points_per_trial
+
+    @property
+    def half_trial_id(self) -> int:
+        """The ``last_trial_id`` of the ``load(last_trial_id=N/2)`` phase."""
+        return self.n_trials // 2
+
+    @property
+    def pending_scan_time(self) -> datetime:
+        """The ``timestamp`` of the pending-trial scan: every trial is scheduled at or before it."""
+        return self.trials[-1].ts_start if self.trials else T0
+
+    def expected_counts(self) -> dict[str, int]:
+        """The count each phase must return, by phase name (the Backend method; ``load_half`` for N/2).
+
+        ``reopen`` counts the trials a resumed scheduler sees: those ``load()``
+        returns plus those ``pending_trials(pending_scan_time, running=True)``
+        returns (none: every trial has ended by then).
+        """
+        completed = [t.trial_id for t in self.trials if t.status in COMPLETED_STATUSES]
+        return {
+            "create_trials": self.n_trials,
+            "pending_scan": self.n_trials,
+            "start_trials": self.n_trials,
+            "ingest_telemetry": self.total_points,
+            "finish_trials": self.n_trials,
+            "load": len(completed),
+            "load_half": sum(1 for i in completed if i > self.half_trial_id),
+            "load_telemetry": self.total_points,
+            "results_table": self.n_trials,
+            "telemetry_stats": self.n_trials * len(TELEMETRY_METRICS) if self.points_per_trial else 0,
+            "reopen": len(completed),
+        }
 
     def mlos_bench_tunables_config(self) -> dict[str, Any]:
         """A TunableGroups config (one covariant group) declaring every tunable."""
@@ -165,6 +198,16 @@ class Backend(Protocol):
     may call it several times with slices of the trials (to bound memory,
     or to measure a slow backend on a subset) and sums the times. A
     backend whose API takes tuples converts inside the call.
+
+    Two optional attributes let a slow backend be measured on part of the
+    work, the rest extrapolated (and marked so in the output):
+    ``ingest_point_budget: int`` limits the timed ingest to the first trials
+    whose points fit the budget; the runner then passes the remaining
+    batches to the untimed ``backfill_telemetry(batches) -> int`` (points
+    stored), so the read phases see every point, and reports ingest as the
+    time per point times all points. ``max_trials: int`` runs a larger
+    workload at that many trials and scales the phase times linearly.
+    Counts must equal ``Workload.expected_counts()`` of the size run.
     """
 
     name: str
