@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +66,51 @@ def test_comparison_runner_quick_mode_gives_every_phase_a_number_for_every_backe
                 report["medians"][backend][measures[list(tables).index(title)]], rel=1e-3), (title, backend)
             assert ratio.endswith("x") and float(ratio[:-1]) > 0, (title, backend)
     assert report["ratios"]["mlos_store"] == dict.fromkeys(measures, 1.0)
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """benchmarks/run.py imported as a module (its backends import their neighbours by name)."""
+    monkeypatch.syspath_prepend(str(RUNNER.parent))
+    return importlib.import_module("run")
+
+
+def partial_store_backend(runner: Any, **limits: int) -> Any:
+    """The mlos_store backend with the optional limits a slow backend sets (ingest_point_budget, max_trials)."""
+    store = importlib.import_module("backend_store").StoreBackend()
+    for name, value in limits.items():
+        setattr(store, name, value)
+    store.backfilled = 0
+
+    def backfill_telemetry(batches: Any) -> int:
+        store.backfilled += len(batches)
+        return int(store.ingest_telemetry(batches))
+
+    store.backfill_telemetry = backfill_telemetry
+    return store
+
+
+def test_runner_times_ingest_within_the_budget_and_backfills_the_rest(runner: Any, tmp_path: Path) -> None:
+    backend = partial_store_backend(runner, ingest_point_budget=50)
+    result = runner.run_round(backend, 12, 10, tmp_path)
+    assert backend.backfilled == 12 - 5  # 50 points = the first 5 trials timed
+    assert result.extrapolated == ["ingest_telemetry"]
+    assert result.counts["load_telemetry"] == result.counts["ingest_telemetry"] == 120
+    assert result.scale == 1 and result.trials_run == 12
+
+
+def test_runner_scales_a_backend_with_max_trials_and_marks_every_phase(runner: Any, tmp_path: Path) -> None:
+    result = runner.run_round(partial_store_backend(runner, max_trials=8), 24, 10, tmp_path)
+    assert (result.trials_run, result.scale) == (8, 3)
+    assert result.extrapolated == list(runner.PHASES)
+    assert result.counts["create_trials"] == 8
+    summary = runner.summarise(["mlos_store"], [{"round": 0, **result.__dict__}])
+    table = runner.markdown(["mlos_store"], 24, summary)
+    assert "(extrapolated)" in table and "(at 8 trials)" in table
+
+
+def test_runner_refuses_a_backend_whose_counts_are_wrong(runner: Any, tmp_path: Path) -> None:
+    backend = importlib.import_module("backend_store").StoreBackend()
+    backend.results_table = lambda: 0
+    with pytest.raises(SystemExit, match="mlos_store returned wrong counts .*'results_table': \\(0, 6\\)"):
+        runner.run_round(backend, 6, 5, tmp_path)
