@@ -297,6 +297,23 @@ def markdown(names: list[str], n_trials: int, summary: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def overview(names: list[str], n_trials: int, summary: dict[str, Any]) -> str:
+    """Every measure in one table: a row per measure, per backend its median (and mlos_store / it)."""
+    out = ["| measure | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for measure in PHASES + FOOTPRINT:
+        cells = []
+        for name in names:
+            value = summary["medians"].get(name, {}).get(measure)
+            ratio = summary["ratios"].get(name, {}).get(measure)
+            mark = "*" if measure in summary["extrapolated"].get(name, []) else ""
+            cell = "failed" if value is None else f"{value:.3g}{mark} {UNITS[measure]}"
+            cells.append(cell if name == REFERENCE or ratio is None else f"{cell} ({ratio:.2g}x)")
+        out.append(f"| {measure} | " + " | ".join(cells) + " |")
+    out += ["", "(In parentheses: mlos_store / that backend, below 1 when mlos_store is faster or smaller; "
+            "* extrapolated.)"]
+    return "\n".join(out)
+
+
 def machine() -> dict[str, Any]:
     def installed(package: str) -> str | None:
         try:
@@ -355,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"Note: {note}\n")
     print(markdown(names, n_trials, summary))
+    print("## Overview\n")
+    print(overview(names, n_trials, summary))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 1 if any("error" in r for r in runs) else 0

@@ -33,9 +33,10 @@ def markdown_tables(text: str) -> dict[str, dict[str, list[str]]]:
     tables: dict[str, dict[str, list[str]]] = {}
     title = None
     for line in text.splitlines():
-        if line.startswith("### "):
-            title = line[4:]
-            tables[title] = {}
+        if line.startswith("#"):
+            title = line[4:] if line.startswith("### ") else None
+            if title:
+                tables[title] = {}
         elif title and line.startswith("| ") and not line.startswith("| backend"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             tables[title][cells[0]] = cells[1:]
@@ -66,6 +67,8 @@ def test_comparison_runner_quick_mode_gives_every_phase_a_number_for_every_backe
                 report["medians"][backend][measures[list(tables).index(title)]], rel=1e-3), (title, backend)
             assert ratio.endswith("x") and float(ratio[:-1]) > 0, (title, backend)
     assert report["ratios"]["mlos_store"] == dict.fromkeys(measures, 1.0)
+    overview = out.split("## Overview", 1)[1]
+    assert all(f"| {measure} |" in overview for measure in measures)
 
 
 @pytest.fixture
