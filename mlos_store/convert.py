@@ -28,6 +28,9 @@ from .values import (
 CONFIG_PREFIX = "config."
 RESULT_PREFIX = "result."
 
+#: The order widen() reads long value rows in: each (source, name) contiguous, by row.
+VALUE_ORDER = [("source", "ascending"), ("name", "ascending"), ("row_pos", "ascending")]
+
 LoadResult = tuple[list[int], list[dict[str, Any]], list[dict[str, Any] | None], list[Status]]
 
 
@@ -66,8 +69,8 @@ def widen(trials: pa.Table, values: pa.Table) -> pa.Table:
     """Trial rows plus one typed column per (source, name) of the long value rows.
 
     ``values`` has columns source ('config' or 'result'), name, row_pos (the
-    trial's row in ``trials``) and the four value columns, sorted by source,
-    name, row_pos. Columns come out as ``config.<name>`` then
+    trial's row in ``trials``) and the four value columns, in any order.
+    Columns come out as ``config.<name>`` then
     ``result.<name>``, each sorted by name, typed as ``mlos_store.values``
     describes.
     """
@@ -75,6 +78,7 @@ def widen(trials: pa.Table, values: pa.Table) -> pa.Table:
     table = trials
     if values.num_rows == 0:
         return table
+    values = values.sort_by(VALUE_ORDER)
     prefix = {"config": CONFIG_PREFIX, "result": RESULT_PREFIX}
     for start, length in sorted_runs(values, ["source", "name"]):
         part = values.slice(start, length)

@@ -26,7 +26,6 @@ from .values import experiment_id_list
 
 #: Load-table column naming, for each row, the tunables whose value was imputed.
 IMPUTED_COLUMN = "imputed"
-_VALUE_ORDER = [("source", "ascending"), ("name", "ascending"), ("row_pos", "ascending")]
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,6 @@ def add_merged_trials(engine: Engine, experiment_id: str, trials: pa.Table, valu
             imputed[row_pos].append(name)
         trials = pa.concat_tables([trials, merged.cast(trials.schema)])
         merged_values = merged_values.drop_columns(["imputed"]).cast(values.schema)
-        values = pa.concat_tables([values, merged_values]).sort_by(_VALUE_ORDER)
+        values = pa.concat_tables([values, merged_values])
     trials = trials.append_column(IMPUTED_COLUMN, pa.array(imputed, pa.list_(pa.string())))
     return trials, values

@@ -102,16 +102,16 @@ ORDER BY trial_id;
 -- config $config_id unless it is NULL), long: one row per value, row_pos
 -- being the trial's position among them by trial id, so the same filters
 -- on trial_list_completed or analysis_trial_list give the rows it belongs
--- to. Sorted so each name's values are contiguous (the shape widen() reads).
+-- to. Unordered: widen() sorts them in Arrow, which here costs a third of
+-- what an ORDER BY adds to this query.
 WITH selected AS (
     SELECT t.experiment_id, t.trial_id, t.config_id,
            row_number() OVER (ORDER BY t.trial_id) - 1 AS row_pos
     FROM trial t
     WHERE t.experiment_id = $experiment_id AND t.trial_id > $last_trial_id
       AND ($config_id IS NULL OR t.config_id = $config_id)
-      AND (NOT $completed_only OR EXISTS (
-          SELECT 1 FROM completed_trial c
-          WHERE c.experiment_id = t.experiment_id AND c.trial_id = t.trial_id))
+      AND (NOT $completed_only OR t.trial_id IN (
+          SELECT c.trial_id FROM completed_trial c WHERE c.experiment_id = $experiment_id))
 )
 SELECT 'config' AS source, p.tunable_name AS name, s.row_pos,
        p.value_kind::VARCHAR AS value_kind, p.value, p.value_int, p.value_text
@@ -122,5 +122,4 @@ SELECT 'result' AS source, r.metric AS name, s.row_pos,
        r.value_kind::VARCHAR AS value_kind, r.value, r.value_int, r.value_text
 FROM selected s
 JOIN trial_result r
-  ON r.experiment_id = s.experiment_id AND r.trial_id = s.trial_id
-ORDER BY source, name, row_pos;
+  ON r.experiment_id = s.experiment_id AND r.trial_id = s.trial_id;
