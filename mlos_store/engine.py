@@ -533,14 +533,20 @@ class Engine:
         if given != query.params:
             missing, extra = sorted(query.params - given), sorted(given - query.params)
             raise QueryError(f"query {query}: missing parameters {missing}, unexpected {extra}")
+        with self._errors_translated(f"query {query}"):
+            yield
+
+    @contextlib.contextmanager
+    def _errors_translated(self, what: str) -> Iterator[None]:
+        """DuckDB's errors as the library's, naming ``what`` ran; an error dooms the open transaction."""
         try:
             yield
         except duckdb.Error as exc:
             if self._depth:
                 self._aborted = True
             if isinstance(exc, duckdb.ConstraintException):
-                raise InvalidValueError(f"query {query} violated a constraint: {exc}") from exc
-            raise QueryError(f"query {query} failed: {exc}") from exc
+                raise InvalidValueError(f"{what} violated a constraint: {exc}") from exc
+            raise QueryError(f"{what} failed: {exc}") from exc
 
     def fetch_table(self, query: Query, **params: Any) -> pa.Table:
         """Run an ``:arrow`` query and return its whole result."""
@@ -561,13 +567,8 @@ class Engine:
             raise InvalidValueError(f"a query of your own runs only on a store opened read-only; {self.path!r} is "
                                     "open read-write")
         _check_single_select(text)
-        with self._session() as con:
-            try:
-                return con.sql(text).to_arrow_table()
-            except duckdb.Error as exc:
-                if self._depth:
-                    self._aborted = True
-                raise QueryError(f"the query failed: {exc}") from exc
+        with self._session() as con, self._errors_translated("the query"):
+            return con.sql(text).to_arrow_table()
 
     def stream(self, query: Query, *, batch_size: int = 1_000_000, **params: Any) -> pa.RecordBatchReader:
         """Run an ``:arrow`` query on its own cursor and stream its batches.

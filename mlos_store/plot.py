@@ -24,7 +24,7 @@ import importlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from .analysis import ExperimentData
 from .errors import InvalidValueError, MissingDependencyError, UnknownObjectError
-from .values import ABSENT, ENCODING_KEY, check_name, checked_id, column_to_python
+from .values import ABSENT, ENCODING_KEY, check_name, checked_id, column_to_python, distinct_list
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -250,13 +250,7 @@ def _colours(n: int) -> list[Any]:
 
 
 def _metric_list(metrics: Any) -> list[str]:
-    if isinstance(metrics, str) or not isinstance(metrics, Iterable):
-        raise InvalidValueError(f"plot metrics takes a list of metric names, got {metrics!r}")
-    names: list[str] = []
-    for metric in metrics:
-        name = check_name(metric, "plot metric")
-        if name not in names:
-            names.append(name)
+    names = distinct_list(metrics, "plot metrics", "metric names", lambda m: check_name(m, "plot metric"))
     if not names:
         raise InvalidValueError("plot metrics is empty: name at least one metric to plot")
     return names
@@ -266,13 +260,7 @@ def _trial_list(experiment: ExperimentData, trial_ids: Any) -> list[int] | None:
     """The trial ids asked for, each once, every one a trial of the experiment; None for every trial."""
     if trial_ids is None:
         return None
-    if isinstance(trial_ids, (str, bytes)) or not isinstance(trial_ids, Iterable):
-        raise InvalidValueError(f"plot trial_ids takes a list of trial ids, got {trial_ids!r}")
-    chosen: list[int] = []
-    for trial_id in trial_ids:
-        checked = checked_id(trial_id, "plot trial id")
-        if checked not in chosen:
-            chosen.append(checked)
+    chosen = distinct_list(trial_ids, "plot trial_ids", "trial ids", lambda t: checked_id(t, "plot trial id"))
     if not chosen:
         raise InvalidValueError("plot trial_ids is empty: pass None for every trial, or name some")
     known = experiment.trials

@@ -29,15 +29,17 @@ and a ``value_json`` column holds the exact value of every non-float row
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InvalidValueError
+
+_Item = TypeVar("_Item")
 
 ENCODING_KEY = b"mlos_store.encoding"
 NULL_KEY = b"mlos_store.null"
@@ -152,21 +154,30 @@ def check_name(name: Any, what: str) -> str:
     return check_text(name, f"{what} name")
 
 
-def experiment_id_list(ids: Any, what: str) -> list[str]:
-    """Experiment ids given as a list, each once, in the order given.
+def distinct_list(items: Any, what: str, noun: str, check: Callable[[Any], _Item]) -> list[_Item]:
+    """Items given as a list, each checked by ``check``, each once, in the order given.
 
-    A bare str is refused rather than read as a list of its characters or
-    as one id: ``merge("exp")`` for ``merge(["exp"])`` is an easy slip.
+    A bare str (or bytes) is refused rather than read as a list of its
+    characters or as one item: ``merge("exp")`` for ``merge(["exp"])`` is an
+    easy slip.
     """
-    if isinstance(ids, str) or not isinstance(ids, Iterable):
-        raise InvalidValueError(f"{what} takes a list of experiment ids, got {ids!r}")
-    unique: list[str] = []
-    for experiment_id in ids:
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise InvalidValueError(f"{what} takes a list of {noun}, got {items!r}")
+    unique: list[_Item] = []
+    for item in items:
+        checked = check(item)
+        if checked not in unique:
+            unique.append(checked)
+    return unique
+
+
+def experiment_id_list(ids: Any, what: str) -> list[str]:
+    """Experiment ids given as a list, each once, in the order given (see ``distinct_list``)."""
+    def checked(experiment_id: Any) -> str:
         if not isinstance(experiment_id, str) or not experiment_id:
             raise InvalidValueError(f"{what}: {experiment_id!r} is not an experiment id")
-        if experiment_id not in unique:
-            unique.append(experiment_id)
-    return unique
+        return experiment_id
+    return distinct_list(ids, what, "experiment ids", checked)
 
 
 def check_text(text: str, what: str) -> str:
