@@ -119,6 +119,17 @@ class Storage:
         """What the store holds at a glance: schema version, file size, trials by status, telemetry points."""
         return store_overview(self._engine)
 
+    def check_integrity(self) -> dict[str, int]:
+        """Each broken guarantee of the stored data (unique ids, no orphan rows, ...) with its row count.
+
+        Empty for a store in order. The schema has no keys (they made a
+        file shared between processes slower with every turn): the
+        statements keep these guarantees, and this says whether they held,
+        e.g. after a crash or on a file written by another tool.
+        """
+        table = self._engine.fetch_table(self._engine.catalog.store_integrity_violations)
+        return dict(zip(table.column("guarantee").to_pylist(), table.column("violations").to_pylist()))
+
     def close(self) -> None:
         self._engine.close()
 
