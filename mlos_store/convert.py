@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .status import Status
 from .values import (
@@ -19,7 +20,6 @@ from .values import (
     JSON_COMPANION,
     NUMERIC_WITH_JSON,
     column_to_python,
-    sorted_runs,
     telemetry_values,
     typed_column,
     utc_datetimes,
@@ -27,9 +27,6 @@ from .values import (
 
 CONFIG_PREFIX = "config."
 RESULT_PREFIX = "result."
-
-#: The order widen() reads long value rows in: each (source, name) contiguous, by row.
-VALUE_ORDER = [("source", "ascending"), ("name", "ascending"), ("row_pos", "ascending")]
 
 LoadResult = tuple[list[int], list[dict[str, Any]], list[dict[str, Any] | None], list[Status]]
 
@@ -76,16 +73,36 @@ def widen(trials: pa.Table, values: pa.Table) -> pa.Table:
     """
     n = trials.num_rows
     table = trials
-    if values.num_rows == 0:
-        return table
-    values = values.sort_by(VALUE_ORDER)
-    prefix = {"config": CONFIG_PREFIX, "result": RESULT_PREFIX}
-    for start, length in sorted_runs(values, ["source", "name"]):
-        part = values.slice(start, length)
-        name = prefix[part["source"][0].as_py()] + part["name"][0].as_py()
+    for name, part in _columns_of(values, n):
         field, column = typed_column(name, part, part.column("row_pos"), n)
         table = table.append_column(field, column)
     return table
+
+
+def _columns_of(values: pa.Table, trial_count: int) -> list[tuple[str, pa.Table]]:
+    """Each wide column's name and its long rows by row_pos, columns in name order.
+
+    The rows are sorted on one integer, the column's rank then the row:
+    sorting on the two strings and the position was most of the cost of
+    ``results_table`` at 100,000 trials.
+    """
+    if values.num_rows == 0:
+        return []
+    is_config = pc.equal(values.column("source"), "config")
+    labels = pc.binary_join_element_wise(pc.if_else(is_config, CONFIG_PREFIX, RESULT_PREFIX),
+                                         values.column("name"), "")
+    names = sorted(pc.unique(labels).to_pylist())
+    rank = pc.index_in(labels, value_set=pa.array(names, pa.string())).cast(pa.int64())
+    key = pc.add(pc.multiply(rank, trial_count), values.column("row_pos").cast(pa.int64()))
+    values = values.take(pc.sort_indices(key))
+    counts = pc.value_counts(rank).to_pylist()
+    rows_per_rank = {c["values"]: c["counts"] for c in counts}
+    columns, start = [], 0
+    for position, name in enumerate(names):
+        length = rows_per_rank[position]
+        columns.append((name, values.slice(start, length)))
+        start += length
+    return columns
 
 
 def telemetry_from_table(table: pa.Table) -> list[tuple[datetime, str, Any]]:
