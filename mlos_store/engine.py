@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import threading
 import time
@@ -30,7 +31,7 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
-from .locking import FLOCK_AVAILABLE, FileGate, LockTimeout
+from .locking import FLOCK_AVAILABLE, FileGate, LockTimeout, write_denied
 
 STORE_FORMAT = "mlos_store"
 MEMORY = ":memory:"
@@ -65,16 +66,46 @@ _INHERITED: list[Any] = []
 _SHARED_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def check_duckdb_file(path: str) -> None:
-    """Refuse, without opening it in DuckDB, a file that is not a DuckDB database."""
-    if os.path.isdir(path):
-        raise NotAStoreError(f"{path!r} is a directory, not an mlos_store database")
-    with open(path, "rb") as file:
-        header = file.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
+#: What a path that is not a regular file names, by ``stat.S_IFMT``.
+_FILE_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+               stat.S_IFBLK: "a block device"}
+
+
+def check_duckdb_file(path: str, shown: str | None = None) -> None:
+    """Refuse, without opening it in DuckDB, a file that is not a DuckDB database (named ``shown`` if given).
+
+    Anything but a regular file is refused before it is opened: reading a
+    FIFO's header would block until someone writes to it.
+    """
+    shown = path if shown is None else shown
+    try:
+        kind = stat.S_IFMT(os.stat(path).st_mode)
+        if kind == stat.S_IFDIR:
+            raise NotAStoreError(f"{shown!r} is a directory, not an mlos_store database")
+        if kind != stat.S_IFREG:
+            raise NotAStoreError(f"{shown!r} is {_FILE_KINDS.get(kind, 'not a regular file')}, "
+                                 "not an mlos_store database; it was left untouched")
+        with open(path, "rb") as file:
+            header = file.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
+    except OSError as exc:
+        raise StoreUnavailableError(f"cannot open {shown!r}: {exc.strerror or exc}") from exc
     if header[_MAGIC_OFFSET:] != _DUCKDB_MAGIC:
         raise NotAStoreError(
-            f"{path!r} is not an mlos_store database (not a DuckDB file); it was left untouched"
+            f"{shown!r} is not an mlos_store database (not a DuckDB file); it was left untouched"
         )
+
+
+def resolved_store_path(path: str) -> str:
+    """The absolute path of a store file, fixed once when it is opened.
+
+    The OS lock files and DuckDB must name the same file on every turn, even
+    after the process changes directory; and DuckDB reads a backslash as
+    ``/`` where the OS does not, so a store path with one is refused here.
+    """
+    if os.sep == "/" and "\\" in path:
+        raise InvalidValueError(f"{path!r}: a backslash in a store path is refused: DuckDB would read it as '/' "
+                                "and the lock files would guard another file; rename the file or use '/'")
+    return os.path.abspath(path)
 
 
 class Engine:
@@ -99,7 +130,9 @@ class Engine:
                  catalog: Catalog | None = None, mode: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, linger: float = DEFAULT_LINGER) -> None:
         self.catalog = catalog or load_catalog()
+        #: The path as given, which messages show; ``file`` is the file it names, resolved when opened.
         self.path = MEMORY if path is None or str(path) == MEMORY else os.fspath(path)
+        self.file = MEMORY if self.in_memory else resolved_store_path(self.path)
         self.read_only = read_only
         self.mode = _checked_mode(mode, self.in_memory)
         self.timeout = _checked_seconds(timeout, "timeout")
@@ -123,7 +156,7 @@ class Engine:
 
     def _reopen_key(self) -> tuple[Any, ...]:
         catalog = None if self.catalog is load_catalog() else self.catalog
-        return (self.path, self.read_only, id(catalog), self.mode, self.timeout, self.linger)
+        return (self.file, self.read_only, id(catalog), self.mode, self.timeout, self.linger)
 
     @classmethod
     def reopen(cls, path: str, read_only: bool, catalog: Catalog | None, mode: str, timeout: float,
@@ -142,7 +175,7 @@ class Engine:
             raise StoreUnavailableError("an in-memory store cannot be pickled: another process cannot reach it; "
                                         "use a store file")
         catalog = None if self.catalog is load_catalog() else self.catalog
-        return (Engine.reopen, (self.path, self.read_only, catalog, self.mode, self.timeout, self.linger))
+        return (Engine.reopen, (self.file, self.read_only, catalog, self.mode, self.timeout, self.linger))
 
     # ------------------------------------------------------------ opening
 
@@ -155,7 +188,7 @@ class Engine:
         return self.mode == SHARED
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        if self.in_memory or not os.path.exists(self.path):
+        if self.in_memory or not os.path.exists(self.file):
             if self.read_only:
                 raise NotAStoreError(
                     "an in-memory store cannot be opened read-only: it would always be empty"
@@ -171,11 +204,11 @@ class Engine:
             raise
 
     def _open_file_or_memory(self) -> duckdb.DuckDBPyConnection:
-        if self.in_memory or not os.path.exists(self.path):
+        if self.in_memory or not os.path.exists(self.file):
             con = self._connect(read_only=False)
             self._migrate(con, from_version=0)
             return con
-        check_duckdb_file(self.path)
+        check_duckdb_file(self.file, self.path)
         version = self._inspect()
         self._check_upgradable(version)
         con = self._connect(read_only=self.read_only)
@@ -191,7 +224,7 @@ class Engine:
 
     def _open_shared(self) -> duckdb.DuckDBPyConnection:
         """A private in-memory connection; the store file is checked, created or migrated in a first turn."""
-        if self.read_only and not os.path.exists(self.path):
+        if self.read_only and not os.path.exists(self.file):
             raise NotAStoreError(f"cannot open {self.path!r} read-only: no such file")
         con = self._connect_memory()
         try:
@@ -210,8 +243,8 @@ class Engine:
     def _first_turn(self) -> None:
         """Holding the gate: refuse what is not a store, create or upgrade it, and attach it."""
         version = 0
-        if os.path.exists(self.path):
-            check_duckdb_file(self.path)
+        if os.path.exists(self.file):
+            check_duckdb_file(self.file, self.path)
             self._attach(read_only=True)
             try:
                 version = self._inspect_attached()
@@ -230,10 +263,10 @@ class Engine:
         if not FLOCK_AVAILABLE:
             return None
         try:
-            return FileGate(self.path, read_only=self.read_only)
+            return FileGate(self.file, read_only=self.read_only)
         except OSError as exc:
-            if self.read_only and isinstance(exc, PermissionError):
-                return None  # nobody can write a store in a directory nobody may write to
+            if self.read_only and write_denied(exc):
+                return None  # nobody can write a store where nobody may write (permissions, a read-only mount)
             raise StoreUnavailableError(
                 f"cannot open {self.path!r}: cannot create its lock file beside it ({exc})"
             ) from exc
@@ -259,7 +292,7 @@ class Engine:
 
     def _check_directory_writable(self) -> None:
         """A read-write store needs its directory writable: DuckDB writes a ``.wal`` file beside it."""
-        folder = os.path.dirname(os.path.abspath(self.path))
+        folder = os.path.dirname(self.file)
         if not self.read_only and os.path.isdir(folder) and not os.access(folder, os.W_OK):
             raise StoreUnavailableError(
                 f"cannot open {self.path!r} read-write: Permission denied to write in its directory {folder!r} "
@@ -315,7 +348,7 @@ class Engine:
 
     def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
-            con = duckdb.connect(self.path, read_only=read_only)
+            con = duckdb.connect(self.file, read_only=read_only)
         except duckdb.Error as exc:
             raise StoreUnavailableError(f"cannot open {self.path!r}: {exc}") from exc
         return self._configured(con)
@@ -350,7 +383,7 @@ class Engine:
         deadline, pause = time.monotonic() + self.timeout, _ATTACH_FIRST_PAUSE
         while True:
             try:
-                self._run(con, query, {"path": self.path})
+                self._run(con, query, {"path": self.file})
                 break
             except QueryError as exc:
                 if "lock" not in str(exc).lower():
@@ -688,6 +721,7 @@ class Engine:
         """
         self._expect(attach, "none")
         self._expect(detach, "none")
+        path = resolved_store_path(path)
         self._check_process()
         with self._lock:
             if self._depth:
@@ -709,8 +743,11 @@ class Engine:
         """Hold another store file's OS lock shared (where ``flock`` exists and its lock files can be made)."""
         gate = None
         if FLOCK_AVAILABLE:
-            with contextlib.suppress(PermissionError):  # a read-only directory: nobody can write there
+            try:
                 gate = FileGate(path, read_only=True)
+            except OSError as exc:
+                if not write_denied(exc):  # where nobody may write, nobody can write the file either
+                    raise
         if gate is None:
             yield
             return

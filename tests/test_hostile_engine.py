@@ -1,0 +1,293 @@
+"""A hostile environment for the engine: odd paths, odd files, a full disk, forks, read-only file systems.
+
+Each refusal is one of the library's errors naming the path and what was
+wrong, and leaves the store (and the folder around it) as it was.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import FAR_FUTURE
+from test_faults import _as_unprivileged_user, _env, _python
+
+from mlos_store import (
+    Experiment,
+    InvalidValueError,
+    NotAStoreError,
+    Storage,
+    StoreBusyError,
+    StoreUnavailableError,
+    locking,
+)
+
+MODES = ["shared", "exclusive"]
+
+
+def _experiment(store: Storage) -> Experiment:
+    return store.experiment(experiment_id="exp", trial_id=1, root_env_config="env.jsonc", description="hostile",
+                            tunables={"x": 0}, opt_targets={"score": "min"})
+
+
+def _stored_xs(store: Storage) -> list[int]:
+    """The tunable values of the stored (pending) trials, by trial id."""
+    return [t.tunables["x"] for t in _experiment(store).pending_trials(FAR_FUTURE, running=True)]
+
+
+def _trial_xs(path: Path | str) -> list[int]:
+    with Storage(path, read_only=True) as store:
+        return _stored_xs(store)
+
+
+def _make_store(path: Path, xs: tuple[int, ...] = (1,)) -> None:
+    with Storage(path) as store, _experiment(store) as exp:
+        for x in xs:
+            exp.new_trial({"x": x})
+
+
+# ---------------------------------------------------------------- 1. a relative path and chdir
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_relative_path_names_the_file_opened_even_after_chdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              mode: str) -> None:
+    first, elsewhere = tmp_path / "first", tmp_path / "elsewhere"
+    first.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(first)
+    with Storage("results.duckdb", mode=mode, linger=0) as store, _experiment(store) as exp:
+        exp.new_trial({"x": 1})
+        monkeypatch.chdir(elsewhere)
+        exp.new_trial({"x": 2})
+        assert store.path == "results.duckdb"  # as given
+    assert list(elsewhere.iterdir()) == []
+    assert _trial_xs(first / "results.duckdb") == [1, 2]
+
+
+# ---------------------------------------------------------------- 4. a backslash in a path
+
+
+@pytest.mark.skipif(os.sep != "/", reason="a backslash is a separator on Windows")
+@pytest.mark.parametrize("read_only", [False, True])
+def test_backslash_in_a_store_path_is_refused(tmp_path: Path, read_only: bool) -> None:
+    (tmp_path / "x").mkdir()
+    path = str(tmp_path / "x\\y.duckdb")
+    with pytest.raises(InvalidValueError, match=r"^" + repr(path).replace("\\", "\\\\") +
+                       r": a backslash in a store path is refused: DuckDB would read it as '/'"):
+        Storage(path, read_only=read_only)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["x"]
+
+
+@pytest.mark.skipif(os.sep != "/", reason="a backslash is a separator on Windows")
+def test_backslash_in_an_imported_store_path_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "a\\b.duckdb"
+    _make_store(tmp_path / "plain.duckdb")
+    os.rename(tmp_path / "plain.duckdb", source)
+    with Storage(tmp_path / "into.duckdb") as store:
+        with pytest.raises(InvalidValueError, match="a backslash in a store path is refused"):
+            store.import_store(source)
+        assert store.experiments == {}
+
+
+# ---------------------------------------------------------------- 13. a read-only file system
+
+
+def _read_only_file_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lock files beside the store cannot be created or opened for writing (EROFS), as on a read-only mount."""
+    real_open = os.open
+
+    def open_on_read_only_fs(path: str, flags: int, mode: int = 0o777) -> int:
+        writes = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        if writes and str(path).endswith((".lock", ".wait")):
+            if flags & os.O_CREAT and flags & os.O_EXCL and os.path.lexists(path):
+                raise FileExistsError(errno.EEXIST, "File exists", path)
+            raise OSError(errno.EROFS, "Read-only file system", path)
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(locking.os, "open", open_on_read_only_fs)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("lock_files", ["present", "absent"])
+def test_store_on_a_read_only_file_system_opens_read_only(db_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          mode: str, lock_files: str) -> None:
+    _make_store(db_path, (1, 2))
+    if lock_files == "absent":
+        for suffix in (".lock", ".wait"):
+            os.unlink(f"{db_path}{suffix}")
+    _read_only_file_system(monkeypatch)
+    with Storage(db_path, read_only=True, mode=mode) as store:
+        assert _stored_xs(store) == [1, 2]
+    if lock_files == "absent":
+        with pytest.raises(StoreUnavailableError, match=rf"^cannot open '{db_path}': cannot create its lock file "
+                           r"beside it \(\[Errno 30\] Read-only file system"):
+            Storage(db_path, mode=mode)
+
+
+# ---------------------------------------------------------------- 14. a killed holder's forked child
+
+
+_HOLD_THEN_FORK = """
+    import os, sys, time
+    from mlos_store import Storage
+
+    path, mode = sys.argv[1], sys.argv[2]
+    store = Storage(path, mode=mode)
+    turn = store.engine.transaction()  # in the shared mode, a turn that lasts across the fork
+    turn.__enter__()
+    child = os.fork()
+    if child == 0:
+        time.sleep(120)  # never touches the store
+        os._exit(0)
+    print(child, flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.parametrize("mode", MODES)
+def test_killed_holder_frees_the_store_though_its_forked_child_lives(db_path: Path, mode: str) -> None:
+    _make_store(db_path)
+    proc = subprocess.Popen(_python(_HOLD_THEN_FORK, str(db_path), mode), stdout=subprocess.PIPE, text=True,
+                            env=_env())
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    try:
+        with pytest.raises(StoreBusyError):  # the holder holds it
+            Storage(db_path, timeout=0.2)
+        proc.kill()
+        proc.wait(timeout=30)
+        with Storage(db_path, timeout=5) as store:  # the child's copies of the lock are gone
+            assert _stored_xs(store) == [1]
+    finally:
+        proc.kill()
+        os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.parametrize("mode", MODES)
+def test_forked_child_exiting_leaves_its_parent_holding_the_store(db_path: Path, mode: str) -> None:
+    _make_store(db_path)
+    with Storage(db_path, mode=mode) as store:
+        turn = store.engine.transaction()  # in the shared mode, a turn that lasts across the fork
+        turn.__enter__()
+        child = os.fork()
+        if child == 0:
+            os._exit(0)
+        os.waitpid(child, 0)
+        holder = subprocess.run(_python("import sys; from mlos_store import Storage; Storage(sys.argv[1], "
+                                        "timeout=0.2)", str(db_path)), capture_output=True, text=True,
+                                env=_env(), timeout=60)
+        assert "StoreBusyError" in holder.stderr
+        turn.__exit__(None, None, None)
+
+
+# ---------------------------------------------------------------- 15. a FIFO, a socket
+
+
+def _opened_within(seconds: float, path: Path, **kwargs: object) -> BaseException | None:
+    """What opening ``path`` raised, failing the test if it blocked longer than ``seconds``."""
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            Storage(path, timeout=1, **kwargs).close()  # type: ignore[arg-type]
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"opening {path} blocked for more than {seconds} s"
+    return outcome[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("read_only", [False, True])
+def test_fifo_or_socket_given_as_the_store_is_refused_at_once(tmp_path: Path, mode: str, read_only: bool) -> None:
+    fifo = tmp_path / "fifo.duckdb"
+    os.mkfifo(fifo)
+    listener = socket.socket(socket.AF_UNIX)
+    sock = tmp_path / "sock.duckdb"
+    listener.bind(str(sock))
+    try:
+        for path, kind in ((fifo, "a FIFO"), (sock, "a socket")):
+            error = _opened_within(10, path, mode=mode, read_only=read_only)
+            assert isinstance(error, NotAStoreError), error
+            assert str(error) == f"{str(path)!r} is {kind}, not an mlos_store database; it was left untouched"
+    finally:
+        listener.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.duckdb", "sock.duckdb"]
+
+
+# ---------------------------------------------------------------- 17. refused opens leave nothing behind
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("lock", ["directory", "dangling symlink"])
+def test_unusable_lock_file_refuses_the_open_and_leaves_no_wait_file(tmp_path: Path, mode: str, lock: str) -> None:
+    path = tmp_path / "store.duckdb"
+    lock_path = tmp_path / "store.duckdb.lock"
+    if lock == "directory":
+        lock_path.mkdir()
+    else:
+        lock_path.symlink_to(tmp_path / "nowhere" / "lock")
+    with pytest.raises(StoreUnavailableError, match=rf"^cannot open '{path}': cannot create its lock file beside it"):
+        Storage(path, mode=mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.duckdb.lock"]
+
+
+_UNREADABLE = """
+    import json, os, sys, tempfile
+    from mlos_store import Storage, StoreError
+
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, "store.duckdb")
+    Storage(path).close()
+    os.chmod(path, 0)
+    result = {}
+    for mode in ("shared", "exclusive"):
+        for read_only in (False, True):
+            try:
+                Storage(path, mode=mode, read_only=read_only).close()
+                result[f"{mode} {read_only}"] = ["opened"]
+            except StoreError as exc:
+                result[f"{mode} {read_only}"] = [type(exc).__name__, str(exc)]
+    result["path"] = path
+    result["listing"] = sorted(os.listdir(folder))
+    print(json.dumps(result))
+"""
+
+
+def test_unreadable_store_file_is_a_store_unavailable_error() -> None:
+    env = {**_env(), "TMPDIR": tempfile.gettempdir()}
+    proc = subprocess.run(_as_unprivileged_user(_python(_UNREADABLE)), capture_output=True, text=True,
+                          timeout=120, env=env, cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    path = result.pop("path")
+    assert result.pop("listing") == ["store.duckdb", "store.duckdb.lock", "store.duckdb.wait"]
+    for case, outcome in result.items():
+        assert outcome == ["StoreUnavailableError", f"cannot open {path!r}: Permission denied"], case
+
+
+def test_cli_shows_an_unusable_store_in_one_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.duckdb"
+    os.mkfifo(fifo)
+    proc = subprocess.run([sys.executable, "-m", "mlos_store", "info", str(fifo)], capture_output=True, text=True,
+                          timeout=60, env=_env())
+    assert proc.returncode == 1
+    assert proc.stderr == (f"mlos-store: error: {str(fifo)!r} is a FIFO, not an mlos_store database; "
+                           "it was left untouched\n")
