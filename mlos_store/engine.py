@@ -13,6 +13,7 @@ import stat
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeAlias
@@ -22,6 +23,7 @@ import pyarrow as pa
 
 from .catalog import Catalog, Query, load_catalog
 from .errors import (
+    CheckpointWarning,
     InvalidValueError,
     NotAStoreError,
     QueryError,
@@ -400,7 +402,31 @@ class Engine:
         con = self._con_or_raise()
         self._attached = False
         self._run(con, self.catalog.store_leave, {})
-        self._run(con, self.catalog.store_detach, {})
+        try:
+            self._run(con, self.catalog.store_detach, {})
+        except QueryError as exc:
+            self._detach_failed(exc)
+
+    def _detach_failed(self, exc: QueryError) -> None:
+        """A DETACH whose checkpoint failed (a full disk): warn, never raise, and make sure the file is let go.
+
+        Every transaction before it committed to the write-ahead log, which
+        the next attach replays, so the calls that made them succeeded: an
+        error would have a runner retry and store them twice. DuckDB 2.0.1
+        detaches the file even so; were it still attached, a fresh private
+        connection replaces this one, which drops DuckDB's hold on the file.
+        """
+        why = " ".join(str(exc.__cause__ or exc).split())
+        warnings.warn(f"{self.path!r}: committed changes are safe in {self.file + '.wal'!r} but could not be "
+                      f"written into the store file (its checkpoint failed); the next use of the store replays "
+                      f"them: {why}", CheckpointWarning, stacklevel=2)
+        con = self._con_or_raise()
+        with contextlib.suppress(StoreError):
+            if not self._fetch_row(con, self.catalog.store_attached)[0]:
+                return
+        self._con = self._connect_memory()
+        with contextlib.suppress(duckdb.Error):
+            con.close()
 
     def _begin_turn(self) -> None:
         """Hold the file for the coming operation: take the gate and attach, unless already held."""

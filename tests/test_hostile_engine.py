@@ -74,6 +74,69 @@ def test_relative_path_names_the_file_opened_even_after_chdir(tmp_path: Path, mo
     assert _trial_xs(first / "results.duckdb") == [1, 2]
 
 
+# ---------------------------------------------------------------- 2. a checkpoint that fails after a commit
+
+
+_CHECKPOINT_FAILS = """
+    import json, os, resource, signal, sys, warnings
+    from datetime import datetime, timezone
+    from mlos_store import CheckpointWarning, Status, Storage, StoreError
+
+    path = sys.argv[1]
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with Storage(path) as store, store.experiment(experiment_id="exp", trial_id=1, root_env_config="",
+                                                  description="", tunables={"x": 0},
+                                                  opt_targets={"score": "min"}) as exp:
+        trial = exp.new_trial({"x": 0})  # a large file first, so that any checkpoint must make it grow
+        points = [(t0.replace(microsecond=i), "cpu", float(i)) for i in range(300_000)]
+        trial.update_telemetry(Status.RUNNING, t0, points)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+    limit = os.path.getsize(path) + 10_000  # room for the write-ahead log, none for the file to grow
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    returned, error = [], None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with Storage(path, linger=0) as store, store.experiment(
+                    experiment_id="exp", trial_id=1, root_env_config="", description="", tunables={"x": 0},
+                    opt_targets={"score": "min"}) as exp:
+                for x in (1, 2, 3):
+                    trial = exp.new_trial({"x": x})
+                    returned.append(["new", x])
+                    trial.update(Status.SUCCEEDED, t0, {"score": float(x)})
+                    returned.append(["end", x])
+                returned.append(["read", exp.load()[0]])
+        except StoreError as exc:
+            error = [type(exc).__name__, str(exc)]
+    warned = [[w.category.__name__, str(w.message)] for w in caught if issubclass(w.category, CheckpointWarning)]
+    print(json.dumps({"returned": returned, "error": error, "warned": warned}), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+def test_failed_checkpoint_after_a_commit_warns_and_the_call_succeeds(db_path: Path) -> None:
+    """A file size limit (RLIMIT_FSIZE) lets the write-ahead log take each commit but not the checkpoint."""
+    proc = subprocess.run(_python(_CHECKPOINT_FAILS, str(db_path)), capture_output=True, text=True, timeout=300,
+                          env=_env())
+    result = json.loads(proc.stdout.splitlines()[-1]) if proc.stdout else {}
+    assert result, proc.stderr
+    assert result["error"] is None
+    assert result["returned"] == [["new", 1], ["end", 1], ["new", 2], ["end", 2], ["new", 3], ["end", 3],
+                                  ["read", [2, 3, 4]]]
+    assert result["warned"], "the checkpoint never failed: the test did not test anything"
+    kind, message = result["warned"][0]
+    assert kind == "CheckpointWarning"
+    assert message.startswith(f"{str(db_path)!r}: committed changes are safe in {str(db_path) + '.wal'!r} but "
+                              "could not be written into the store file (its checkpoint failed); the next use of "
+                              "the store replays them: ")
+    assert "File too large" in message
+    with Storage(db_path) as store:  # every call stored once, and replayed
+        exp = _experiment(store)
+        assert exp.load()[:3] == ([2, 3, 4], [{"x": 1}, {"x": 2}, {"x": 3}], [{"score": 1.0}, {"score": 2.0},
+                                                                               {"score": 3.0}])
+        assert _stored_xs(store) == [0]  # the first trial, still running
+
+
 # ---------------------------------------------------------------- 4. a backslash in a path
 
 
