@@ -626,8 +626,28 @@ class Engine:
             raise InvalidValueError(f"a query of your own runs only on a store opened read-only; {self.path!r} is "
                                     "open read-write")
         _check_single_select(text)
-        with self._session() as con, self._errors_translated("the query"):
+        with self._session(), self._sandbox() as con, self._errors_translated("the query"):
             return con.sql(text).to_arrow_table()
+
+    @contextlib.contextmanager
+    def _sandbox(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A private connection for SQL a person wrote, held to the store: the file attached read-only
+        (during this engine's turn), no other file or URL reachable, no extension installed or loaded.
+
+        Its own in-memory database, closed afterwards: DuckDB never lets a
+        database take external access back, and the engine's own connection
+        needs it (attaching in turns, exports).
+        """
+        con = self._connect_memory()
+        try:
+            for query in (self.catalog.session_no_extension_autoinstall, self.catalog.session_no_extension_autoload):
+                self._run(con, query, {})
+            self._run(con, self.catalog.store_attach_read_only, {"path": self.file})
+            self._run(con, self.catalog.store_use, {})
+            self._run(con, self.catalog.session_no_external_access, {})
+            yield con
+        finally:
+            con.close()
 
     def stream(self, query: Query, *, batch_size: int = 1_000_000, **params: Any) -> pa.RecordBatchReader:
         """Run an ``:arrow`` query on its own cursor and stream its batches.

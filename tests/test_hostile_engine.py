@@ -25,6 +25,7 @@ from mlos_store import (
     Experiment,
     InvalidValueError,
     NotAStoreError,
+    QueryError,
     Storage,
     StoreBusyError,
     StoreUnavailableError,
@@ -160,6 +161,42 @@ def test_backslash_in_an_imported_store_path_is_refused(tmp_path: Path) -> None:
         with pytest.raises(InvalidValueError, match="a backslash in a store path is refused"):
             store.import_store(source)
         assert store.experiments == {}
+
+
+# ---------------------------------------------------------------- 12. user SQL reads only the store
+
+
+@pytest.fixture
+def reader(db_path: Path, request: pytest.FixtureRequest) -> Storage:
+    _make_store(db_path, (1, 2))
+    store = Storage(db_path, read_only=True, mode=request.param)
+    request.addfinalizer(store.close)
+    return store
+
+
+@pytest.mark.parametrize("reader", MODES, indirect=True)
+def test_user_sql_cannot_read_other_files(reader: Storage, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.csv"
+    secret.write_text("password\nhunter2\n")
+    for text in (f"SELECT * FROM read_text('{secret}')", f"SELECT * FROM '{secret}'",
+                 "SELECT * FROM glob('/*')", "SELECT * FROM read_csv('https://example.com/x.csv')"):
+        with pytest.raises(QueryError, match="file system operations are disabled by configuration"):
+            reader.engine.fetch_user_query(text)
+    assert reader.engine.fetch_user_query("SELECT count(*) AS n FROM trial").to_pylist() == [{"n": 2}]
+
+
+@pytest.mark.parametrize("reader", MODES, indirect=True)
+def test_user_sql_runs_without_extension_autoinstall_and_leaves_the_store_working(reader: Storage,
+                                                                                  tmp_path: Path) -> None:
+    settings = ("SELECT current_setting('autoinstall_known_extensions') AS install, "
+                "current_setting('autoload_known_extensions') AS load, "
+                "current_setting('enable_external_access') AS external")
+    for _ in range(2):
+        assert reader.engine.fetch_user_query(settings).to_pylist() == [
+            {"install": False, "load": False, "external": False}]
+    exported = tmp_path / "export"
+    _experiment(reader).export_parquet(exported)  # the library's own connection still writes files
+    assert any(exported.iterdir())
 
 
 # ---------------------------------------------------------------- 13. a read-only file system
@@ -354,3 +391,4 @@ def test_cli_shows_an_unusable_store_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr == (f"mlos-store: error: {str(fifo)!r} is a FIFO, not an mlos_store database; "
                            "it was left untouched\n")
+
