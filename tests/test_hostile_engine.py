@@ -15,13 +15,16 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from conftest import FAR_FUTURE
 from test_faults import _as_unprivileged_user, _env, _python
 
 from mlos_store import (
+    CheckpointWarning,
     Experiment,
     InvalidValueError,
     NotAStoreError,
@@ -31,6 +34,8 @@ from mlos_store import (
     StoreUnavailableError,
     locking,
 )
+from mlos_store.cli import main
+from mlos_store.engine import Engine
 
 MODES = ["shared", "exclusive"]
 
@@ -392,3 +397,16 @@ def test_cli_shows_an_unusable_store_in_one_line(tmp_path: Path) -> None:
     assert proc.stderr == (f"mlos-store: error: {str(fifo)!r} is a FIFO, not an mlos_store database; "
                            "it was left untouched\n")
 
+
+def test_cli_shows_a_warning_in_one_line(db_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    _make_store(db_path)
+    query = Engine.fetch_user_query
+
+    def query_that_warns(engine: Engine, text: str) -> pa.Table:
+        warnings.warn("stored, but:\nthe checkpoint failed", CheckpointWarning, stacklevel=1)
+        return query(engine, text)
+
+    monkeypatch.setattr(Engine, "fetch_user_query", query_that_warns)
+    assert main(["sql", str(db_path), "SELECT 1 AS one"]) == 0
+    assert capsys.readouterr().err == "mlos-store: warning: stored, but: the checkpoint failed\n"
