@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -237,6 +238,54 @@ def test_store_on_a_read_only_file_system_opens_read_only(db_path: Path, monkeyp
         with pytest.raises(StoreUnavailableError, match=rf"^cannot open '{db_path}': cannot create its lock file "
                            r"beside it \(\[Errno 30\] Read-only file system"):
             Storage(db_path, mode=mode)
+
+
+_ON_A_READ_ONLY_MOUNT = """
+    import json, os, subprocess, sys
+    from mlos_store import Storage, StoreError
+
+    folder = sys.argv[1]
+    path = os.path.join(folder, "store.duckdb")
+    with Storage(path) as store, store.experiment(experiment_id="exp", trial_id=1, root_env_config="",
+                                                  description="", tunables={"x": 0},
+                                                  opt_targets={"score": "min"}) as exp:
+        exp.new_trial({"x": 1})
+    os.unlink(path + ".lock")  # as if copied onto the medium without them
+    os.unlink(path + ".wait")
+    subprocess.run(["mount", "-o", "remount,ro", folder], check=True)
+    result = {}
+    for mode in ("shared", "exclusive"):
+        for read_only in (True, False):
+            try:
+                with Storage(path, mode=mode, read_only=read_only) as store:
+                    result[f"{mode} {read_only}"] = ["read", len(store.experiments["exp"].trials)]
+            except StoreError as exc:
+                result[f"{mode} {read_only}"] = [type(exc).__name__, str(exc)]
+    result["listing"] = sorted(os.listdir(folder))
+    print(json.dumps(result))
+"""
+
+
+def test_store_on_a_real_read_only_mount_opens_read_only(tmp_path: Path) -> None:
+    """A tmpfs remounted read-only in a mount namespace of its own (needs root and unshare, else skipped)."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None or sys.platform != "linux":
+        pytest.skip("mounting a file system needs root and unshare")
+    mount = [unshare, "-m", "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"', str(tmp_path)]
+    if subprocess.run([*mount, "true"], capture_output=True, timeout=60).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    proc = subprocess.run([*mount, *_python(_ON_A_READ_ONLY_MOUNT, str(tmp_path))], capture_output=True, text=True,
+                          timeout=120, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    path = tmp_path / "store.duckdb"
+    assert result.pop("listing") == ["store.duckdb"]
+    for mode in MODES:
+        assert result[f"{mode} True"] == ["read", 1]
+        kind, message = result[f"{mode} False"]
+        assert kind == "StoreUnavailableError"
+        assert message.startswith(f"cannot open '{path}' read-write: "), message
+        assert "open it with read_only=True to read it" in message
 
 
 # ---------------------------------------------------------------- 14. a killed holder's forked child
