@@ -58,6 +58,8 @@ QUANTUM = 0.05
 #: A holder that has not started another operation for this long (seconds) is done for now.
 PAUSE = 0.01
 _ATTACH_FIRST_PAUSE, _ATTACH_LONGEST_PAUSE = 0.005, 0.1
+#: DuckDB's words (2.0.1) for a commit made durable before the checkpoint that followed it failed.
+_DURABLE_COMMIT = "COMMIT succeeded and is durable"
 #: Seconds a fork waits for another thread's operation on a shared store to end before forking anyway.
 _FORK_WAIT = 5.0
 #: Open engines of this process by what opened them, so objects unpickled here share one.
@@ -401,8 +403,8 @@ class Engine:
     def _detach(self) -> None:
         con = self._con_or_raise()
         self._attached = False
-        self._run(con, self.catalog.store_leave, {})
         try:
+            self._run(con, self.catalog.store_leave, {})  # fails too once DuckDB gave the database up
             self._run(con, self.catalog.store_detach, {})
         except QueryError as exc:
             self._detach_failed(exc)
@@ -416,17 +418,32 @@ class Engine:
         detaches the file even so; were it still attached, a fresh private
         connection replaces this one, which drops DuckDB's hold on the file.
         """
-        why = " ".join(str(exc.__cause__ or exc).split())
-        warnings.warn(f"{self.path!r}: committed changes are safe in {self.file + '.wal'!r} but could not be "
-                      f"written into the store file (its checkpoint failed); the next use of the store replays "
-                      f"them: {why}", CheckpointWarning, stacklevel=2)
+        self._warn_checkpoint_failed(exc.__cause__ or exc)
         con = self._con_or_raise()
         with contextlib.suppress(StoreError):
             if not self._fetch_row(con, self.catalog.store_attached)[0]:
                 return
-        self._con = self._connect_memory()
+        self._start_afresh(con)
+
+    def _warn_checkpoint_failed(self, exc: BaseException) -> None:
+        why = " ".join(str(exc).split())
+        warnings.warn(f"{self.path!r}: committed changes are safe in {self.file + '.wal'!r} but could not be "
+                      f"written into the store file (its checkpoint failed); the next use of the store replays "
+                      f"them: {why}", CheckpointWarning, stacklevel=3)
+
+    def _start_afresh(self, con: duckdb.DuckDBPyConnection) -> None:
+        """After DuckDB gave the database up (a checkpoint failed): close the connection, which lets go of
+        the file, and open another. A shared store ends its turn (the next one attaches the file again and
+        replays its log); an exclusive one reopens the file at once."""
+        if self.shared:
+            self._attached = False
+            self._con = self._connect_memory()
         with contextlib.suppress(duckdb.Error):
             con.close()
+        if not self.shared:
+            self._con = self._connect(read_only=self.read_only)
+        elif self._gate is not None:
+            self._gate.release()
 
     def _begin_turn(self) -> None:
         """Hold the file for the coming operation: take the gate and attach, unless already held."""
@@ -603,6 +620,11 @@ class Engine:
         except duckdb.Error as exc:
             if self._depth:
                 self._aborted = True
+            if _database_lost(exc):
+                self._start_afresh(self._con_or_raise())
+            if _DURABLE_COMMIT in str(exc):  # a statement of its own, stored, but its result is lost
+                raise QueryError(f"{what} was stored, but its result is lost: the checkpoint DuckDB ran after "
+                                 f"it failed: {exc}") from exc
             if isinstance(exc, duckdb.ConstraintException):
                 raise InvalidValueError(f"{what} violated a constraint: {exc}") from exc
             raise QueryError(f"{what} failed: {exc}") from exc
@@ -851,8 +873,14 @@ class Engine:
         try:
             con.commit()
         except duckdb.Error as exc:
+            if _DURABLE_COMMIT in str(exc):  # stored: the checkpoint DuckDB ran after the commit failed
+                self._warn_checkpoint_failed(exc)
+                self._start_afresh(con)
+                return
             with contextlib.suppress(duckdb.Error):
                 con.rollback()
+            if _database_lost(exc):  # a checkpoint in place of the log failed: nothing stored, nothing usable
+                self._start_afresh(con)
             raise QueryError(f"commit failed, nothing was stored: {exc}") from exc
 
     @staticmethod
@@ -902,6 +930,11 @@ class _Once:
                 calls[0]()
             finally:  # a failing call must not skip the next (the turn must end)
                 self._run(calls[1:])
+
+
+def _database_lost(exc: duckdb.Error) -> bool:
+    """Whether DuckDB gave the database up after ``exc`` (a failed checkpoint): it must be opened again."""
+    return isinstance(exc, duckdb.FatalException) or _DURABLE_COMMIT in str(exc) or "invalidated" in str(exc)
 
 
 def _checked_mode(mode: str | None, in_memory: bool) -> str:

@@ -89,7 +89,7 @@ _CHECKPOINT_FAILS = """
     from datetime import datetime, timezone
     from mlos_store import CheckpointWarning, Status, Storage, StoreError
 
-    path = sys.argv[1]
+    path, mode, linger, when = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     with Storage(path) as store, store.experiment(experiment_id="exp", trial_id=1, root_env_config="",
                                                   description="", tunables={"x": 0},
@@ -104,15 +104,17 @@ _CHECKPOINT_FAILS = """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with Storage(path, linger=0) as store, store.experiment(
-                    experiment_id="exp", trial_id=1, root_env_config="", description="", tunables={"x": 0},
-                    opt_targets={"score": "min"}) as exp:
-                for x in (1, 2, 3):
-                    trial = exp.new_trial({"x": x})
-                    returned.append(["new", x])
-                    trial.update(Status.SUCCEEDED, t0, {"score": float(x)})
-                    returned.append(["end", x])
-                returned.append(["read", exp.load()[0]])
+            with Storage(path, mode=mode, linger=linger) as store:
+                if when == "every-commit":  # DuckDB checkpoints after each commit, not only when detaching
+                    store.engine._con.execute("SET checkpoint_threshold = '1KB'")
+                with store.experiment(experiment_id="exp", trial_id=1, root_env_config="", description="",
+                                      tunables={"x": 0}, opt_targets={"score": "min"}) as exp:
+                    for x in (1, 2, 3):
+                        trial = exp.new_trial({"x": x})
+                        returned.append(["new", x])
+                        trial.update(Status.SUCCEEDED, t0, {"score": float(x)})
+                        returned.append(["end", x])
+                    returned.append(["read", exp.load()[0]])
         except StoreError as exc:
             error = [type(exc).__name__, str(exc)]
     warned = [[w.category.__name__, str(w.message)] for w in caught if issubclass(w.category, CheckpointWarning)]
@@ -120,28 +122,105 @@ _CHECKPOINT_FAILS = """
 """
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
-def test_failed_checkpoint_after_a_commit_warns_and_the_call_succeeds(db_path: Path) -> None:
-    """A file size limit (RLIMIT_FSIZE) lets the write-ahead log take each commit but not the checkpoint."""
-    proc = subprocess.run(_python(_CHECKPOINT_FAILS, str(db_path)), capture_output=True, text=True, timeout=300,
-                          env=_env())
+def _calls_with_a_full_disk(db_path: Path, mode: str, linger: float, when: str) -> list[str]:
+    """Run the calls above under a file size limit (RLIMIT_FSIZE): the write-ahead log takes each commit but
+    no checkpoint fits. Every call returns and every commit is stored once; returns the warnings' messages."""
+    proc = subprocess.run(_python(_CHECKPOINT_FAILS, str(db_path), mode, str(linger), when), capture_output=True,
+                          text=True, timeout=300, env=_env())
     result = json.loads(proc.stdout.splitlines()[-1]) if proc.stdout else {}
     assert result, proc.stderr
     assert result["error"] is None
     assert result["returned"] == [["new", 1], ["end", 1], ["new", 2], ["end", 2], ["new", 3], ["end", 3],
                                   ["read", [2, 3, 4]]]
-    assert result["warned"], "the checkpoint never failed: the test did not test anything"
-    kind, message = result["warned"][0]
-    assert kind == "CheckpointWarning"
-    assert message.startswith(f"{str(db_path)!r}: committed changes are safe in {str(db_path) + '.wal'!r} but "
-                              "could not be written into the store file (its checkpoint failed); the next use of "
-                              "the store replays them: ")
-    assert "File too large" in message
+    assert result["warned"], "no checkpoint failed: the test did not test anything"
+    for kind, message in result["warned"]:
+        assert kind == "CheckpointWarning"
+        assert message.startswith(f"{str(db_path)!r}: committed changes are safe in {str(db_path) + '.wal'!r} "
+                                  "but could not be written into the store file (its checkpoint failed); the "
+                                  "next use of the store replays them: "), message
+        assert "File too large" in message
     with Storage(db_path) as store:  # every call stored once, and replayed
         exp = _experiment(store)
         assert exp.load()[:3] == ([2, 3, 4], [{"x": 1}, {"x": 2}, {"x": 3}], [{"score": 1.0}, {"score": 2.0},
                                                                                {"score": 3.0}])
         assert _stored_xs(store) == [0]  # the first trial, still running
+    return [message for _, message in result["warned"]]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+def test_failed_checkpoint_when_a_turn_ends_warns_and_the_call_succeeds(db_path: Path) -> None:
+    """A turn per operation (linger=0): each call ends with a DETACH, whose checkpoint fails."""
+    messages = _calls_with_a_full_disk(db_path, "shared", 0, "detach")
+    assert "CHECKPOINT during DETACH failed" in messages[0]
+
+
+_EVERY_COMMIT_CHECKPOINTS = """
+    import json, os, resource, signal, sys, warnings
+    from datetime import datetime, timezone
+    from mlos_store import CheckpointWarning, Status, Storage, StoreError
+
+    path, mode = sys.argv[1], sys.argv[2]
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with Storage(path) as store, store.experiment(experiment_id="exp", trial_id=1, root_env_config="",
+                                                  description="", tunables={"x": 0},
+                                                  opt_targets={"score": "min"}) as exp:
+        points = [(t0.replace(microsecond=i), "cpu", float(i)) for i in range(300_000)]
+        exp.new_trial({"x": 0}).update_telemetry(Status.RUNNING, t0, points)  # a file that must grow to checkpoint
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path) + 10_000, hard))
+    outcomes = {}
+
+    def attempt(name, call):
+        try:
+            call()
+            outcomes[name] = "ok"
+        except StoreError as exc:
+            outcomes[name] = f"{type(exc).__name__}: {exc}"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Storage(path, mode=mode) as store, store.experiment(
+                experiment_id="exp", trial_id=1, root_env_config="", description="", tunables={"x": 0},
+                opt_targets={"score": "min"}) as exp:
+            store.engine._con.execute("SET checkpoint_threshold = '1KB'")  # DuckDB checkpoints at each commit
+            for x in (1, 2, 3):
+                trial = []
+                attempt(f"new {x}", lambda: trial.append(exp.new_trial({"x": x})))
+                if trial:
+                    attempt(f"end {x}", lambda: trial[0].update(Status.SUCCEEDED, t0, {"score": float(x)}))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # room again: the same store carries on
+            attempt("new 99", lambda: exp.new_trial({"x": 99}))
+    warned = [str(w.message) for w in caught if issubclass(w.category, CheckpointWarning)]
+    print(json.dumps({"outcomes": outcomes, "warned": warned}), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+@pytest.mark.parametrize("mode", MODES)
+def test_failed_checkpoint_at_a_commit_fails_only_calls_that_stored_nothing(db_path: Path, mode: str) -> None:
+    """DuckDB checkpoints at every commit (a tiny checkpoint_threshold) on a full disk: it either wrote the
+    commit to its log first (the call returns, with a CheckpointWarning) or nothing (the call raises). Either
+    way it gives the database up; the engine opens it again and carries on."""
+    proc = subprocess.run(_python(_EVERY_COMMIT_CHECKPOINTS, str(db_path), mode), capture_output=True, text=True,
+                          timeout=300, env=_env())
+    result = json.loads(proc.stdout.splitlines()[-1]) if proc.stdout else {}
+    assert result, proc.stderr
+    outcomes = result["outcomes"]
+    assert outcomes["new 99"] == "ok"  # the engine is usable again
+    assert any(outcome != "ok" for outcome in outcomes.values()) or result["warned"], "no checkpoint failed"
+    for message in result["warned"]:
+        assert message.startswith(f"{str(db_path)!r}: committed changes are safe in "), message
+    with Storage(db_path) as store:
+        exp = _experiment(store)
+        stored = set(_stored_xs(store)) | {config["x"] for config in exp.load()[1]}
+        succeeded = {config["x"] for config in exp.load()[1]}
+    for x in (1, 2, 3):
+        assert (x in stored) == (outcomes[f"new {x}"] == "ok"), (x, outcomes)
+        assert (x in succeeded) == (outcomes.get(f"end {x}") == "ok"), (x, outcomes)
+    for name, outcome in outcomes.items():
+        assert outcome == "ok" or outcome.startswith("QueryError: commit failed, nothing was stored: "), name
+    assert 99 in stored
 
 
 # ---------------------------------------------------------------- 4. a backslash in a path
