@@ -933,8 +933,16 @@ class _Once:
 
 
 def _database_lost(exc: duckdb.Error) -> bool:
-    """Whether DuckDB gave the database up after ``exc`` (a failed checkpoint): it must be opened again."""
-    return isinstance(exc, duckdb.FatalException) or _DURABLE_COMMIT in str(exc) or "invalidated" in str(exc)
+    """Whether DuckDB gave the database up after ``exc`` (a failed checkpoint): it must be opened again.
+
+    A fatal error for a database of its own; an I/O or commit error naming
+    the invalidation for an attached one (never a catalog error, whose
+    message may quote any name a query used).
+    """
+    text = str(exc)
+    return isinstance(exc, duckdb.FatalException) or (
+        isinstance(exc, (duckdb.IOException, duckdb.TransactionException))
+        and (_DURABLE_COMMIT in text or "has been invalidated" in text))
 
 
 def _checked_mode(mode: str | None, in_memory: bool) -> str:
