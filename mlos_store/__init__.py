@@ -6,6 +6,7 @@ DuckDB holds the data, hand-written SQL in ``mlos_store/sql`` (the repo's
 
 from .analysis import ExperimentData, TrialData, TunableConfigData, TunableConfigTrialGroupData
 from .errors import (
+    CheckpointWarning,
     ConcurrentChangeError,
     ExperimentStateError,
     IllegalTransitionError,
@@ -31,6 +32,7 @@ from .trial import MissingObjectiveWarning, Trial
 from .tunables import Tunables
 
 __all__ = [
+    "CheckpointWarning",
     "ConcurrentChangeError",
     "Experiment",
     "ExperimentData",

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -79,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else 2
     try:
-        args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warn_in_one_line
+            args.run(args)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         _silence_stdout()
         return 1
@@ -90,6 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     return 0
+
+
+def _warn_in_one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """A warning (say, a CheckpointWarning: the change was stored) as one line, like an error."""
+    print(f"{PROG}: warning: {one_line(str(message))}", file=sys.stderr)
 
 
 def _silence_stdout() -> None:

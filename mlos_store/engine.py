@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeAlias
@@ -21,6 +23,7 @@ import pyarrow as pa
 
 from .catalog import Catalog, Query, load_catalog
 from .errors import (
+    CheckpointWarning,
     InvalidValueError,
     NotAStoreError,
     QueryError,
@@ -30,7 +33,7 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
-from .locking import FLOCK_AVAILABLE, FileGate, LockTimeout
+from .locking import FLOCK_AVAILABLE, FileGate, LockTimeout, write_denied
 
 STORE_FORMAT = "mlos_store"
 MEMORY = ":memory:"
@@ -55,6 +58,8 @@ QUANTUM = 0.05
 #: A holder that has not started another operation for this long (seconds) is done for now.
 PAUSE = 0.01
 _ATTACH_FIRST_PAUSE, _ATTACH_LONGEST_PAUSE = 0.005, 0.1
+#: DuckDB's words (2.0.1) for a commit made durable before the checkpoint that followed it failed.
+_DURABLE_COMMIT = "COMMIT succeeded and is durable"
 #: Seconds a fork waits for another thread's operation on a shared store to end before forking anyway.
 _FORK_WAIT = 5.0
 #: Open engines of this process by what opened them, so objects unpickled here share one.
@@ -65,16 +70,46 @@ _INHERITED: list[Any] = []
 _SHARED_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def check_duckdb_file(path: str) -> None:
-    """Refuse, without opening it in DuckDB, a file that is not a DuckDB database."""
-    if os.path.isdir(path):
-        raise NotAStoreError(f"{path!r} is a directory, not an mlos_store database")
-    with open(path, "rb") as file:
-        header = file.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
+#: What a path that is not a regular file names, by ``stat.S_IFMT``.
+_FILE_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+               stat.S_IFBLK: "a block device"}
+
+
+def check_duckdb_file(path: str, shown: str | None = None) -> None:
+    """Refuse, without opening it in DuckDB, a file that is not a DuckDB database (named ``shown`` if given).
+
+    Anything but a regular file is refused before it is opened: reading a
+    FIFO's header would block until someone writes to it.
+    """
+    shown = path if shown is None else shown
+    try:
+        kind = stat.S_IFMT(os.stat(path).st_mode)
+        if kind == stat.S_IFDIR:
+            raise NotAStoreError(f"{shown!r} is a directory, not an mlos_store database")
+        if kind != stat.S_IFREG:
+            raise NotAStoreError(f"{shown!r} is {_FILE_KINDS.get(kind, 'not a regular file')}, "
+                                 "not an mlos_store database; it was left untouched")
+        with open(path, "rb") as file:
+            header = file.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
+    except OSError as exc:
+        raise StoreUnavailableError(f"cannot open {shown!r}: {exc.strerror or exc}") from exc
     if header[_MAGIC_OFFSET:] != _DUCKDB_MAGIC:
         raise NotAStoreError(
-            f"{path!r} is not an mlos_store database (not a DuckDB file); it was left untouched"
+            f"{shown!r} is not an mlos_store database (not a DuckDB file); it was left untouched"
         )
+
+
+def resolved_store_path(path: str) -> str:
+    """The absolute path of a store file, fixed once when it is opened.
+
+    The OS lock files and DuckDB must name the same file on every turn, even
+    after the process changes directory; and DuckDB reads a backslash as
+    ``/`` where the OS does not, so a store path with one is refused here.
+    """
+    if os.sep == "/" and "\\" in path:
+        raise InvalidValueError(f"{path!r}: a backslash in a store path is refused: DuckDB would read it as '/' "
+                                "and the lock files would guard another file; rename the file or use '/'")
+    return os.path.abspath(path)
 
 
 class Engine:
@@ -99,7 +134,9 @@ class Engine:
                  catalog: Catalog | None = None, mode: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, linger: float = DEFAULT_LINGER) -> None:
         self.catalog = catalog or load_catalog()
+        #: The path as given, which messages show; ``file`` is the file it names, resolved when opened.
         self.path = MEMORY if path is None or str(path) == MEMORY else os.fspath(path)
+        self.file = MEMORY if self.in_memory else resolved_store_path(self.path)
         self.read_only = read_only
         self.mode = _checked_mode(mode, self.in_memory)
         self.timeout = _checked_seconds(timeout, "timeout")
@@ -123,7 +160,7 @@ class Engine:
 
     def _reopen_key(self) -> tuple[Any, ...]:
         catalog = None if self.catalog is load_catalog() else self.catalog
-        return (self.path, self.read_only, id(catalog), self.mode, self.timeout, self.linger)
+        return (self.file, self.read_only, id(catalog), self.mode, self.timeout, self.linger)
 
     @classmethod
     def reopen(cls, path: str, read_only: bool, catalog: Catalog | None, mode: str, timeout: float,
@@ -142,7 +179,7 @@ class Engine:
             raise StoreUnavailableError("an in-memory store cannot be pickled: another process cannot reach it; "
                                         "use a store file")
         catalog = None if self.catalog is load_catalog() else self.catalog
-        return (Engine.reopen, (self.path, self.read_only, catalog, self.mode, self.timeout, self.linger))
+        return (Engine.reopen, (self.file, self.read_only, catalog, self.mode, self.timeout, self.linger))
 
     # ------------------------------------------------------------ opening
 
@@ -155,7 +192,7 @@ class Engine:
         return self.mode == SHARED
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        if self.in_memory or not os.path.exists(self.path):
+        if self.in_memory or not os.path.exists(self.file):
             if self.read_only:
                 raise NotAStoreError(
                     "an in-memory store cannot be opened read-only: it would always be empty"
@@ -171,11 +208,11 @@ class Engine:
             raise
 
     def _open_file_or_memory(self) -> duckdb.DuckDBPyConnection:
-        if self.in_memory or not os.path.exists(self.path):
+        if self.in_memory or not os.path.exists(self.file):
             con = self._connect(read_only=False)
             self._migrate(con, from_version=0)
             return con
-        check_duckdb_file(self.path)
+        check_duckdb_file(self.file, self.path)
         version = self._inspect()
         self._check_upgradable(version)
         con = self._connect(read_only=self.read_only)
@@ -191,7 +228,7 @@ class Engine:
 
     def _open_shared(self) -> duckdb.DuckDBPyConnection:
         """A private in-memory connection; the store file is checked, created or migrated in a first turn."""
-        if self.read_only and not os.path.exists(self.path):
+        if self.read_only and not os.path.exists(self.file):
             raise NotAStoreError(f"cannot open {self.path!r} read-only: no such file")
         con = self._connect_memory()
         try:
@@ -210,8 +247,8 @@ class Engine:
     def _first_turn(self) -> None:
         """Holding the gate: refuse what is not a store, create or upgrade it, and attach it."""
         version = 0
-        if os.path.exists(self.path):
-            check_duckdb_file(self.path)
+        if os.path.exists(self.file):
+            check_duckdb_file(self.file, self.path)
             self._attach(read_only=True)
             try:
                 version = self._inspect_attached()
@@ -230,10 +267,10 @@ class Engine:
         if not FLOCK_AVAILABLE:
             return None
         try:
-            return FileGate(self.path, read_only=self.read_only)
+            return FileGate(self.file, read_only=self.read_only)
         except OSError as exc:
-            if self.read_only and isinstance(exc, PermissionError):
-                return None  # nobody can write a store in a directory nobody may write to
+            if self.read_only and write_denied(exc):
+                return None  # nobody can write a store where nobody may write (permissions, a read-only mount)
             raise StoreUnavailableError(
                 f"cannot open {self.path!r}: cannot create its lock file beside it ({exc})"
             ) from exc
@@ -259,7 +296,7 @@ class Engine:
 
     def _check_directory_writable(self) -> None:
         """A read-write store needs its directory writable: DuckDB writes a ``.wal`` file beside it."""
-        folder = os.path.dirname(os.path.abspath(self.path))
+        folder = os.path.dirname(self.file)
         if not self.read_only and os.path.isdir(folder) and not os.access(folder, os.W_OK):
             raise StoreUnavailableError(
                 f"cannot open {self.path!r} read-write: Permission denied to write in its directory {folder!r} "
@@ -315,7 +352,7 @@ class Engine:
 
     def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
-            con = duckdb.connect(self.path, read_only=read_only)
+            con = duckdb.connect(self.file, read_only=read_only)
         except duckdb.Error as exc:
             raise StoreUnavailableError(f"cannot open {self.path!r}: {exc}") from exc
         return self._configured(con)
@@ -350,7 +387,7 @@ class Engine:
         deadline, pause = time.monotonic() + self.timeout, _ATTACH_FIRST_PAUSE
         while True:
             try:
-                self._run(con, query, {"path": self.path})
+                self._run(con, query, {"path": self.file})
                 break
             except QueryError as exc:
                 if "lock" not in str(exc).lower():
@@ -366,8 +403,47 @@ class Engine:
     def _detach(self) -> None:
         con = self._con_or_raise()
         self._attached = False
-        self._run(con, self.catalog.store_leave, {})
-        self._run(con, self.catalog.store_detach, {})
+        try:
+            self._run(con, self.catalog.store_leave, {})  # fails too once DuckDB gave the database up
+            self._run(con, self.catalog.store_detach, {})
+        except QueryError as exc:
+            self._detach_failed(exc)
+
+    def _detach_failed(self, exc: QueryError) -> None:
+        """A DETACH whose checkpoint failed (a full disk): warn, never raise, and make sure the file is let go.
+
+        Every transaction before it committed to the write-ahead log, which
+        the next attach replays, so the calls that made them succeeded: an
+        error would have a runner retry and store them twice. DuckDB 2.0.1
+        detaches the file even so; were it still attached, a fresh private
+        connection replaces this one, which drops DuckDB's hold on the file.
+        """
+        self._warn_checkpoint_failed(exc.__cause__ or exc)
+        con = self._con_or_raise()
+        with contextlib.suppress(StoreError):
+            if not self._fetch_row(con, self.catalog.store_attached)[0]:
+                return
+        self._start_afresh(con)
+
+    def _warn_checkpoint_failed(self, exc: BaseException) -> None:
+        why = " ".join(str(exc).split())
+        warnings.warn(f"{self.path!r}: committed changes are safe in {self.file + '.wal'!r} but could not be "
+                      f"written into the store file (its checkpoint failed); the next use of the store replays "
+                      f"them: {why}", CheckpointWarning, stacklevel=3)
+
+    def _start_afresh(self, con: duckdb.DuckDBPyConnection) -> None:
+        """After DuckDB gave the database up (a checkpoint failed): close the connection, which lets go of
+        the file, and open another. A shared store ends its turn (the next one attaches the file again and
+        replays its log); an exclusive one reopens the file at once."""
+        if self.shared:
+            self._attached = False
+            self._con = self._connect_memory()
+        with contextlib.suppress(duckdb.Error):
+            con.close()
+        if not self.shared:
+            self._con = self._connect(read_only=self.read_only)
+        elif self._gate is not None:
+            self._gate.release()
 
     def _begin_turn(self) -> None:
         """Hold the file for the coming operation: take the gate and attach, unless already held."""
@@ -544,6 +620,11 @@ class Engine:
         except duckdb.Error as exc:
             if self._depth:
                 self._aborted = True
+            if _database_lost(exc):
+                self._start_afresh(self._con_or_raise())
+            if _DURABLE_COMMIT in str(exc):  # a statement of its own, stored, but its result is lost
+                raise QueryError(f"{what} was stored, but its result is lost: the checkpoint DuckDB ran after "
+                                 f"it failed: {exc}") from exc
             if isinstance(exc, duckdb.ConstraintException):
                 raise InvalidValueError(f"{what} violated a constraint: {exc}") from exc
             raise QueryError(f"{what} failed: {exc}") from exc
@@ -567,8 +648,28 @@ class Engine:
             raise InvalidValueError(f"a query of your own runs only on a store opened read-only; {self.path!r} is "
                                     "open read-write")
         _check_single_select(text)
-        with self._session() as con, self._errors_translated("the query"):
+        with self._session(), self._sandbox() as con, self._errors_translated("the query"):
             return con.sql(text).to_arrow_table()
+
+    @contextlib.contextmanager
+    def _sandbox(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A private connection for SQL a person wrote, held to the store: the file attached read-only
+        (during this engine's turn), no other file or URL reachable, no extension installed or loaded.
+
+        Its own in-memory database, closed afterwards: DuckDB never lets a
+        database take external access back, and the engine's own connection
+        needs it (attaching in turns, exports).
+        """
+        con = self._connect_memory()
+        try:
+            for query in (self.catalog.session_no_extension_autoinstall, self.catalog.session_no_extension_autoload):
+                self._run(con, query, {})
+            self._run(con, self.catalog.store_attach_read_only, {"path": self.file})
+            self._run(con, self.catalog.store_use, {})
+            self._run(con, self.catalog.session_no_external_access, {})
+            yield con
+        finally:
+            con.close()
 
     def stream(self, query: Query, *, batch_size: int = 1_000_000, **params: Any) -> pa.RecordBatchReader:
         """Run an ``:arrow`` query on its own cursor and stream its batches.
@@ -688,6 +789,7 @@ class Engine:
         """
         self._expect(attach, "none")
         self._expect(detach, "none")
+        path = resolved_store_path(path)
         self._check_process()
         with self._lock:
             if self._depth:
@@ -709,8 +811,11 @@ class Engine:
         """Hold another store file's OS lock shared (where ``flock`` exists and its lock files can be made)."""
         gate = None
         if FLOCK_AVAILABLE:
-            with contextlib.suppress(PermissionError):  # a read-only directory: nobody can write there
+            try:
                 gate = FileGate(path, read_only=True)
+            except OSError as exc:
+                if not write_denied(exc):  # where nobody may write, nobody can write the file either
+                    raise
         if gate is None:
             yield
             return
@@ -768,8 +873,14 @@ class Engine:
         try:
             con.commit()
         except duckdb.Error as exc:
+            if _DURABLE_COMMIT in str(exc):  # stored: the checkpoint DuckDB ran after the commit failed
+                self._warn_checkpoint_failed(exc)
+                self._start_afresh(con)
+                return
             with contextlib.suppress(duckdb.Error):
                 con.rollback()
+            if _database_lost(exc):  # a checkpoint in place of the log failed: nothing stored, nothing usable
+                self._start_afresh(con)
             raise QueryError(f"commit failed, nothing was stored: {exc}") from exc
 
     @staticmethod
@@ -819,6 +930,19 @@ class _Once:
                 calls[0]()
             finally:  # a failing call must not skip the next (the turn must end)
                 self._run(calls[1:])
+
+
+def _database_lost(exc: duckdb.Error) -> bool:
+    """Whether DuckDB gave the database up after ``exc`` (a failed checkpoint): it must be opened again.
+
+    A fatal error for a database of its own; an I/O or commit error naming
+    the invalidation for an attached one (never a catalog error, whose
+    message may quote any name a query used).
+    """
+    text = str(exc)
+    return isinstance(exc, duckdb.FatalException) or (
+        isinstance(exc, (duckdb.IOException, duckdb.TransactionException))
+        and (_DURABLE_COMMIT in text or "has been invalidated" in text))
 
 
 def _checked_mode(mode: str | None, in_memory: bool) -> str:

@@ -80,3 +80,12 @@ class MissingDependencyError(StoreError, ImportError):
 
 class StoreBusyError(StoreUnavailableError, TimeoutError):
     """Another process held the store file for longer than the configured timeout."""
+
+
+class CheckpointWarning(UserWarning):
+    """A change was stored (in the store's write-ahead log) but could not be written into the file itself.
+
+    The call that made it succeeded; the next use of the store replays the
+    log, and a later checkpoint (when there is room on the disk again)
+    writes it into the file. Retrying the call would store it twice.
+    """

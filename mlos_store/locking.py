@@ -14,7 +14,11 @@ A process waiting for the lock says so by holding a shared ``flock`` on
 operation (and while idle) and lets go of the store as soon as anyone waits.
 
 ``flock`` locks belong to an open file, not to a process, so two stores
-opened on the same file in one process exclude each other too.
+opened on the same file in one process exclude each other too. For the same
+reason a child forked while a lock is held would keep it (its descriptors
+share the parent's open file) after the parent died: every gate closes its
+copies in a forked child, which does not unlock the parent's (and no
+descriptor survives an ``exec``: all are opened ``O_CLOEXEC``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import errno
 import os
 import threading
 import time
+import weakref
 
 try:
     import fcntl
@@ -36,8 +41,17 @@ FLOCK_AVAILABLE = fcntl is not None
 COURTESY, COURTESY_PAUSE = 0.05, 0.0005
 
 
+#: Errors of opening a file for writing where nobody may write: a read-only opener goes without lock files.
+_WRITE_DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
 class LockTimeout(Exception):
     """The lock stayed busy until the deadline."""
+
+
+def write_denied(exc: OSError) -> bool:
+    """Whether ``exc`` says files here cannot be written (permissions, a read-only file system)."""
+    return exc.errno in _WRITE_DENIED
 
 
 class FileGate:
@@ -48,13 +62,15 @@ class FileGate:
         self.wait_path = store_path + ".wait"
         self.created: list[str] = []
         self._flags = os.O_RDWR | os.O_CLOEXEC
+        self._held_fd: int | None = None
+        self._pending_fd: int | None = None  # the descriptor of a lock being taken
         self._wait_fd = self._open(self.wait_path, read_only)
         try:
             os.close(self._open(self.lock_path, read_only))
         except OSError:
-            os.close(self._wait_fd)
+            self.close(remove_created=True)  # a refused open leaves nothing behind
             raise
-        self._held_fd: int | None = None
+        _GATES.add(self)
 
     def _open(self, path: str, read_only: bool) -> int:
         """Open (creating if needed) a lock file; a read-only opener may use an existing one read-only."""
@@ -66,8 +82,8 @@ class FileGate:
             pass
         try:
             return os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        except PermissionError:
-            if not read_only:
+        except OSError as exc:
+            if not read_only or not write_denied(exc):
                 raise
             self._flags = os.O_RDONLY | os.O_CLOEXEC
             return os.open(path, self._flags)
@@ -86,15 +102,15 @@ class FileGate:
         operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         courtesy_ends = min(time.monotonic() + COURTESY, deadline)
         while time.monotonic() < courtesy_ends:
-            fd = os.open(self.lock_path, self._flags)
+            fd = self._open_pending()
             if not _try_flock(fd, operation | fcntl.LOCK_NB):
-                os.close(fd)
+                self._close_pending()
                 break  # the waiter has it: queue up behind it
             if not self.others_waiting():
-                self._held_fd = fd
+                self._held_fd, self._pending_fd = fd, None
                 return
             fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            self._close_pending()
             time.sleep(COURTESY_PAUSE)
         self.acquire(shared=shared, deadline=deadline)
 
@@ -108,17 +124,28 @@ class FileGate:
         as it gets it, on its own descriptor, which nothing else uses.
         """
         operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-        fd = os.open(self.lock_path, self._flags)
+        fd = self._open_pending()
         if _try_flock(fd, operation | fcntl.LOCK_NB):
-            self._held_fd = fd
+            self._held_fd, self._pending_fd = fd, None
             return
         fcntl.flock(self._wait_fd, fcntl.LOCK_SH)  # tell the holder someone waits
         try:
             if not _BlockingWaiter(fd, operation).wait(deadline - time.monotonic()):
+                self._pending_fd = None  # the waiter closes it once it gets the lock
                 raise LockTimeout(self.lock_path)
         finally:
             fcntl.flock(self._wait_fd, fcntl.LOCK_UN)
-        self._held_fd = fd
+        self._held_fd, self._pending_fd = fd, None
+
+    def _open_pending(self) -> int:
+        """A descriptor of the lock file for a lock being taken, known to the gate should the process fork."""
+        self._pending_fd = os.open(self.lock_path, self._flags)
+        return self._pending_fd
+
+    def _close_pending(self) -> None:
+        fd, self._pending_fd = self._pending_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def release(self) -> None:
         if self._held_fd is not None:
@@ -136,7 +163,10 @@ class FileGate:
     def close(self, *, remove_created: bool = False) -> None:
         """Release and close; ``remove_created`` deletes the lock files this opener created."""
         self.release()
-        os.close(self._wait_fd)
+        _GATES.discard(self)
+        if self._wait_fd != _CLOSED:
+            fd, self._wait_fd = self._wait_fd, _CLOSED
+            os.close(fd)
         if remove_created:
             for path in self.created:
                 try:
@@ -145,17 +175,37 @@ class FileGate:
                     pass
 
     def abandon(self) -> None:
-        """Forget the lock inherited from a parent across fork: close this copy only.
+        """Forget the descriptors inherited from a parent across fork: close this process's copies only.
 
-        The parent's lock lives on in the parent's descriptor.
+        Closing a copy does not unlock (only the parent's ``LOCK_UN``, or its
+        last copy closing, does), so the parent's lock lives on while the
+        parent does, and dies with it. Safe to call again.
         """
-        for fd in (self._held_fd, self._wait_fd):
-            if fd is not None:
+        _GATES.discard(self)
+        for fd in (self._held_fd, self._pending_fd, self._wait_fd):
+            if fd is not None and fd != _CLOSED:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self._held_fd = None
+        self._held_fd = self._pending_fd = None
+        self._wait_fd = _CLOSED
+
+
+#: The descriptor number of a gate whose descriptors are closed.
+_CLOSED = -1
+#: Every open gate of this process, whose descriptors a forked child closes at once.
+_GATES: weakref.WeakSet[FileGate] = weakref.WeakSet()
+
+
+def _abandon_inherited_gates() -> None:
+    """In a forked child: let go of every gate's descriptors, so a parent that dies leaves nothing locked."""
+    for gate in list(_GATES):
+        gate.abandon()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_abandon_inherited_gates)
 
 
 class _BlockingWaiter:

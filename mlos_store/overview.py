@@ -35,5 +35,5 @@ def store_overview(engine: Engine) -> StoreOverview:
         counts = engine.fetch_table(engine.catalog.overview_experiment_counts)
     if row is None or row[1] is None:
         raise QueryError(f"store {engine.path!r} records no schema version")
-    size = None if engine.in_memory else os.path.getsize(engine.path)
+    size = None if engine.in_memory else os.path.getsize(engine.file)
     return StoreOverview(engine.path, int(row[1]), size, counts)

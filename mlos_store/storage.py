@@ -54,6 +54,8 @@ class Storage:
 
     @property
     def path(self) -> str:
+        """The path as given (messages show it). A relative one is resolved once, when the store is opened:
+        the store keeps using that file, and its lock files, after the process changes directory."""
         return self._engine.path
 
     @property

@@ -20,3 +20,7 @@ USE memory;
 -- name: store_detach :none
 -- Detaches the store file (DuckDB checkpoints it), ending a turn.
 DETACH store;
+
+-- name: store_attached :one
+-- Whether the store file is still attached (after a DETACH that failed).
+SELECT count(*) > 0 AS attached FROM duckdb_databases() WHERE database_name = 'store';
