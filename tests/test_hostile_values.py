@@ -1,0 +1,107 @@
+"""Hostile values: each is stored exactly or refused with the library's error, leaving the store as it was.
+
+Tunables re-entered without a type, Arrow timestamps beyond what a
+datetime holds, decimals, and the string Arrow types a caller may hand over.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from conftest import T0
+
+from mlos_store import Experiment, InvalidValueError, Status, Storage
+
+SEC = timedelta(seconds=1)
+UTC_US = pa.timestamp("us", tz="UTC")
+#: 0001-01-01T00:00:00 and 10000-01-01T00:00:00 UTC in seconds since the epoch: the ends of datetime's range.
+YEAR_1_S = -62135596800
+YEAR_10000_S = 253402300800
+
+
+def open_experiment(storage: Storage, tunables: dict[str, Any], experiment_id: str = "exp") -> Experiment:
+    return storage.experiment(experiment_id=experiment_id, trial_id=1, root_env_config="env.jsonc",
+                              description="hostile values", tunables=tunables, opt_targets={"score": "min"})
+
+
+def snapshot(exp: Experiment) -> dict[str, Any]:
+    """Everything a user reads back from one experiment."""
+    pending = [(t.trial_id, dict(t.tunables), t.config(), t.status, t.status_history())
+               for t in exp.pending_trials(T0 + timedelta(days=36500), running=True)]
+    return {"next_trial_id": exp.trial_id, "pending": pending, "load_table": exp.load_table(),
+            "telemetry": exp.telemetry_table().to_pylist()}
+
+
+@pytest.fixture
+def experiment(storage: Storage) -> Iterator[Experiment]:
+    """An entered experiment with one tunable, one ended trial with results and telemetry, one running trial."""
+    with open_experiment(storage, {"x": 0}) as exp:
+        done = exp.new_trial({"x": 1}, config={"k": "v"})
+        done.update_telemetry(Status.RUNNING, T0, [(T0, "cpu", 0.5), (T0, "state", "warm")])
+        done.update(Status.SUCCEEDED, T0 + SEC, {"score": 1.5})
+        exp.new_trial({"x": 2}).update(Status.RUNNING, T0)
+        yield exp
+
+
+def running(exp: Experiment) -> Any:
+    return exp.get_trial_by_id(2)
+
+
+def arrow_points(ts: pa.Array, value: pa.Array | None = None, metric: pa.Array | None = None) -> pa.Table:
+    n = len(ts)
+    return pa.table({"ts": ts, "metric": metric if metric is not None else pa.array(["m"] * n),
+                     "value": value if value is not None else pa.array([1.0] * n)})
+
+
+def with_trial_id(points: pa.Table, trial_id: int) -> pa.Table:
+    return points.add_column(0, "trial_id", pa.array([trial_id] * points.num_rows, pa.int64()))
+
+
+# ---------------------------------------------------------------- 7: re-entering with a None default
+
+
+def test_reentering_with_a_none_default_keeps_the_stored_type(storage: Storage) -> None:
+    with open_experiment(storage, {"x": 0}) as exp:
+        exp.new_trial({"x": 1})
+    with open_experiment(storage, {"x": None}) as exp:
+        before = snapshot(exp)
+        with pytest.raises(InvalidValueError, match=re.escape("tunable 'x' holds int values, got str 'fast'")):
+            exp.new_trial({"x": "fast"})
+        assert snapshot(exp) == before
+        assert exp.tunables.type_of("x") is int
+        assert exp.tunables.default("x") is None  # the given default stays: only its type comes from the store
+        assert dict(exp.new_trial({"x": 2.5}).tunables) == {"x": 2.5}  # a float fits an int tunable, as before
+        assert dict(exp.new_trial({}).tunables) == {"x": None}
+
+
+def test_reentering_with_a_none_default_types_the_tunables_of_its_trials(storage: Storage) -> None:
+    """The check follows the experiment wherever its tunables go, e.g. a trial's tunables assigned anew."""
+    with open_experiment(storage, {"x": "a"}):
+        pass
+    with open_experiment(storage, {"x": None}) as exp:
+        trial = exp.new_trial({"x": "b"})
+        restored = exp.get_trial_by_id(trial.trial_id)
+        assert restored is not None
+        for tunables in (trial.tunables, restored.tunables):
+            with pytest.raises(InvalidValueError, match=re.escape("tunable 'x' holds str values, got int 3")):
+                tunables.assign({"x": 3})
+
+
+def test_a_tunable_stored_with_a_none_default_takes_the_type_given_on_reentry(storage: Storage) -> None:
+    """Stored without a type, nothing in the store says otherwise: the declaration given now decides."""
+    with open_experiment(storage, {"x": None}) as exp:
+        exp.new_trial({"x": "fast"})
+    with open_experiment(storage, {"x": 0}) as exp:
+        with pytest.raises(InvalidValueError, match=re.escape("tunable 'x' holds int values, got str 'slow'")):
+            exp.new_trial({"x": "slow"})
+        assert dict(exp.new_trial({"x": 4}).tunables) == {"x": 4}
+        # The trial stored before still comes back as it is.
+        assert [dict(t.tunables) for t in exp.pending_trials(T0 + timedelta(days=36500), running=False)] \
+            == [{"x": "fast"}, {"x": 4}]
+        restored = exp.get_trial_by_id(1)
+        assert restored is not None and dict(restored.tunables) == {"x": "fast"}
