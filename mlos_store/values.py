@@ -81,6 +81,32 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: 0001-01-01 and 10000-01-01 (UTC) in seconds since the epoch: the instants a datetime can hold lie between.
+_FIRST_SECOND, _END_SECOND = -62135596800, 253402300800
+_UNITS_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+
+
+def check_timestamp_range(ts: pa.Array, what: str) -> None:
+    """Refuse Arrow timestamps outside years 1 to 9999: UTC for aware ones, the local wall clock for naive ones.
+
+    Every read returns datetimes, which hold no other years: a later value
+    would be stored and then break each read of it, and seconds or
+    milliseconds far enough out wrap around when cast to the stored
+    microseconds. The first such row is named with its raw value.
+    """
+    per_second = _UNITS_PER_SECOND[ts.type.unit]
+    first, end = _FIRST_SECOND * per_second, _END_SECOND * per_second
+    raw = ts.cast(pa.int64())
+    bounds = pc.min_max(raw).as_py()
+    if bounds["min"] is None or (first <= bounds["min"] and bounds["max"] < end):
+        return
+    # Only units coarser than ns get here, so both bounds fit in an int64.
+    outside = pc.or_(pc.less(raw, pa.scalar(first, pa.int64())), pc.greater_equal(raw, pa.scalar(end, pa.int64())))
+    row = pc.indices_nonzero(outside)[0].as_py()
+    raise InvalidValueError(f"{what} row {row} holds {raw[row].as_py()} ({ts.type}), outside years 1 to 9999, "
+                            "the range timestamps can be read back in")
+
+
 # ---------------------------------------------------------------- one value
 
 

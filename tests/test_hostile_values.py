@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pytest
 from conftest import T0
 
 from mlos_store import Experiment, InvalidValueError, Status, Storage
+from mlos_store.cli import main
 
 SEC = timedelta(seconds=1)
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -105,3 +107,92 @@ def test_a_tunable_stored_with_a_none_default_takes_the_type_given_on_reentry(st
             == [{"x": "fast"}, {"x": 4}]
         restored = exp.get_trial_by_id(1)
         assert restored is not None and dict(restored.tunables) == {"x": "fast"}
+
+
+# ---------------------------------------------------------------- 8 and 9: Arrow timestamps out of range
+
+OUT_OF_RANGE = [
+    pytest.param(pa.array([10**17], pa.timestamp("s", tz="UTC")), "100000000000000000",
+                 id="s-wraps-in-micros"),
+    pytest.param(pa.array([2**63 - 1], pa.timestamp("ms", tz="UTC")), str(2**63 - 1), id="ms-int64-max"),
+    pytest.param(pa.array([-(2**63)], pa.timestamp("ms", tz="UTC")), str(-(2**63)), id="ms-int64-min"),
+    pytest.param(pa.array([10**17], pa.timestamp("s")), "100000000000000000", id="naive-s-wraps-in-micros"),
+    pytest.param(pa.array([YEAR_10000_S], pa.timestamp("s", tz="UTC")), str(YEAR_10000_S), id="year-10000"),
+    pytest.param(pa.array([YEAR_10000_S * 10**6], UTC_US), str(YEAR_10000_S * 10**6), id="us-year-10000"),
+    pytest.param(pa.array([YEAR_10000_S], pa.timestamp("s")), str(YEAR_10000_S), id="naive-year-10000"),
+    pytest.param(pa.array([YEAR_1_S - 1], pa.timestamp("s", tz="UTC")), str(YEAR_1_S - 1), id="year-0"),
+    pytest.param(pa.array([0, YEAR_10000_S * 1000], pa.timestamp("ms", tz="UTC")), str(YEAR_10000_S * 1000),
+                 id="second-row"),
+]
+
+
+def _range_message(what: str, ts: pa.Array, raw: str) -> str:
+    """The refusal of ``ts``, whose last row is the first out of range."""
+    return re.escape(f"{what}: telemetry column 'ts' row {len(ts) - 1} holds {raw} ({ts.type}), outside years "
+                     "1 to 9999, the range timestamps can be read back in")
+
+
+@pytest.mark.parametrize(("ts", "raw"), OUT_OF_RANGE)
+def test_update_telemetry_refuses_arrow_timestamps_outside_years_1_to_9999(
+        experiment: Experiment, ts: pa.Array, raw: str) -> None:
+    trial = running(experiment)
+    before = snapshot(experiment)
+    with pytest.raises(InvalidValueError, match=_range_message(f"trial {trial}", ts, raw)):
+        trial.update_telemetry(Status.RUNNING, T0, arrow_points(ts))
+    assert snapshot(experiment) == before
+
+
+@pytest.mark.parametrize(("ts", "raw"), OUT_OF_RANGE)
+def test_bulk_ingest_and_buffer_refuse_arrow_timestamps_outside_years_1_to_9999(
+        experiment: Experiment, ts: pa.Array, raw: str) -> None:
+    before = snapshot(experiment)
+    with pytest.raises(InvalidValueError, match=_range_message("experiment 'exp'", ts, raw)):
+        experiment.ingest_telemetry(with_trial_id(arrow_points(ts), 2))
+    buffer = experiment.telemetry_buffer()
+    with pytest.raises(InvalidValueError, match=_range_message("experiment 'exp' trial 2", ts, raw)):
+        buffer.add(2, arrow_points(ts))
+    buffer.flush()
+    assert snapshot(experiment) == before
+
+
+@pytest.mark.parametrize("ts", [
+    pytest.param(pa.array([YEAR_10000_S * 10**6 - 1, YEAR_1_S * 10**6], UTC_US), id="us-ends"),
+    pytest.param(pa.array([YEAR_10000_S - 1, YEAR_1_S], pa.timestamp("s", tz="UTC")), id="s-ends"),
+    pytest.param(pa.array([2**63 - 1, -(2**63)], pa.timestamp("ns", tz="UTC")), id="ns-int64-ends"),
+])
+def test_arrow_timestamps_at_the_ends_of_the_range_are_stored_and_read_back(
+        experiment: Experiment, ts: pa.Array) -> None:
+    trial = running(experiment)
+    trial.update_telemetry(Status.RUNNING, T0, arrow_points(ts))
+    expected = sorted(ts.cast(UTC_US, safe=False).to_pylist())
+    assert [t for t, _, _ in experiment.load_telemetry(trial.trial_id)] == expected
+    summary = experiment.telemetry_summary().to_pylist()
+    assert [(row["first_ts"], row["last_ts"]) for row in summary if row["trial_id"] == trial.trial_id] \
+        == [(expected[0], expected[-1])]
+
+
+def test_naive_arrow_timestamps_leaving_the_calendar_in_utc_are_refused(
+        experiment: Experiment, new_york_local_time: None) -> None:
+    """9999-12-31T23:00 in New York is already year 10000 in UTC."""
+    trial = running(experiment)
+    before = snapshot(experiment)
+    ts = pa.array([datetime(9999, 12, 31, 23)], pa.timestamp("us"))
+    with pytest.raises(InvalidValueError, match=re.escape(
+            f"trial {trial}: telemetry column 'ts' value datetime.datetime(9999, 12, 31, 23, 0) is out of range "
+            "in UTC")):
+        trial.update_telemetry(Status.RUNNING, T0, arrow_points(ts))
+    assert snapshot(experiment) == before
+
+
+def test_cli_reads_telemetry_after_a_refused_far_future_batch(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "store.duckdb"
+    with Storage(path) as storage, open_experiment(storage, {"x": 0}) as exp:
+        trial = exp.new_trial({"x": 1})
+        trial.update_telemetry(Status.RUNNING, T0, [(T0, "cpu", 0.5)])
+        with pytest.raises(InvalidValueError):
+            trial.update_telemetry(Status.RUNNING, T0, arrow_points(pa.array([YEAR_10000_S], pa.timestamp("s"))))
+    assert main(["telemetry", str(path), "exp", "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.splitlines()[1:] == ['"exp",1,2026-01-01 12:00:00.123456Z,"cpu",0.5']
