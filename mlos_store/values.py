@@ -20,6 +20,9 @@ A null cell means "stored None" or "not stored for this row"; field metadata
 both, it is JSON-encoded: the text ``null`` is a stored None and a null cell
 is absent. So the converters give back exactly what was stored.
 
+Decimals, Python or Arrow, are refused (with a hint to pass floats or
+strings): as a float one would come back rounded and of another type.
+
 Telemetry differs in one way, so numbers always aggregate: where the values
 mix types beyond ints and floats, ``value`` stays the float64 numeric view
 and a ``value_json`` column holds the exact value of every non-float row
@@ -31,6 +34,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -124,6 +128,7 @@ def encode_value(value: Any, what: str, *, allow_json: bool) -> tuple[str, float
         return ("float", float(value), None, None)
     if isinstance(value, str):
         return ("str", None, None, check_text(value, what))
+    _refuse_decimal(value, what)
     if allow_json and isinstance(value, (list, tuple, dict)):
         _check_json_keys(value, what)
         try:
@@ -138,8 +143,19 @@ def encode_value(value: Any, what: str, *, allow_json: bool) -> tuple[str, float
     )
 
 
+def _refuse_decimal(value: Any, what: str) -> None:
+    """Refuse a Decimal, naming what to pass instead: no stored kind keeps it exactly.
+
+    As a float it would come back rounded and of another type; the caller
+    decides whether that or its text is what they mean.
+    """
+    if isinstance(value, Decimal):
+        raise InvalidValueError(f"{what}: {value!r} cannot be stored exactly: pass float(value) or str(value)")
+
+
 def _check_json_keys(value: Any, what: str) -> None:
-    """Refuse dict keys JSON would silently turn into strings (a tuple comes back as a list)."""
+    """Refuse dict keys JSON would silently turn into strings (a tuple comes back as a list), and Decimals."""
+    _refuse_decimal(value, what)
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
@@ -257,7 +273,11 @@ def is_string_type(typ: pa.DataType) -> bool:
 
 
 def encode_arrow_values(values: pa.Array | pa.ChunkedArray, what: str) -> dict[str, pa.Array]:
-    """The four value columns for an Arrow array of one primitive type."""
+    """The four value columns for an Arrow array of one primitive type.
+
+    Decimal columns are refused like Python Decimals: as float64 they would
+    come back rounded, so the caller casts them, knowing it.
+    """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     n, typ = len(values), values.type
@@ -267,8 +287,11 @@ def encode_arrow_values(values: pa.Array | pa.ChunkedArray, what: str) -> dict[s
         kind_name = "bool"
     elif pa.types.is_integer(typ):
         kind_name = "int"
-    elif pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+    elif pa.types.is_floating(typ):
         kind_name = "float"
+    elif pa.types.is_decimal(typ):
+        raise InvalidValueError(f"{what} is {typ}, which the store cannot keep exactly: cast it to float64 or "
+                                "string first")
     elif is_string_type(typ):
         kind_name = "str"
     else:

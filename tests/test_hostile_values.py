@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,50 @@ def test_cli_reads_telemetry_after_a_refused_far_future_batch(tmp_path: Path,
     out, err = capsys.readouterr()
     assert err == ""
     assert out.splitlines()[1:] == ['"exp",1,2026-01-01 12:00:00.123456Z,"cpu",0.5']
+
+
+# ---------------------------------------------------------------- 10: decimals are refused, not rounded
+
+
+@pytest.mark.parametrize("value", [
+    pytest.param(pa.array([Decimal("1.10")], pa.decimal128(5, 2)), id="decimal128"),
+    pytest.param(pa.array([Decimal("0.1")], pa.decimal256(40, 1)), id="decimal256"),
+    pytest.param(pa.array([Decimal("12345678901234567890.1")], pa.decimal128(38, 1)), id="beyond-float"),
+])
+def test_arrow_decimal_telemetry_values_are_refused_suggesting_float_or_string(
+        experiment: Experiment, value: pa.Array) -> None:
+    trial = running(experiment)
+    before = snapshot(experiment)
+    message = (f"telemetry column 'value' is {value.type}, which the store cannot keep exactly: "
+               "cast it to float64 or string first")
+    with pytest.raises(InvalidValueError, match=re.escape(f"trial {trial}: {message}")):
+        trial.update_telemetry(Status.RUNNING, T0, arrow_points(pa.array([T0], UTC_US), value))
+    with pytest.raises(InvalidValueError, match=re.escape(f"experiment 'exp': {message}")):
+        experiment.ingest_telemetry(with_trial_id(arrow_points(pa.array([T0], UTC_US), value), 2))
+    assert snapshot(experiment) == before
+
+
+DECIMAL_ADVICE = "Decimal('1.1') cannot be stored exactly: pass float(value) or str(value)"
+
+
+def test_python_decimals_are_refused_everywhere_suggesting_float_or_string(storage: Storage,
+                                                                           experiment: Experiment) -> None:
+    trial = running(experiment)
+    before = snapshot(experiment)
+    cases = [
+        (lambda: experiment.new_trial({"x": Decimal("1.1")}), f"tunable 'x': {DECIMAL_ADVICE}"),
+        (lambda: experiment.new_trial({"x": 1}, config={"d": Decimal("1.1")}),
+         f"experiment 'exp' trial config 'd': {DECIMAL_ADVICE}"),
+        (lambda: experiment.new_trial({"x": 1}, config={"d": [1, {"e": Decimal("1.1")}]}),
+         f"experiment 'exp' trial config 'd': {DECIMAL_ADVICE}"),
+        (lambda: trial.update_telemetry(Status.RUNNING, T0, [(T0, "m", 1.0), (T0 + SEC, "m", Decimal("1.1"))]),
+         f"trial {trial}: telemetry value row 1: {DECIMAL_ADVICE}"),
+        (lambda: trial.update(Status.SUCCEEDED, T0, {"score": Decimal("1.1")}),
+         f"trial {trial} metric 'score': {DECIMAL_ADVICE}"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InvalidValueError, match=re.escape(message)):
+            call()
+    with pytest.raises(InvalidValueError, match=re.escape(f"default of tunable 'y': {DECIMAL_ADVICE}")):
+        open_experiment(storage, {"y": Decimal("1.1")}, experiment_id="other")
+    assert snapshot(experiment) == before
