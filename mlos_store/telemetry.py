@@ -133,11 +133,12 @@ def _rows_from_arrow(table: pa.Table, what: str) -> pa.Table:
     metric = table.column("metric")
     if not is_string_type(metric.type):
         raise InvalidValueError(f"{what}: telemetry column 'metric' is {metric.type}, expected string")
+    metric = metric.cast(pa.string())  # large_string and string_view too; Arrow's string kernels take string
     if metric.null_count or (len(metric) and pc.min(pc.utf8_length(metric)).as_py() == 0):
         raise InvalidValueError(f"{what}: telemetry column 'metric' holds null or empty names")
     ts = _utc_timestamps(table.column("ts"), what)
     columns = encode_arrow_values(table.column("value"), f"{what}: telemetry column 'value'")
-    return _assemble(ts, metric.cast(pa.string()), columns)
+    return _assemble(ts, metric, columns)
 
 
 def _utc_timestamps(ts: pa.ChunkedArray, what: str) -> pa.Array:

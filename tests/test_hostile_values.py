@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 from conftest import T0
 
-from mlos_store import Experiment, InvalidValueError, Status, Storage
+from mlos_store import Experiment, InvalidValueError, Status, Storage, Trial
 from mlos_store.cli import main
 
 SEC = timedelta(seconds=1)
@@ -51,8 +51,11 @@ def experiment(storage: Storage) -> Iterator[Experiment]:
         yield exp
 
 
-def running(exp: Experiment) -> Any:
-    return exp.get_trial_by_id(2)
+def running(exp: Experiment) -> Trial:
+    """The fixture's running trial."""
+    trial = exp.get_trial_by_id(2)
+    assert trial is not None
+    return trial
 
 
 def arrow_points(ts: pa.Array, value: pa.Array | None = None, metric: pa.Array | None = None) -> pa.Table:
@@ -83,7 +86,7 @@ def test_reentering_with_a_none_default_keeps_the_stored_type(storage: Storage) 
 
 
 def test_reentering_with_a_none_default_types_the_tunables_of_its_trials(storage: Storage) -> None:
-    """The check follows the experiment wherever its tunables go, e.g. a trial's tunables assigned anew."""
+    """A trial's tunables, new or restored, check values assigned to them against the stored type too."""
     with open_experiment(storage, {"x": "a"}):
         pass
     with open_experiment(storage, {"x": None}) as exp:
@@ -243,4 +246,33 @@ def test_python_decimals_are_refused_everywhere_suggesting_float_or_string(stora
             call()
     with pytest.raises(InvalidValueError, match=re.escape(f"default of tunable 'y': {DECIMAL_ADVICE}")):
         open_experiment(storage, {"y": Decimal("1.1")}, experiment_id="other")
+    assert snapshot(experiment) == before
+
+
+# ---------------------------------------------------------------- 17: string Arrow types
+
+
+@pytest.mark.parametrize("string_type", [pa.string_view(), pa.large_string()], ids=str)
+def test_string_view_and_large_string_metric_and_value_columns_are_stored_as_strings(
+        experiment: Experiment, string_type: pa.DataType) -> None:
+    trial = running(experiment)
+    ts = pa.array([T0, T0 + SEC], UTC_US)
+    trial.update_telemetry(Status.RUNNING, T0, arrow_points(ts, pa.array(["idle", "busy"], string_type),
+                                                            pa.array(["state", "state"], string_type)))
+    experiment.ingest_telemetry(with_trial_id(arrow_points(
+        pa.array([T0 + 2 * SEC], UTC_US), pa.array([0.5]), pa.array(["cpu"], string_type)), 2))
+    assert experiment.load_telemetry(trial.trial_id) == [(T0, "state", "idle"), (T0 + SEC, "state", "busy"),
+                                                         (T0 + 2 * SEC, "cpu", 0.5)]
+
+
+@pytest.mark.parametrize("string_type", [pa.string_view(), pa.large_string()], ids=str)
+@pytest.mark.parametrize("names", [["m", ""], ["m", None]], ids=["empty", "null"])
+def test_string_view_and_large_string_metric_columns_with_empty_names_are_refused(
+        experiment: Experiment, string_type: pa.DataType, names: list[str | None]) -> None:
+    trial = running(experiment)
+    before = snapshot(experiment)
+    points = arrow_points(pa.array([T0, T0 + SEC], UTC_US), metric=pa.array(names, string_type))
+    with pytest.raises(InvalidValueError, match=re.escape(
+            f"trial {trial}: telemetry column 'metric' holds null or empty names")):
+        trial.update_telemetry(Status.RUNNING, T0, points)
     assert snapshot(experiment) == before
