@@ -51,6 +51,11 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
     stored description and root_env_config win over the ones given) and
     numbering continues after the largest stored trial id. Reads work
     without entering.
+
+    Re-entering checks the tunables against the ones stored when the
+    experiment was created: a different type is refused, and a tunable
+    given with a None default (no type) keeps the stored type, so new trials
+    cannot put a str where earlier trials stored ints.
     """
 
     def __init__(self, *, engine: Engine, schema: Catalog, tunables: TunablesLike, experiment_id: str,
@@ -89,7 +94,9 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
                 self._create(*origin)
             else:
                 self._check_objectives()
-                self._store_tunables(known=self._check_tunables())
+                stored_tunables = self._check_tunables()
+                self._store_tunables(known=set(stored_tunables))
+                self._tunables = self._tunables.typed_like(stored_tunables)
                 self._description, self._root_env_config = stored[0], stored[1]
                 self._first_trial_id = max(self._first_trial_id, stored[2])
         self._entered = True
@@ -118,8 +125,8 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
             rows = named_values_table(new, "tunable", allow_json=False)
             self._engine.ingest(self._sql.experiment_tunable_insert, rows, experiment_id=self._experiment_id)
 
-    def _check_tunables(self) -> set[str]:
-        """The stored tunable names; refuses tunables whose type differs from the stored one."""
+    def _check_tunables(self) -> Tunables:
+        """The stored tunables; refuses tunables whose type differs from the stored one."""
         stored = Tunables(values_from_rows(self._engine.fetch_table(
             self._sql.experiment_tunable_list, experiment_id=self._experiment_id)))
         shared = {name: value for name, value in self._tunables.defaults.items() if name in stored}
@@ -129,7 +136,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
             raise TunableConflictError(
                 f"experiment {self._experiment_id!r} is stored with other tunable types: {exc}"
             ) from None
-        return set(stored)
+        return stored
 
     def _check_objectives(self) -> None:
         stored = self._stored_objectives()
@@ -359,9 +366,8 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
                             params.get(t["trial_id"], {}), t["trial_runner_id"]) for t in rows]
 
     def _restored_tunables(self, values: Mapping[str, Any]) -> Tunables:
-        """Stored values on this experiment's tunables; names it does not declare keep their value as default."""
-        defaults = {**values, **self._tunables.defaults}
-        return Tunables(defaults, values)
+        """Stored values on this experiment's tunables (``Tunables.restored``)."""
+        return Tunables.restored(self._tunables, values)
 
     def _require_trial(self, trial_id: int) -> None:
         if self._engine.fetch_one(self._sql.trial_get_state, experiment_id=self._experiment_id,

@@ -13,6 +13,7 @@ from .engine import Engine
 from .errors import InvalidValueError, QueryError, UnknownObjectError
 from .values import (
     check_name,
+    check_timestamp_range,
     checked_id,
     encode_arrow_values,
     encode_python_values,
@@ -132,11 +133,12 @@ def _rows_from_arrow(table: pa.Table, what: str) -> pa.Table:
     metric = table.column("metric")
     if not is_string_type(metric.type):
         raise InvalidValueError(f"{what}: telemetry column 'metric' is {metric.type}, expected string")
+    metric = metric.cast(pa.string())  # large_string and string_view too; Arrow's string kernels take string
     if metric.null_count or (len(metric) and pc.min(pc.utf8_length(metric)).as_py() == 0):
         raise InvalidValueError(f"{what}: telemetry column 'metric' holds null or empty names")
     ts = _utc_timestamps(table.column("ts"), what)
     columns = encode_arrow_values(table.column("value"), f"{what}: telemetry column 'value'")
-    return _assemble(ts, metric.cast(pa.string()), columns)
+    return _assemble(ts, metric, columns)
 
 
 def _utc_timestamps(ts: pa.ChunkedArray, what: str) -> pa.Array:
@@ -144,13 +146,17 @@ def _utc_timestamps(ts: pa.ChunkedArray, what: str) -> pa.Array:
         raise InvalidValueError(f"{what}: telemetry column 'ts' is {ts.type}, expected a timestamp")
     if ts.null_count:
         raise InvalidValueError(f"{what}: telemetry column 'ts' holds nulls")
-    # The store keeps microseconds: finer units (pandas' default ns) are truncated.
+    stamps = ts.combine_chunks()
+    check_timestamp_range(stamps, f"{what}: telemetry column 'ts'")
+    # The store keeps microseconds: finer units (pandas' default ns) are
+    # truncated (unsafe casts); coarser ones in range cannot overflow.
     if ts.type.tz is None:
         # Naive times are local time (mlos_bench's convention); DST makes the
         # offset depend on each value, so Python converts them.
-        micros = ts.combine_chunks().cast(pa.timestamp("us"), safe=False)
-        return pa.array([to_utc(t) for t in micros.to_pylist()], UTC_MICROS)
-    return ts.combine_chunks().cast(UTC_MICROS, safe=False)
+        micros = stamps.cast(pa.timestamp("us"), safe=False)
+        value = f"{what}: telemetry column 'ts' value"
+        return pa.array([to_utc(t, value) for t in micros.to_pylist()], UTC_MICROS)
+    return stamps.cast(UTC_MICROS, safe=False)
 
 
 def _assemble(ts: pa.Array, metric: pa.Array, columns: dict[str, pa.Array]) -> pa.Table:

@@ -19,16 +19,20 @@ class Tunables(Mapping[str, Scalar]):
     Iterates in name order. Immutable: ``assign`` and ``copy`` return new
     objects. A plain mapping given to ``Storage.experiment`` becomes the
     defaults; values of a trial are the defaults with the trial's values
-    assigned.
+    assigned. A None default declares no type (any value fits) unless
+    ``typed_like`` gives the tunable one.
     """
 
-    __slots__ = ("_defaults", "_values")
+    __slots__ = ("_defaults", "_types", "_values")
 
     def __init__(self, defaults: Mapping[str, Any], values: Mapping[str, Any] | None = None) -> None:
         for name, default in defaults.items():
             check_name(name, "tunable")
             encode_value(default, f"default of tunable {name!r}", allow_json=False)
         self._defaults: dict[str, Scalar] = {name: defaults[name] for name in sorted(defaults)}
+        self._types: dict[str, type | None] = {
+            name: None if default is None else type(default) for name, default in self._defaults.items()
+        }
         self._values: dict[str, Scalar] = dict(self._defaults)
         if values:
             self._values.update(self._checked(values))
@@ -62,6 +66,19 @@ class Tunables(Mapping[str, Scalar]):
             return cls(defaults, values)
         raise InvalidValueError(f"tunables: cannot read tunables from {type(tunables).__name__} {tunables!r}")
 
+    @classmethod
+    def restored(cls, declared: Tunables, values: Mapping[str, Any]) -> Tunables:
+        """A stored trial's values on the ``declared`` tunables, taken as the store holds them.
+
+        They are not checked against the declared types: a type given when
+        the experiment was re-entered may not fit values stored before (a
+        tunable first declared with a None default). Names not declared
+        keep their value as default.
+        """
+        new = cls({**values, **declared.defaults}).typed_like(declared)
+        new._values.update(values)
+        return new
+
     def _checked(self, values: Mapping[str, Any]) -> dict[str, Scalar]:
         checked: dict[str, Scalar] = {}
         for name, value in values.items():
@@ -78,9 +95,21 @@ class Tunables(Mapping[str, Scalar]):
         return checked
 
     def type_of(self, name: str) -> type | None:
-        """The Python type of a tunable's default (None when the default is None)."""
-        default = self._defaults[name]
-        return None if default is None else type(default)
+        """The type a tunable's values must fit: its default's, or the one ``typed_like`` gave; None: any."""
+        return self._types[name]
+
+    def typed_like(self, declared: Tunables) -> Tunables:
+        """A copy whose tunables without a type (None default) take the type ``declared`` gives them.
+
+        An experiment re-entered with a None default keeps checking new
+        values against the type stored when it was created, instead of
+        letting one experiment's tunable hold ints in some trials and
+        strings in others. The defaults and values stay as they are.
+        """
+        new = self.copy()
+        new._types = {name: typ if typ is not None or name not in declared else declared.type_of(name)
+                      for name, typ in self._types.items()}
+        return new
 
     def default(self, name: str) -> Scalar:
         return self._defaults[name]
@@ -92,7 +121,7 @@ class Tunables(Mapping[str, Scalar]):
     def assign(self, values: Mapping[str, Any]) -> Tunables:
         """A new object with these values set; unknown names and wrong types are refused."""
         new = Tunables.__new__(Tunables)
-        new._defaults = self._defaults
+        new._defaults, new._types = self._defaults, self._types
         new._values = {**self._values, **self._checked(values)}
         return new
 

@@ -20,6 +20,9 @@ A null cell means "stored None" or "not stored for this row"; field metadata
 both, it is JSON-encoded: the text ``null`` is a stored None and a null cell
 is absent. So the converters give back exactly what was stored.
 
+Decimals, Python or Arrow, are refused (with a hint to pass floats or
+strings): as a float one would come back rounded and of another type.
+
 Telemetry differs in one way, so numbers always aggregate: where the values
 mix types beyond ints and floats, ``value`` stays the float64 numeric view
 and a ``value_json`` column holds the exact value of every non-float row
@@ -31,6 +34,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -81,6 +85,32 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: 0001-01-01 and 10000-01-01 (UTC) in seconds since the epoch: the instants a datetime can hold lie between.
+_FIRST_SECOND, _END_SECOND = -62135596800, 253402300800
+_UNITS_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+
+
+def check_timestamp_range(ts: pa.Array, what: str) -> None:
+    """Refuse Arrow timestamps outside years 1 to 9999: UTC for aware ones, the local wall clock for naive ones.
+
+    Every read returns datetimes, which hold no other years: a later value
+    would be stored and then break each read of it, and seconds or
+    milliseconds far enough out wrap around when cast to the stored
+    microseconds. The first such row is named with its raw value.
+    """
+    per_second = _UNITS_PER_SECOND[ts.type.unit]
+    first, end = _FIRST_SECOND * per_second, _END_SECOND * per_second
+    raw = ts.cast(pa.int64())
+    bounds = pc.min_max(raw).as_py()
+    if bounds["min"] is None or (first <= bounds["min"] and bounds["max"] < end):
+        return
+    # Only units coarser than ns get here, so both bounds fit in an int64.
+    outside = pc.or_(pc.less(raw, pa.scalar(first, pa.int64())), pc.greater_equal(raw, pa.scalar(end, pa.int64())))
+    row = pc.indices_nonzero(outside)[0].as_py()
+    raise InvalidValueError(f"{what} row {row} holds {raw[row].as_py()} ({ts.type}), outside years 1 to 9999, "
+                            "the range timestamps can be read back in")
+
+
 # ---------------------------------------------------------------- one value
 
 
@@ -98,6 +128,7 @@ def encode_value(value: Any, what: str, *, allow_json: bool) -> tuple[str, float
         return ("float", float(value), None, None)
     if isinstance(value, str):
         return ("str", None, None, check_text(value, what))
+    _refuse_decimal(value, what)
     if allow_json and isinstance(value, (list, tuple, dict)):
         _check_json_keys(value, what)
         try:
@@ -112,8 +143,19 @@ def encode_value(value: Any, what: str, *, allow_json: bool) -> tuple[str, float
     )
 
 
+def _refuse_decimal(value: Any, what: str) -> None:
+    """Refuse a Decimal, naming what to pass instead: no stored kind keeps it exactly.
+
+    As a float it would come back rounded and of another type; the caller
+    decides whether that or its text is what they mean.
+    """
+    if isinstance(value, Decimal):
+        raise InvalidValueError(f"{what}: {value!r} cannot be stored exactly: pass float(value) or str(value)")
+
+
 def _check_json_keys(value: Any, what: str) -> None:
-    """Refuse dict keys JSON would silently turn into strings (a tuple comes back as a list)."""
+    """Refuse dict keys JSON would silently turn into strings (a tuple comes back as a list), and Decimals."""
+    _refuse_decimal(value, what)
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
@@ -231,7 +273,11 @@ def is_string_type(typ: pa.DataType) -> bool:
 
 
 def encode_arrow_values(values: pa.Array | pa.ChunkedArray, what: str) -> dict[str, pa.Array]:
-    """The four value columns for an Arrow array of one primitive type."""
+    """The four value columns for an Arrow array of one primitive type.
+
+    Decimal columns are refused like Python Decimals: as float64 they would
+    come back rounded, so the caller casts them, knowing it.
+    """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     n, typ = len(values), values.type
@@ -241,8 +287,11 @@ def encode_arrow_values(values: pa.Array | pa.ChunkedArray, what: str) -> dict[s
         kind_name = "bool"
     elif pa.types.is_integer(typ):
         kind_name = "int"
-    elif pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+    elif pa.types.is_floating(typ):
         kind_name = "float"
+    elif pa.types.is_decimal(typ):
+        raise InvalidValueError(f"{what} is {typ}, which the store cannot keep exactly: cast it to float64 or "
+                                "string first")
     elif is_string_type(typ):
         kind_name = "str"
     else:
