@@ -33,8 +33,10 @@ mlos_store raises StoreUnavailableError. Nothing changes here then.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .engine import MEMORY, Engine, check_duckdb_file
 from .errors import (
@@ -97,18 +99,48 @@ def _checked_source(engine: Engine, path: str | os.PathLike[str]) -> str:
         raise StoreUnavailableError(f"{engine.path!r} is open read-only: open it read-write to import into it")
     if not os.path.exists(source):
         raise NotAStoreError(f"cannot import {source!r}: no such file")
+    if not os.path.isdir(source):  # a folder gets check_duckdb_file's own message
+        refuse_unless_regular_file(source)
+        if os.path.lexists(f"{source}.wal"):  # DuckDB reads the write-ahead log on ATTACH
+            refuse_unless_regular_file(f"{source}.wal")
     check_duckdb_file(source)
     if not engine.in_memory and os.path.samefile(source, engine.path):
         raise InvalidValueError(f"cannot import {source!r} into itself")
     return os.path.abspath(source)
 
 
+def refuse_unless_regular_file(path: str) -> None:
+    """Refuse, from its metadata alone, a path that is not a regular file (or a link to one).
+
+    Opening a FIFO blocks until someone writes to it, and a device or socket
+    is no export either: such a path given as an import source must never be
+    opened.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise NotAStoreError(f"cannot import {path!r}: {exc.strerror or exc}; nothing was imported") from exc
+    if not stat.S_ISREG(mode):
+        raise NotAStoreError(f"cannot import {path!r}: not a regular file; it was not opened and nothing was imported")
+
+
 def _check_source_store(engine: Engine, source: str) -> None:
-    """Refuse a DuckDB file that is not a store, or a store of another schema version."""
+    """Refuse a DuckDB file that is not a store, a store of another schema version, or a crafted one.
+
+    The source's catalog must equal this store's (same tables, columns,
+    constraints, views, macros, types, sequences), checked from the catalog
+    alone before any table is read: a view or generated column standing in
+    for a table could otherwise run anything (``read_text``, a huge
+    ``range``) in this process. Only the marker tables, once found to be
+    plain tables, are read first, for the schema version.
+    """
     sql = engine.catalog
     probe = engine.fetch_one(sql.import_store_source_probe)
     if probe is None or not probe[0]:
         raise NotAStoreError(f"{source!r} is a DuckDB database but not an mlos_store database; nothing was imported")
+    differences = engine.fetch_table(sql.import_store_source_unexpected_objects).to_pylist()
+    if any(d["name"].split(".")[:2] in (["main", "store_info"], ["main", "schema_migration"]) for d in differences):
+        _refuse_unexpected(source, differences)
     row = engine.fetch_one(sql.import_store_source_format_version)
     store_format, version = row if row is not None else (None, None)
     if store_format != "mlos_store":
@@ -120,6 +152,17 @@ def _check_source_store(engine: Engine, source: str) -> None:
             f"{source!r} has schema version {version}, this mlos_store imports version "
             f"{sql.schema_version}: {advice}"
         )
+    if differences:
+        _refuse_unexpected(source, differences)
+
+
+def _refuse_unexpected(source: str, differences: list[dict[str, str]]) -> NoReturn:
+    listed = ", ".join(f"{d['problem']} {d['kind']} {d['name']!r}" for d in differences[:_LISTED_CONFLICTS])
+    more = f" and {len(differences) - _LISTED_CONFLICTS} more" if len(differences) > _LISTED_CONFLICTS else ""
+    raise NotAStoreError(
+        f"{source!r} is not an mlos_store database as this mlos_store makes them ({listed}{more}); "
+        "none of its tables was read and nothing was imported"
+    )
 
 
 def _chosen_experiments(engine: Engine, source: str, experiment_ids: Iterable[str] | None) -> list[str]:

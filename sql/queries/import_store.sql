@@ -1,8 +1,8 @@
 -- Copying experiments from another store file (Storage.import_store).
--- The source is attached read-only as import_source; every statement reads
--- it whole and set-based, so any database attached under that name with
--- the store's tables (another store file, or views over exported files)
--- can be imported by the same statements.
+-- The source is attached read-only as import_source and checked, from its
+-- catalog alone, to hold exactly this store's tables, views, macros, types
+-- and sequences before any of it is read; every statement then reads it
+-- whole and set-based.
 
 -- name: import_store_attach :none
 -- Attaches the store file to copy from, read-only, for one import.
@@ -19,6 +19,57 @@ SELECT
     (SELECT count(*) FROM duckdb_tables()
       WHERE database_name = 'import_source' AND schema_name = 'main'
         AND table_name IN ('store_info', 'schema_migration')) = 2 AS is_store;
+
+-- name: import_store_source_unexpected_objects :arrow
+-- Every catalog entry of the attached source that this store does not have
+-- the same (`unexpected`), and every one of this store the source lacks
+-- (`missing`): schemas, base tables, their columns (type, default or
+-- generating expression) and constraints, views, macros, types and sequences. Read from the
+-- catalog only, so a view or generated column of a crafted file (over
+-- read_text, range, ...) is found before anything of the source is read.
+WITH entries AS (
+    SELECT database_name, 'schema' AS kind, schema_name AS name, '' AS definition
+    FROM duckdb_schemas() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, 'table', schema_name || '.' || table_name, ''
+    FROM duckdb_tables() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, 'column', schema_name || '.' || table_name || '.' || column_name,
+           column_index || ' ' || data_type || coalesce(' default ' || column_default, '')
+           || CASE WHEN is_generated THEN ' generated' ELSE '' END
+    FROM duckdb_columns() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, 'view', schema_name || '.' || view_name, sql
+    FROM duckdb_views() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, function_type, schema_name || '.' || function_name,
+           coalesce(parameters::VARCHAR, '') || ' ' || coalesce(macro_definition, '')
+    FROM duckdb_functions() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, 'type', schema_name || '.' || type_name,
+           logical_type || ' ' || coalesce(labels::VARCHAR, '')
+    FROM duckdb_types() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, 'constraint', schema_name || '.' || table_name,
+           constraint_type || ' ' || coalesce(constraint_text, '')
+    FROM duckdb_constraints()
+    UNION ALL
+    SELECT database_name, 'sequence', schema_name || '.' || sequence_name,
+           concat_ws(' ', min_value, max_value, increment_by, cycle)
+    FROM duckdb_sequences() WHERE NOT temporary
+),
+source_side AS (
+    SELECT kind, name, definition FROM entries WHERE database_name = 'import_source'
+),
+store_side AS (
+    SELECT kind, name, definition FROM entries WHERE database_name = current_database()
+)
+SELECT 'unexpected' AS problem, kind, name
+FROM (FROM source_side EXCEPT FROM store_side)
+UNION ALL
+SELECT 'missing' AS problem, kind, name
+FROM (FROM store_side EXCEPT FROM source_side)
+ORDER BY problem DESC, kind IN ('column', 'constraint'), name, kind;
 
 -- name: import_store_source_format_version :one
 -- The attached store's marker and the highest schema version applied to it.
