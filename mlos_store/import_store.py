@@ -36,7 +36,10 @@ import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .engine import MEMORY, Engine, check_duckdb_file
 from .errors import (
@@ -124,6 +127,44 @@ def refuse_unless_regular_file(path: str) -> None:
         raise NotAStoreError(f"cannot import {path!r}: not a regular file; it was not opened and nothing was imported")
 
 
+def check_config_hashes(rows: pa.Table, source: str) -> set[str]:
+    """Refuse configs whose stored hash is not the hash of their values; returns the hashes.
+
+    A config's hash is its identity across stores: an import gives a trial
+    the config stored here under the same hash. A source whose hash was
+    made equal to one of this store's configs would make a trial that ran
+    x=999 read x=100, so the hash is recomputed from the values, by the one
+    function that makes it (``experiment.config_hash_of``). ``rows``: the
+    columns config_id, config_hash, name (null for a config without values)
+    and the four value columns.
+    """
+    from .experiment import config_hash_of  # experiment imports parquet, which imports this module
+
+    rows = rows.sort_by([("config_id", "ascending"), ("name", "ascending")])
+    ids = rows.column("config_id").to_pylist()
+    hashes: set[str] = set()
+    start = 0
+    while start < len(ids):
+        end = _run_end(ids, start)
+        config = rows.slice(start, end - start)
+        stored = config.column("config_hash")[0].as_py()
+        if config_hash_of(config.filter(pc.is_valid(config.column("name")))) != stored:
+            raise InvalidValueError(
+                f"cannot import {source!r}: config {ids[start]} is stored with the hash {stored!r}, which is not "
+                "the hash of its values (a damaged or crafted source); nothing was imported")
+        hashes.add(stored)
+        start = end
+    return hashes
+
+
+def _run_end(ids: list[Any], start: int) -> int:
+    """The end of the run of equal ids that begins at ``start``."""
+    end = start
+    while end < len(ids) and ids[end] == ids[start]:
+        end += 1
+    return end
+
+
 def _check_source_store(engine: Engine, source: str) -> None:
     """Refuse a DuckDB file that is not a store, a store of another schema version, or a crafted one.
 
@@ -179,6 +220,7 @@ def _chosen_experiments(engine: Engine, source: str, experiment_ids: Iterable[st
 def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
     """Refuse the import, before anything is written, if it would change what is stored here."""
     sql = engine.catalog
+    check_config_hashes(engine.fetch_table(sql.import_store_source_config_values, experiment_ids=chosen), source)
     objectives = engine.fetch_table(sql.import_store_objective_conflicts, experiment_ids=chosen).to_pylist()
     if objectives:
         listed = ", ".join(

@@ -167,3 +167,32 @@ def test_a_fifo_as_the_write_ahead_log_of_a_store_file_is_refused(tmp_path: Path
     os.mkfifo(wal)
     _refused(dest, NotAStoreError, r"cannot import '.*source.duckdb.wal': not a regular file",
              _unblocking(wal, lambda: dest.import_store(source)))
+
+
+# ---------------------------------------------------------------- item 6: config hashes are checked, not trusted
+
+
+def _config_hash_of_x(storage: Storage, x: int) -> str:
+    """The stored hash of the config whose tunable x is ``x``."""
+    with storage.engine.transaction():
+        row = storage.engine._connection().execute(
+            "SELECT c.config_hash FROM tunable_config c JOIN tunable_param p USING (config_id) "
+            "WHERE p.tunable_name = 'x' AND p.value_int = $x", {"x": x}).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _x_of_trials(storage: Storage, experiment_id: str) -> list[int]:
+    with storage.experiment(experiment_id=experiment_id, trial_id=1, root_env_config="env", description="d",
+                            tunables=TUNABLES, opt_targets=OPT) as exp:
+        return [exp.load_tunable_config(c)["x"] for c in exp.load_table().column("tunable_config_id").to_pylist()]
+
+
+def test_a_store_file_whose_config_hash_was_forged_is_refused(tmp_path: Path, dest: Storage) -> None:
+    """The source's x=999 config carries the hash of this store's x=7 config: its trial must not read x=7."""
+    source = _store_file(tmp_path, xs=(7,))
+    forged = _config_hash_of_x(dest, 7)
+    _craft(source, "UPDATE tunable_param SET value = 999, value_int = 999 WHERE tunable_name = 'x'")
+    _refused(dest, InvalidValueError, f"config 1 is stored with the hash '{forged}', which is not the hash of its "
+             "values .*nothing was imported", lambda: dest.import_store(source))
+    assert _x_of_trials(dest, "here") == [7]

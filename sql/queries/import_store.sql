@@ -81,6 +81,17 @@ SELECT
 -- The experiments the attached store holds, by id.
 SELECT experiment_id FROM import_source.experiment ORDER BY experiment_id;
 
+-- name: import_store_source_config_values :arrow
+-- The stored hash and the values of every config the chosen experiments'
+-- trials use (a config without values: one row, its name null), so the
+-- hashes can be checked against the values before any is trusted.
+SELECT c.config_id, c.config_hash, p.tunable_name AS name, p.value_kind::VARCHAR AS value_kind,
+       p.value, p.value_int, p.value_text
+FROM import_source.tunable_config c
+LEFT JOIN import_source.tunable_param p ON p.config_id = c.config_id
+WHERE c.config_id IN (SELECT config_id FROM import_source.trial WHERE list_contains($experiment_ids, experiment_id))
+ORDER BY c.config_id;
+
 -- name: import_store_objective_conflicts :arrow
 -- Experiments stored on both sides whose objectives differ: each target
 -- whose direction is not the same on both sides (null: not declared there).
