@@ -220,6 +220,12 @@ def _chosen_experiments(engine: Engine, source: str, experiment_ids: Iterable[st
 def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
     """Refuse the import, before anything is written, if it would change what is stored here."""
     sql = engine.catalog
+    orphans = engine.fetch_table(sql.import_store_source_orphans, experiment_ids=chosen).to_pylist()
+    if orphans:
+        listed = ", ".join(f"{o['experiment_id']!r} trial {o['trial_id']} (config {o['config_id']})"
+                           for o in orphans[:_LISTED_CONFLICTS])
+        raise InvalidValueError(f"cannot import {source!r}: {len(orphans)} trial(s) use a config it does not hold "
+                                f"({listed}); nothing was imported")
     check_config_hashes(engine.fetch_table(sql.import_store_source_config_values, experiment_ids=chosen), source)
     objectives = engine.fetch_table(sql.import_store_objective_conflicts, experiment_ids=chosen).to_pylist()
     if objectives:

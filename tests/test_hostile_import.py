@@ -196,3 +196,24 @@ def test_a_store_file_whose_config_hash_was_forged_is_refused(tmp_path: Path, de
     _refused(dest, InvalidValueError, f"config 1 is stored with the hash '{forged}', which is not the hash of its "
              "values .*nothing was imported", lambda: dest.import_store(source))
     assert _x_of_trials(dest, "here") == [7]
+
+
+# ---------------------------------------------------------------- item 5: each point stored once, no orphans
+
+
+def _telemetry(storage: Storage, experiment_id: str = "exp") -> list[tuple[Any, ...]]:
+    with storage.experiment(experiment_id=experiment_id, trial_id=1, root_env_config="env", description="d",
+                            tunables=TUNABLES, opt_targets=OPT) as exp:
+        return [tuple(row.values()) for row in exp.telemetry_table().to_pylist()]
+
+
+def test_points_a_store_file_holds_twice_are_imported_once_with_the_first_value(tmp_path: Path,
+                                                                                 dest: Storage) -> None:
+    source = _store_file(tmp_path)
+    with Storage(source, read_only=True) as original:
+        expected = _telemetry(original)
+    _craft(source, "INSERT INTO trial_telemetry SELECT * FROM trial_telemetry",
+           "INSERT INTO trial_telemetry SELECT * REPLACE (value + 100 AS value) FROM trial_telemetry "
+           "WHERE value_kind = 'float'")
+    assert dest.import_store(source).new_telemetry_points == len(expected) == 6
+    assert _telemetry(dest) == expected

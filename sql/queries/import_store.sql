@@ -92,6 +92,16 @@ LEFT JOIN import_source.tunable_param p ON p.config_id = c.config_id
 WHERE c.config_id IN (SELECT config_id FROM import_source.trial WHERE list_contains($experiment_ids, experiment_id))
 ORDER BY c.config_id;
 
+-- name: import_store_source_orphans :arrow
+-- Trials of the chosen experiments whose config the source does not hold
+-- (no foreign key keeps them out): copying them would store a trial
+-- without a config, or its values and telemetry without a trial.
+SELECT s.experiment_id, s.trial_id, s.config_id
+FROM import_source.trial s
+WHERE list_contains($experiment_ids, s.experiment_id)
+  AND s.config_id NOT IN (SELECT config_id FROM import_source.tunable_config)
+ORDER BY s.experiment_id, s.trial_id;
+
 -- name: import_store_objective_conflicts :arrow
 -- Experiments stored on both sides whose objectives differ: each target
 -- whose direction is not the same on both sides (null: not declared there).
@@ -306,14 +316,18 @@ FROM import_source.trial_result s
 JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
 
 -- name: import_store_telemetry_insert :count
--- Copies the telemetry of the listed trials in one streaming statement, in
--- the source's order (trial by trial, as it was written).
+-- Copies the telemetry of the listed trials, each point once: the table has
+-- no key, so a source may hold a point twice, and its first stored value
+-- (lowest rowid) is kept, as an ingest keeps the first. Stored in point
+-- order, trial by trial, so zone maps keep one-trial reads cheap.
 INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
                              value, value_int, value_text)
 SELECT s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
        s.value, s.value_int, s.value_text
 FROM import_source.trial_telemetry s
-SEMI JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
+SEMI JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id
+QUALIFY row_number() OVER (PARTITION BY s.experiment_id, s.trial_id, s.ts, s.metric ORDER BY s.rowid) = 1
+ORDER BY s.experiment_id, s.trial_id, s.ts, s.metric;
 
 -- name: import_store_merge_insert :count
 -- Copies the merges recorded by the chosen experiments whose merged
