@@ -146,7 +146,7 @@ def check_config_hashes(rows: pa.Table, source: str) -> set[str]:
     start = 0
     while start < len(ids):
         end = _run_end(ids, start)
-        config = rows.slice(start, end - start)
+        config = _distinct_rows(rows.slice(start, end - start))
         stored = config.column("config_hash")[0].as_py()
         if config_hash_of(config.filter(pc.is_valid(config.column("name")))) != stored:
             raise InvalidValueError(
@@ -155,6 +155,12 @@ def check_config_hashes(rows: pa.Table, source: str) -> set[str]:
         hashes.add(stored)
         start = end
     return hashes
+
+
+def _distinct_rows(rows: pa.Table) -> pa.Table:
+    """The rows, each once (a source may repeat a row; the same value twice is still one value)."""
+    unique = list(dict.fromkeys(tuple(row.items()) for row in rows.to_pylist()))
+    return pa.Table.from_pylist([dict(row) for row in unique], schema=rows.schema)
 
 
 def _run_end(ids: list[Any], start: int) -> int:

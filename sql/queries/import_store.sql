@@ -322,12 +322,14 @@ JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.
 -- order, trial by trial, so zone maps keep one-trial reads cheap.
 INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
                              value, value_int, value_text)
-SELECT s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
+-- (DISTINCT ON, not a row_number() window: on DuckDB 2.0.1 the window
+-- turned -0.0 into 0.0.)
+SELECT DISTINCT ON (s.experiment_id, s.trial_id, s.ts, s.metric)
+       s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
        s.value, s.value_int, s.value_text
 FROM import_source.trial_telemetry s
 SEMI JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id
-QUALIFY row_number() OVER (PARTITION BY s.experiment_id, s.trial_id, s.ts, s.metric ORDER BY s.rowid) = 1
-ORDER BY s.experiment_id, s.trial_id, s.ts, s.metric;
+ORDER BY s.experiment_id, s.trial_id, s.ts, s.metric, s.rowid;
 
 -- name: import_store_merge_insert :count
 -- Copies the merges recorded by the chosen experiments whose merged
