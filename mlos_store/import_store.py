@@ -21,7 +21,18 @@ Identity rules:
   experiment ids and ``Experiment.merge``.
 * Tunable configs are matched by the hash of their values: equal values get
   the id stored here; new ones keep their source id when it is free here,
-  else take a new id above every id in use.
+  else take a new id above every id in use. Each source hash is first
+  recomputed from its values (a forged one refuses the import).
+* Each point once, no orphans: a telemetry point the source holds twice is
+  copied once (its first stored value). Rows the source holds without their
+  parent (telemetry or values of a trial it lacks, a trial whose config it
+  lacks) refuse the import, naming them, rather than being dropped silently
+  or stored as orphans.
+
+The source must hold exactly this store's catalog (tables, columns,
+constraints, views, macros, types, sequences), checked from DuckDB's catalog
+functions before any of its tables is read, and be a regular file (a FIFO is
+refused from its metadata, never opened).
 
 The source's OS lock is held shared while it is attached (``Engine.attached``):
 stores using the file in the shared mode let go of it and wait meanwhile, so
@@ -228,9 +239,9 @@ def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
     sql = engine.catalog
     orphans = engine.fetch_table(sql.import_store_source_orphans, experiment_ids=chosen).to_pylist()
     if orphans:
-        listed = ", ".join(f"{o['experiment_id']!r} trial {o['trial_id']} (config {o['config_id']})"
+        listed = ", ".join(f"{o['row_count']} {o['rows_of']} row(s) of {o['experiment_id']!r} trial {o['trial_id']}"
                            for o in orphans[:_LISTED_CONFLICTS])
-        raise InvalidValueError(f"cannot import {source!r}: {len(orphans)} trial(s) use a config it does not hold "
+        raise InvalidValueError(f"cannot import {source!r}: it holds rows without their trial or config "
                                 f"({listed}); nothing was imported")
     check_config_hashes(engine.fetch_table(sql.import_store_source_config_values, experiment_ids=chosen), source)
     objectives = engine.fetch_table(sql.import_store_objective_conflicts, experiment_ids=chosen).to_pylist()

@@ -470,3 +470,11 @@ def test_the_manifest_names_the_layout_the_id_and_every_table_with_its_files_and
     assert [f["path"].split("/", 2)[2] for f in manifest["tables"]["telemetry"]["files"]] == [
         "trial_id=1/part-0.parquet", "trial_id=2/part-0.parquet"]
     assert not list((lake / "_manifests").glob(".*")), "no temporary file is left behind"
+
+
+def test_telemetry_a_store_file_holds_for_a_trial_it_lacks_is_refused(tmp_path: Path, dest: Storage) -> None:
+    source = _store_file(tmp_path)
+    _craft(source, "INSERT INTO trial_telemetry SELECT * REPLACE (99 AS trial_id) FROM trial_telemetry "
+                   "WHERE trial_id = 1")
+    _refused(dest, InvalidValueError, r"it holds rows without their trial or config \(4 telemetry row\(s\) of "
+             "'exp' trial 99\\); nothing was imported", lambda: dest.import_store(source))

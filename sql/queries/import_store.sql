@@ -93,14 +93,40 @@ WHERE c.config_id IN (SELECT config_id FROM import_source.trial WHERE list_conta
 ORDER BY c.config_id;
 
 -- name: import_store_source_orphans :arrow
--- Trials of the chosen experiments whose config the source does not hold
--- (no foreign key keeps them out): copying them would store a trial
--- without a config, or its values and telemetry without a trial.
-SELECT s.experiment_id, s.trial_id, s.config_id
-FROM import_source.trial s
-WHERE list_contains($experiment_ids, s.experiment_id)
-  AND s.config_id NOT IN (SELECT config_id FROM import_source.tunable_config)
-ORDER BY s.experiment_id, s.trial_id;
+-- Rows of the chosen experiments the source holds without their parent (no
+-- foreign key keeps them out of trial_telemetry, nor, without foreign keys,
+-- out of any table): trials whose config it lacks, and trial values,
+-- history and telemetry of trials it lacks, counted by trial and table.
+WITH source_trial AS (
+    SELECT experiment_id, trial_id FROM import_source.trial
+    WHERE list_contains($experiment_ids, experiment_id)
+),
+orphans AS (
+    SELECT experiment_id, trial_id, 'trial (its config ' || config_id || ' is missing)' AS rows_of
+    FROM import_source.trial
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND config_id NOT IN (SELECT config_id FROM import_source.tunable_config)
+    UNION ALL
+    SELECT experiment_id, trial_id, 'trial_param' FROM import_source.trial_param
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND (experiment_id, trial_id) NOT IN (SELECT (experiment_id, trial_id) FROM source_trial)
+    UNION ALL
+    SELECT experiment_id, trial_id, 'trial_status' FROM import_source.trial_status
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND (experiment_id, trial_id) NOT IN (SELECT (experiment_id, trial_id) FROM source_trial)
+    UNION ALL
+    SELECT experiment_id, trial_id, 'trial_result' FROM import_source.trial_result
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND (experiment_id, trial_id) NOT IN (SELECT (experiment_id, trial_id) FROM source_trial)
+    UNION ALL
+    SELECT experiment_id, trial_id, 'telemetry' FROM import_source.trial_telemetry
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND (experiment_id, trial_id) NOT IN (SELECT (experiment_id, trial_id) FROM source_trial)
+)
+SELECT experiment_id, trial_id, rows_of, count(*) AS row_count
+FROM orphans
+GROUP BY ALL
+ORDER BY experiment_id, trial_id, rows_of;
 
 -- name: import_store_objective_conflicts :arrow
 -- Experiments stored on both sides whose objectives differ: each target
