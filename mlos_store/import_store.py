@@ -151,25 +151,39 @@ def check_config_hashes(rows: pa.Table, source: str) -> set[str]:
     """
     from .experiment import config_hash_of  # experiment imports parquet, which imports this module
 
-    rows = rows.sort_by([("config_id", "ascending"), ("name", "ascending")])
-    ids = rows.column("config_id").to_pylist()
-    hashes: set[str] = set()
+    stored = _stored_hashes(rows, source)
+    valued = _distinct_rows(rows.filter(pc.is_valid(rows.column("name")))).sort_by(
+        [("config_id", "ascending"), ("name", "ascending")])
+    ids = valued.column("config_id").to_pylist()
+    computed = {config_id: config_hash_of(valued.slice(0, 0)) for config_id in stored}  # configs without values
     start = 0
     while start < len(ids):
         end = _run_end(ids, start)
-        config = _distinct_rows(rows.slice(start, end - start))
-        stored = config.column("config_hash")[0].as_py()
-        if config_hash_of(config.filter(pc.is_valid(config.column("name")))) != stored:
-            raise InvalidValueError(
-                f"cannot import {source!r}: config {ids[start]} is stored with the hash {stored!r}, which is not "
-                "the hash of its values (a damaged or crafted source); nothing was imported")
-        hashes.add(stored)
+        computed[ids[start]] = config_hash_of(valued.slice(start, end - start))
         start = end
-    return hashes
+    for config_id, config_hash in stored.items():
+        if computed[config_id] != config_hash:
+            raise InvalidValueError(
+                f"cannot import {source!r}: config {config_id} is stored with the hash {config_hash!r}, which is "
+                "not the hash of its values (a damaged or crafted source); nothing was imported")
+    return set(stored.values())
+
+
+def _stored_hashes(rows: pa.Table, source: str) -> dict[Any, str]:
+    """Each config's stored hash; a config given two hashes is refused."""
+    stored: dict[Any, str] = {}
+    for config_id, config_hash in zip(rows.column("config_id").to_pylist(), rows.column("config_hash").to_pylist()):
+        if stored.setdefault(config_id, config_hash) != config_hash:
+            raise InvalidValueError(f"cannot import {source!r}: config {config_id} is stored with two hashes; "
+                                    "nothing was imported")
+    return stored
 
 
 def _distinct_rows(rows: pa.Table) -> pa.Table:
     """The rows, each once (a source may repeat a row; the same value twice is still one value)."""
+    keys = ["config_id", "name"]
+    if rows.group_by(keys).aggregate([]).num_rows == rows.num_rows:
+        return rows  # the usual case: nothing repeated, nothing to convert
     unique = list(dict.fromkeys(tuple(row.items()) for row in rows.to_pylist()))
     return pa.Table.from_pylist([dict(row) for row in unique], schema=rows.schema)
 

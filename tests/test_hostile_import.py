@@ -478,3 +478,14 @@ def test_telemetry_a_store_file_holds_for_a_trial_it_lacks_is_refused(tmp_path: 
                    "WHERE trial_id = 1")
     _refused(dest, InvalidValueError, r"it holds rows without their trial or config \(4 telemetry row\(s\) of "
              "'exp' trial 99\\); nothing was imported", lambda: dest.import_store(source))
+
+
+def test_a_config_listed_under_two_hashes_is_refused(tmp_path: Path, dest: Storage) -> None:
+    lake = _lake(tmp_path, xs=(7,))
+    part = _part(lake, "tunable_param")
+    rows = pq.read_table(part)
+    hashes = rows.column("config_hash").to_pylist()
+    _rewrite(lake, part, rows.set_column(rows.column_names.index("config_hash"), "config_hash",
+                                         pa.array(hashes[:-1] + ["0" * 64])))
+    _refused(dest, InvalidValueError, "config 1 is stored with two hashes; nothing was imported",
+             lambda: dest.import_parquet(lake))
