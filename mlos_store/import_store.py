@@ -181,8 +181,8 @@ def _stored_hashes(rows: pa.Table, source: str) -> dict[Any, str]:
 
 def _distinct_rows(rows: pa.Table) -> pa.Table:
     """The rows, each once (a source may repeat a row; the same value twice is still one value)."""
-    keys = ["config_id", "name"]
-    if rows.group_by(keys).aggregate([]).num_rows == rows.num_rows:
+    keys = list(zip(rows.column("config_id").to_pylist(), rows.column("name").to_pylist()))
+    if len(set(keys)) == len(keys):  # (not Table.group_by: it imports pyarrow.dataset, and pandas with it)
         return rows  # the usual case: nothing repeated, nothing to convert
     unique = list(dict.fromkeys(tuple(row.items()) for row in rows.to_pylist()))
     return pa.Table.from_pylist([dict(row) for row in unique], schema=rows.schema)
@@ -296,7 +296,9 @@ def _copy(engine: Engine, source: str, chosen: list[str], steps: Steps) -> Impor
     step(engine.count(sql.import_store_trial_param_insert))
     step(engine.count(sql.import_store_trial_status_insert))
     step(engine.count(sql.import_store_trial_result_insert))
-    new_points = step(engine.count(sql.import_store_telemetry_insert))
+    repeated = engine.fetch_value(sql.import_store_source_repeated_points, experiment_ids=chosen)
+    new_points = step(engine.count(sql.import_store_telemetry_insert_distinct if repeated
+                                   else sql.import_store_telemetry_insert))  # the streaming copy, unless it may not
     step(engine.count(sql.import_store_merge_insert, experiment_ids=chosen))
     engine.execute(sql.import_store_config_map_clear)
     engine.execute(sql.import_store_new_trial_clear)

@@ -341,15 +341,34 @@ SELECT s.experiment_id, s.trial_id, s.metric, s.value_kind::VARCHAR,
 FROM import_source.trial_result s
 JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
 
+-- name: import_store_source_repeated_points :value
+-- Whether the source holds a telemetry point of the chosen experiments more
+-- than once (the table has no key, so a damaged or crafted file may).
+SELECT EXISTS (
+    SELECT 1 FROM import_source.trial_telemetry
+    WHERE list_contains($experiment_ids, experiment_id)
+    GROUP BY experiment_id, trial_id, ts, metric
+    HAVING count(*) > 1
+);
+
 -- name: import_store_telemetry_insert :count
--- Copies the telemetry of the listed trials, each point once: the table has
--- no key, so a source may hold a point twice, and its first stored value
--- (lowest rowid) is kept, as an ingest keeps the first. Stored in point
--- order, trial by trial, so zone maps keep one-trial reads cheap.
+-- Copies the telemetry of the listed trials, holding each point once, in one
+-- streaming statement, in the source's order (trial by trial, as it was written).
 INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
                              value, value_int, value_text)
+SELECT s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
+       s.value, s.value_int, s.value_text
+FROM import_source.trial_telemetry s
+SEMI JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
+
+-- name: import_store_telemetry_insert_distinct :count
+-- Copies the telemetry of the listed trials from a source that holds some
+-- point twice: each point once, with its first stored value (lowest rowid),
+-- as an ingest keeps the first; sorted, so slower than the streaming copy.
 -- (DISTINCT ON, not a row_number() window: on DuckDB 2.0.1 the window
 -- turned -0.0 into 0.0.)
+INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
+                             value, value_int, value_text)
 SELECT DISTINCT ON (s.experiment_id, s.trial_id, s.ts, s.metric)
        s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
        s.value, s.value_int, s.value_text
