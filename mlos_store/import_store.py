@@ -155,7 +155,8 @@ def check_config_hashes(rows: pa.Table, source: str) -> set[str]:
     valued = _distinct_rows(rows.filter(pc.is_valid(rows.column("name")))).sort_by(
         [("config_id", "ascending"), ("name", "ascending")])
     ids = valued.column("config_id").to_pylist()
-    computed = {config_id: config_hash_of(valued.slice(0, 0)) for config_id in stored}  # configs without values
+    without_values = config_hash_of(valued.slice(0, 0))
+    computed = dict.fromkeys(stored, without_values)
     start = 0
     while start < len(ids):
         end = _run_end(ids, start)

@@ -394,9 +394,11 @@ def _numbered(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
     schema = reader.schema.append(pa.field("row_idx", pa.int64()))
 
     def batches() -> Iterator[pa.RecordBatch]:
-        start = 0
+        start, counting = 0, pa.array([], pa.int64())
         for batch in reader:
-            index = pc.add(pa.array(range(batch.num_rows), pa.int64()), start)
+            if len(counting) < batch.num_rows:  # 0, 1, 2, ... made once per batch size, then sliced
+                counting = pa.array(range(batch.num_rows), pa.int64())
+            index = pc.add(counting.slice(0, batch.num_rows), pa.scalar(start, pa.int64()))
             yield pa.RecordBatch.from_arrays([*batch.columns, index], schema=schema)
             start += batch.num_rows
 
