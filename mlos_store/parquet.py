@@ -233,6 +233,9 @@ def _read_manifest(root: Path, path: Path, folders: tuple[str, ...]) -> Manifest
             or not isinstance(listed, dict) or sorted(listed) != sorted(folders)):
         raise InvalidValueError(f"{where} does not describe one experiment's export; nothing was imported")
     files = {folder: _listed_files(root, where, folder, key, listed[folder]) for folder in folders}
+    if not any(rows for _, rows in files["experiment"]):  # every other row would be an orphan
+        raise InvalidValueError(f"{where}: the export of {experiment_id!r} holds no experiment record; "
+                                "nothing was imported")
     return Manifest(experiment_id, key, files)
 
 

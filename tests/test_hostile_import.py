@@ -489,3 +489,11 @@ def test_a_config_listed_under_two_hashes_is_refused(tmp_path: Path, dest: Stora
                                          pa.array(hashes[:-1] + ["0" * 64])))
     _refused(dest, InvalidValueError, "config 1 is stored with two hashes; nothing was imported",
              lambda: dest.import_parquet(lake))
+
+
+def test_an_export_without_its_experiment_record_is_refused(tmp_path: Path, dest: Storage) -> None:
+    lake = _lake(tmp_path)
+    part = _part(lake, "experiment")
+    _rewrite(lake, part, pq.read_table(part).slice(0, 0))
+    _refused(dest, InvalidValueError, "json.: the export of .exp. holds no experiment record; nothing was imported",
+             lambda: dest.import_parquet(lake))
