@@ -21,7 +21,18 @@ Identity rules:
   experiment ids and ``Experiment.merge``.
 * Tunable configs are matched by the hash of their values: equal values get
   the id stored here; new ones keep their source id when it is free here,
-  else take a new id above every id in use.
+  else take a new id above every id in use. Each source hash is first
+  recomputed from its values (a forged one refuses the import).
+* Each point once, no orphans: a telemetry point the source holds twice is
+  copied once (its first stored value). Rows the source holds without their
+  parent (telemetry or values of a trial it lacks, a trial whose config it
+  lacks) refuse the import, naming them, rather than being dropped silently
+  or stored as orphans.
+
+The source must hold exactly this store's catalog (tables, columns,
+constraints, views, macros, types, sequences), checked from DuckDB's catalog
+functions before any of its tables is read, and be a regular file (a FIFO is
+refused from its metadata, never opened).
 
 The source's OS lock is held shared while it is attached (``Engine.attached``):
 stores using the file in the shared mode let go of it and wait meanwhile, so
@@ -33,8 +44,13 @@ mlos_store raises StoreUnavailableError. Nothing changes here then.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .engine import MEMORY, Engine, check_duckdb_file
 from .errors import (
@@ -97,18 +113,107 @@ def _checked_source(engine: Engine, path: str | os.PathLike[str]) -> str:
         raise StoreUnavailableError(f"{engine.path!r} is open read-only: open it read-write to import into it")
     if not os.path.exists(source):
         raise NotAStoreError(f"cannot import {source!r}: no such file")
+    if not os.path.isdir(source):  # a folder gets check_duckdb_file's own message
+        refuse_unless_regular_file(source)
+        if os.path.lexists(f"{source}.wal"):  # DuckDB reads the write-ahead log on ATTACH
+            refuse_unless_regular_file(f"{source}.wal")
     check_duckdb_file(source)
     if not engine.in_memory and os.path.samefile(source, engine.path):
         raise InvalidValueError(f"cannot import {source!r} into itself")
     return os.path.abspath(source)
 
 
+def refuse_unless_regular_file(path: str) -> None:
+    """Refuse, from its metadata alone, a path that is not a regular file (or a link to one).
+
+    Opening a FIFO blocks until someone writes to it, and a device or socket
+    is no export either: such a path given as an import source must never be
+    opened.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise NotAStoreError(f"cannot import {path!r}: {exc.strerror or exc}; nothing was imported") from exc
+    if not stat.S_ISREG(mode):
+        raise NotAStoreError(f"cannot import {path!r}: not a regular file; it was not opened and nothing was imported")
+
+
+def check_config_hashes(rows: pa.Table, source: str) -> set[str]:
+    """Refuse configs whose stored hash is not the hash of their values; returns the hashes.
+
+    A config's hash is its identity across stores: an import gives a trial
+    the config stored here under the same hash. A source whose hash was
+    made equal to one of this store's configs would make a trial that ran
+    x=999 read x=100, so the hash is recomputed from the values, by the one
+    function that makes it (``experiment.config_hash_of``). ``rows``: the
+    columns config_id, config_hash, name (null for a config without values)
+    and the four value columns.
+    """
+    from .experiment import config_hash_of  # experiment imports parquet, which imports this module
+
+    stored = _stored_hashes(rows, source)
+    valued = _distinct_rows(rows.filter(pc.is_valid(rows.column("name")))).sort_by(
+        [("config_id", "ascending"), ("name", "ascending")])
+    ids = valued.column("config_id").to_pylist()
+    without_values = config_hash_of(valued.slice(0, 0))
+    computed = dict.fromkeys(stored, without_values)
+    start = 0
+    while start < len(ids):
+        end = _run_end(ids, start)
+        computed[ids[start]] = config_hash_of(valued.slice(start, end - start))
+        start = end
+    for config_id, config_hash in stored.items():
+        if computed[config_id] != config_hash:
+            raise InvalidValueError(
+                f"cannot import {source!r}: config {config_id} is stored with the hash {config_hash!r}, which is "
+                "not the hash of its values (a damaged or crafted source); nothing was imported")
+    return set(stored.values())
+
+
+def _stored_hashes(rows: pa.Table, source: str) -> dict[Any, str]:
+    """Each config's stored hash; a config given two hashes is refused."""
+    stored: dict[Any, str] = {}
+    for config_id, config_hash in zip(rows.column("config_id").to_pylist(), rows.column("config_hash").to_pylist()):
+        if stored.setdefault(config_id, config_hash) != config_hash:
+            raise InvalidValueError(f"cannot import {source!r}: config {config_id} is stored with two hashes; "
+                                    "nothing was imported")
+    return stored
+
+
+def _distinct_rows(rows: pa.Table) -> pa.Table:
+    """The rows, each once (a source may repeat a row; the same value twice is still one value)."""
+    keys = list(zip(rows.column("config_id").to_pylist(), rows.column("name").to_pylist()))
+    if len(set(keys)) == len(keys):  # (not Table.group_by: it imports pyarrow.dataset, and pandas with it)
+        return rows  # the usual case: nothing repeated, nothing to convert
+    unique = list(dict.fromkeys(tuple(row.items()) for row in rows.to_pylist()))
+    return pa.Table.from_pylist([dict(row) for row in unique], schema=rows.schema)
+
+
+def _run_end(ids: list[Any], start: int) -> int:
+    """The end of the run of equal ids that begins at ``start``."""
+    end = start
+    while end < len(ids) and ids[end] == ids[start]:
+        end += 1
+    return end
+
+
 def _check_source_store(engine: Engine, source: str) -> None:
-    """Refuse a DuckDB file that is not a store, or a store of another schema version."""
+    """Refuse a DuckDB file that is not a store, a store of another schema version, or a crafted one.
+
+    The source's catalog must equal this store's (same tables, columns,
+    constraints, views, macros, types, sequences), checked from the catalog
+    alone before any table is read: a view or generated column standing in
+    for a table could otherwise run anything (``read_text``, a huge
+    ``range``) in this process. Only the marker tables, once found to be
+    plain tables, are read first, for the schema version.
+    """
     sql = engine.catalog
     probe = engine.fetch_one(sql.import_store_source_probe)
     if probe is None or not probe[0]:
         raise NotAStoreError(f"{source!r} is a DuckDB database but not an mlos_store database; nothing was imported")
+    differences = engine.fetch_table(sql.import_store_source_unexpected_objects).to_pylist()
+    if any(d["name"].split(".")[:2] in (["main", "store_info"], ["main", "schema_migration"]) for d in differences):
+        _refuse_unexpected(source, differences)
     row = engine.fetch_one(sql.import_store_source_format_version)
     store_format, version = row if row is not None else (None, None)
     if store_format != "mlos_store":
@@ -120,6 +225,17 @@ def _check_source_store(engine: Engine, source: str) -> None:
             f"{source!r} has schema version {version}, this mlos_store imports version "
             f"{sql.schema_version}: {advice}"
         )
+    if differences:
+        _refuse_unexpected(source, differences)
+
+
+def _refuse_unexpected(source: str, differences: list[dict[str, str]]) -> NoReturn:
+    listed = ", ".join(f"{d['problem']} {d['kind']} {d['name']!r}" for d in differences[:_LISTED_CONFLICTS])
+    more = f" and {len(differences) - _LISTED_CONFLICTS} more" if len(differences) > _LISTED_CONFLICTS else ""
+    raise NotAStoreError(
+        f"{source!r} is not an mlos_store database as this mlos_store makes them ({listed}{more}); "
+        "none of its tables was read and nothing was imported"
+    )
 
 
 def _chosen_experiments(engine: Engine, source: str, experiment_ids: Iterable[str] | None) -> list[str]:
@@ -136,6 +252,13 @@ def _chosen_experiments(engine: Engine, source: str, experiment_ids: Iterable[st
 def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
     """Refuse the import, before anything is written, if it would change what is stored here."""
     sql = engine.catalog
+    orphans = engine.fetch_table(sql.import_store_source_orphans, experiment_ids=chosen).to_pylist()
+    if orphans:
+        listed = ", ".join(f"{o['row_count']} {o['rows_of']} row(s) of {o['experiment_id']!r} trial {o['trial_id']}"
+                           for o in orphans[:_LISTED_CONFLICTS])
+        raise InvalidValueError(f"cannot import {source!r}: it holds rows without their trial or config "
+                                f"({listed}); nothing was imported")
+    check_config_hashes(engine.fetch_table(sql.import_store_source_config_values, experiment_ids=chosen), source)
     objectives = engine.fetch_table(sql.import_store_objective_conflicts, experiment_ids=chosen).to_pylist()
     if objectives:
         listed = ", ".join(
@@ -174,7 +297,9 @@ def _copy(engine: Engine, source: str, chosen: list[str], steps: Steps) -> Impor
     step(engine.count(sql.import_store_trial_param_insert))
     step(engine.count(sql.import_store_trial_status_insert))
     step(engine.count(sql.import_store_trial_result_insert))
-    new_points = step(engine.count(sql.import_store_telemetry_insert))
+    repeated = engine.fetch_value(sql.import_store_source_repeated_points, experiment_ids=chosen)
+    new_points = step(engine.count(sql.import_store_telemetry_insert_distinct if repeated
+                                   else sql.import_store_telemetry_insert))  # the streaming copy, unless it may not
     step(engine.count(sql.import_store_merge_insert, experiment_ids=chosen))
     engine.execute(sql.import_store_config_map_clear)
     engine.execute(sql.import_store_new_trial_clear)

@@ -85,9 +85,12 @@ def _incoming(query: Query) -> pa.Table:
     if query.name in IMPORT_SOURCES:  # the rows an export query gives are the rows its import reads
         source = Engine(None)
         try:
-            return source.fetch_table(QUERIES[IMPORT_SOURCES[query.name]], experiment_id="exp")
+            rows = source.fetch_table(QUERIES[IMPORT_SOURCES[query.name]], experiment_id="exp")
         finally:
             source.close()
+        if query.name == "import_telemetry_insert":  # parquet numbers the rows it reads (a point's first value)
+            rows = rows.append_column("row_idx", pa.array([], pa.int64()))
+        return rows
     if query.name == "objective_insert":
         return pa.table({"optimization_target": pa.array([], pa.string()),
                          "optimization_direction": pa.array([], pa.string()),

@@ -1,8 +1,8 @@
 -- Copying experiments from another store file (Storage.import_store).
--- The source is attached read-only as import_source; every statement reads
--- it whole and set-based, so any database attached under that name with
--- the store's tables (another store file, or views over exported files)
--- can be imported by the same statements.
+-- The source is attached read-only as import_source and checked, from its
+-- catalog alone, to hold exactly this store's tables, views, macros, types
+-- and sequences before any of it is read; every statement then reads it
+-- whole and set-based.
 
 -- name: import_store_attach :none
 -- Attaches the store file to copy from, read-only, for one import.
@@ -20,6 +20,57 @@ SELECT
       WHERE database_name = 'import_source' AND schema_name = 'main'
         AND table_name IN ('store_info', 'schema_migration')) = 2 AS is_store;
 
+-- name: import_store_source_unexpected_objects :arrow
+-- Every catalog entry of the attached source that this store does not have
+-- the same (`unexpected`), and every one of this store the source lacks
+-- (`missing`): schemas, base tables, their columns (type, default or
+-- generating expression) and constraints, views, macros, types and sequences. Read from the
+-- catalog only, so a view or generated column of a crafted file (over
+-- read_text, range, ...) is found before anything of the source is read.
+WITH entries AS (
+    SELECT database_name, 'schema' AS kind, schema_name AS name, '' AS definition
+    FROM duckdb_schemas() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, 'table', schema_name || '.' || table_name, ''
+    FROM duckdb_tables() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, 'column', schema_name || '.' || table_name || '.' || column_name,
+           column_index || ' ' || data_type || coalesce(' default ' || column_default, '')
+           || CASE WHEN is_generated THEN ' generated' ELSE '' END
+    FROM duckdb_columns() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, 'view', schema_name || '.' || view_name, sql
+    FROM duckdb_views() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, function_type, schema_name || '.' || function_name,
+           coalesce(parameters::VARCHAR, '') || ' ' || coalesce(macro_definition, '')
+    FROM duckdb_functions() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, 'type', schema_name || '.' || type_name,
+           logical_type || ' ' || coalesce(labels::VARCHAR, '')
+    FROM duckdb_types() WHERE NOT internal
+    UNION ALL
+    SELECT database_name, 'constraint', schema_name || '.' || table_name,
+           constraint_type || ' ' || coalesce(constraint_text, '')
+    FROM duckdb_constraints()
+    UNION ALL
+    SELECT database_name, 'sequence', schema_name || '.' || sequence_name,
+           concat_ws(' ', min_value, max_value, increment_by, cycle)
+    FROM duckdb_sequences() WHERE NOT temporary
+),
+source_side AS (
+    SELECT kind, name, definition FROM entries WHERE database_name = 'import_source'
+),
+store_side AS (
+    SELECT kind, name, definition FROM entries WHERE database_name = current_database()
+)
+SELECT 'unexpected' AS problem, kind, name
+FROM (FROM source_side EXCEPT FROM store_side)
+UNION ALL
+SELECT 'missing' AS problem, kind, name
+FROM (FROM store_side EXCEPT FROM source_side)
+ORDER BY problem DESC, kind IN ('column', 'constraint'), name, kind;
+
 -- name: import_store_source_format_version :one
 -- The attached store's marker and the highest schema version applied to it.
 SELECT
@@ -29,6 +80,53 @@ SELECT
 -- name: import_store_source_experiment_list :arrow
 -- The experiments the attached store holds, by id.
 SELECT experiment_id FROM import_source.experiment ORDER BY experiment_id;
+
+-- name: import_store_source_config_values :arrow
+-- The stored hash and the values of every config the chosen experiments'
+-- trials use (a config without values: one row, its name null), so the
+-- hashes can be checked against the values before any is trusted.
+SELECT c.config_id, c.config_hash, p.tunable_name AS name, p.value_kind::VARCHAR AS value_kind,
+       p.value, p.value_int, p.value_text
+FROM import_source.tunable_config c
+LEFT JOIN import_source.tunable_param p ON p.config_id = c.config_id
+WHERE c.config_id IN (SELECT config_id FROM import_source.trial WHERE list_contains($experiment_ids, experiment_id))
+ORDER BY c.config_id;
+
+-- name: import_store_source_orphans :arrow
+-- Rows of the chosen experiments the source holds without their parent (no
+-- foreign key keeps them out of trial_telemetry, nor, without foreign keys,
+-- out of any table): trials whose config it lacks, and trial values,
+-- history and telemetry of trials it lacks, counted by trial and table.
+WITH source_trial AS (
+    SELECT experiment_id, trial_id FROM import_source.trial
+    WHERE list_contains($experiment_ids, experiment_id)
+),
+orphans AS (
+    SELECT experiment_id, trial_id, 'trial (its config ' || config_id || ' is missing)' AS rows_of
+    FROM import_source.trial
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND config_id NOT IN (SELECT config_id FROM import_source.tunable_config)
+    UNION ALL
+    SELECT experiment_id, trial_id, 'trial_param' FROM import_source.trial_param
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND (experiment_id, trial_id) NOT IN (SELECT (experiment_id, trial_id) FROM source_trial)
+    UNION ALL
+    SELECT experiment_id, trial_id, 'trial_status' FROM import_source.trial_status
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND (experiment_id, trial_id) NOT IN (SELECT (experiment_id, trial_id) FROM source_trial)
+    UNION ALL
+    SELECT experiment_id, trial_id, 'trial_result' FROM import_source.trial_result
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND (experiment_id, trial_id) NOT IN (SELECT (experiment_id, trial_id) FROM source_trial)
+    UNION ALL
+    SELECT experiment_id, trial_id, 'telemetry' FROM import_source.trial_telemetry
+    WHERE list_contains($experiment_ids, experiment_id)
+      AND (experiment_id, trial_id) NOT IN (SELECT (experiment_id, trial_id) FROM source_trial)
+)
+SELECT experiment_id, trial_id, rows_of, count(*) AS row_count
+FROM orphans
+GROUP BY ALL
+ORDER BY experiment_id, trial_id, rows_of;
 
 -- name: import_store_objective_conflicts :arrow
 -- Experiments stored on both sides whose objectives differ: each target
@@ -243,15 +341,40 @@ SELECT s.experiment_id, s.trial_id, s.metric, s.value_kind::VARCHAR,
 FROM import_source.trial_result s
 JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
 
+-- name: import_store_source_repeated_points :value
+-- Whether the source holds a telemetry point of the chosen experiments more
+-- than once (the table has no key, so a damaged or crafted file may).
+SELECT EXISTS (
+    SELECT 1 FROM import_source.trial_telemetry
+    WHERE list_contains($experiment_ids, experiment_id)
+    GROUP BY experiment_id, trial_id, ts, metric
+    HAVING count(*) > 1
+);
+
 -- name: import_store_telemetry_insert :count
--- Copies the telemetry of the listed trials in one streaming statement, in
--- the source's order (trial by trial, as it was written).
+-- Copies the telemetry of the listed trials, holding each point once, in one
+-- streaming statement, in the source's order (trial by trial, as it was written).
 INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
                              value, value_int, value_text)
 SELECT s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
        s.value, s.value_int, s.value_text
 FROM import_source.trial_telemetry s
 SEMI JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id;
+
+-- name: import_store_telemetry_insert_distinct :count
+-- Copies the telemetry of the listed trials from a source that holds some
+-- point twice: each point once, with its first stored value (lowest rowid),
+-- as an ingest keeps the first; sorted, so slower than the streaming copy.
+-- (DISTINCT ON, not a row_number() window: on DuckDB 2.0.1 the window
+-- turned -0.0 into 0.0.)
+INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
+                             value, value_int, value_text)
+SELECT DISTINCT ON (s.experiment_id, s.trial_id, s.ts, s.metric)
+       s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
+       s.value, s.value_int, s.value_text
+FROM import_source.trial_telemetry s
+SEMI JOIN import_new_trial n ON n.experiment_id = s.experiment_id AND n.trial_id = s.trial_id
+ORDER BY s.experiment_id, s.trial_id, s.ts, s.metric, s.rowid;
 
 -- name: import_store_merge_insert :count
 -- Copies the merges recorded by the chosen experiments whose merged
