@@ -145,15 +145,14 @@ def store_trial(exp: Experiment, index: int, timings: dict[str, list[float]] | N
 
 
 def grow(exp: Experiment, count: int, target: int, label: str) -> int:
-    """Add trials until ``target`` are stored; the count. Progress every 10 s on stderr."""
-    started = last_note = time.monotonic()
-    first = count
+    """Add trials until ``target`` are stored; the count. Every 10 s, on stderr, the recent cost per trial."""
+    last_note, noted = time.monotonic(), count
     while count < target:
         count = store_trial(exp, count + 1)
         if time.monotonic() - last_note >= 10:
-            last_note = time.monotonic()
-            rate = (last_note - started) / (count - first) * 1e3
-            log(f"{label}: {count:,} / {target:,} trials, {rate:.0f} ms per trial so far")
+            per_trial = (time.monotonic() - last_note) / (count - noted) * 1e3
+            log(f"{label}: {count:,} / {target:,} trials, the last {count - noted:,} at {per_trial:.0f} ms each")
+            last_note, noted = time.monotonic(), count
     return count
 
 
