@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -294,17 +295,20 @@ def sizes(path: Path, workdir: Path) -> dict[str, float]:
 
 
 def writer(path: str, index: int, seconds: float, ready: Any, go: Any, done: Any) -> None:
-    """A writer process: trials in the default shared mode for ``seconds``; puts how many finished in time."""
+    """A writer process: trials in the default shared mode, started until ``seconds`` have passed.
+
+    Puts how many it finished and when the last one ended: on a slow store
+    one trial can outlast the window, so a count of trials ended in time
+    could be 0 while the writers still make progress.
+    """
     with experiment(Path(path)) as exp:
         ready.put(index)
         go.wait()
-        deadline, x, finished = time.monotonic() + seconds, (index + 1) * WRITER_X_BASE, 0
-        while time.monotonic() < deadline:
+        start, x = time.monotonic(), (index + 1) * WRITER_X_BASE
+        while time.monotonic() < start + seconds:
             x += 1
             store_trial(exp, x)
-            if time.monotonic() <= deadline:  # a trial that ends late is stored but not counted
-                finished += 1
-    done.put(("writer", finished))
+        done.put(("writer", x - (index + 1) * WRITER_X_BASE, time.monotonic() - start))
 
 
 def reader(path: str, seen: int, seconds: float, ready: Any, go: Any, done: Any) -> None:
@@ -312,16 +316,20 @@ def reader(path: str, seen: int, seconds: float, ready: Any, go: Any, done: Any)
     with experiment(Path(path), read_only=True) as exp:
         ready.put(-1)
         go.wait()
-        deadline, loads = time.monotonic() + seconds, 0
-        while time.monotonic() < deadline:
+        start, loads = time.monotonic(), 0
+        while time.monotonic() < start + seconds:
             trial_ids = exp.load(last_trial_id=seen)[0]
             seen = max(trial_ids, default=seen)
             loads += 1
-    done.put(("reader", loads))
+        done.put(("reader", loads, time.monotonic() - start))
 
 
 def throughput(path: Path, count: int, writers: int, seconds: float) -> dict[str, float]:
-    """Trials/s of ``writers`` processes and loads/s of one reader, all started before the clock."""
+    """Trials/s of ``writers`` processes and loads/s of one reader, all started before the clock.
+
+    Each counts what it finished over the time until its last one ended;
+    the rate is the total over the longest such time.
+    """
     ctx = multiprocessing.get_context("spawn")
     ready, done, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=writer, args=(str(path), w, seconds, ready, go, done)) for w in range(writers)]
@@ -335,12 +343,19 @@ def throughput(path: Path, count: int, writers: int, seconds: float) -> dict[str
     for proc in procs:
         proc.join()
         assert proc.exitcode == 0, proc
-    trials = sum(n for kind, n in results if kind == "writer")
-    loads = sum(n for kind, n in results if kind == "reader")
-    return {"writers trials/s": trials / seconds, "reader loads/s": loads / seconds}
+    rates = {}
+    for kind, name in (("writer", "writers trials/s"), ("reader", "reader loads/s")):
+        done_n = [(n, elapsed) for who, n, elapsed in results if who == kind]
+        rates[name] = sum(n for n, _ in done_n) / max(elapsed for _, elapsed in done_n)
+    return rates
 
 
 # ------------------------------------------------------------ the two stores
+
+
+def log_figures(label: str, figures: dict[str, float]) -> None:
+    """A checkpoint's figures on stderr as soon as measured, so a run cut short still tells them."""
+    log(f"{label} figures: " + json.dumps({k: round(v, 3) for k, v in figures.items()}))
 
 
 def checkpoints(total: int, fractions: tuple[float, ...]) -> list[int]:
@@ -380,6 +395,7 @@ def lived_store(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, 
                 count = grow(exp, count, target, "lived store (shared, linger=0)")
             log(f"lived store: measuring at {count:,} trials")
             results[target], count = lived_checkpoint(path, bare, count, args)
+            log_figures("lived store", results[target])
     finally:
         bare.close()
     return results
@@ -409,6 +425,7 @@ def held_store(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, f
                 bare.grow_to(count)
                 log(f"held-open store: measuring at {count:,} trials")
                 results[target], count = held_checkpoint(exp, bare, count, args.sample)
+                log_figures("held-open store", results[target])
     finally:
         bare.close()
     return results
@@ -420,9 +437,9 @@ def held_store(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, f
 def growth_ratio(name: str, value: float, first: float) -> float | None:
     """How many times worse than at size 0: cost / cost at 0, or rate at 0 / rate; None for sizes."""
     if name.endswith(" ms"):
-        return value / first
+        return value / first if first else math.inf
     if name.endswith("/s"):
-        return first / value
+        return first / value if value else math.inf
     return None
 
 
