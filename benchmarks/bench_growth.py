@@ -390,7 +390,8 @@ def lived_store(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, 
     results = {}
     try:
         for target in checkpoints(args.trials, (0.1, 0.5)):
-            log(f"lived store: growing turn by turn from {count:,} to {target:,} trials")
+            if count < target:  # the writers may have passed it already
+                log(f"lived store: growing turn by turn from {count:,} to {target:,} trials")
             with experiment(path, linger=0) as exp:
                 count = grow(exp, count, target, "lived store (shared, linger=0)")
             log(f"lived store: measuring at {count:,} trials")
@@ -420,7 +421,8 @@ def held_store(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, f
     try:
         with experiment(workdir / "held.duckdb", mode="exclusive") as exp:
             for target in checkpoints(args.held_trials, (0.2,)):
-                log(f"held-open store: growing from {count:,} to {target:,} trials")
+                if count < target:
+                    log(f"held-open store: growing from {count:,} to {target:,} trials")
                 count = grow(exp, count, target, "held-open store (exclusive)")
                 bare.grow_to(count)
                 log(f"held-open store: measuring at {count:,} trials")
