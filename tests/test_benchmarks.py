@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +119,39 @@ def test_runner_refuses_a_backend_whose_counts_are_wrong(runner: Any, tmp_path: 
     backend.results_table = lambda: 0
     with pytest.raises(SystemExit, match="mlos_store returned wrong counts .*'results_table': \\(0, 6\\)"):
         runner.run_round(backend, 6, 5, tmp_path)
+
+
+GROWTH = RUNNER.parent / "bench_growth.py"
+GROWTH_CALLS = ("new_trial", "RUNNING", "telemetry", "SUCCEEDED", "trial")
+PER_CALL = {f"{mode} {call} ms" for mode in ("exclusive", "bare") for call in GROWTH_CALLS}
+LIVED_FIGURES = {"trials stored", *(f"shared {call} ms" for call in GROWTH_CALLS), "shared turn: get_trial_by_id ms",
+                 "exclusive get_trial_by_id ms", *PER_CALL, "store MB", "bulk copy MB", "store / bulk copy",
+                 "free blocks %", "writers trials/s", "reader loads/s"}
+HELD_FIGURES = {"trials stored", *PER_CALL, "exclusive telemetry 1,000 points/s", "bare telemetry 1,000 points/s"}
+TABLE_CELL = re.compile(r"[\d,]+(\.\d+)?x?( \(\d+\.\d\dx\))?")
+
+
+def test_growth_benchmark_quick_mode_gives_every_figure_a_number_at_every_size(tmp_path: Path) -> None:
+    report_path = tmp_path / "growth.json"
+    out = subprocess.run([sys.executable, str(GROWTH), "--quick", "--json", str(report_path)],
+                         capture_output=True, text=True, check=True, timeout=300).stdout
+    report = json.loads(report_path.read_text())
+    for section, figures, sizes in (("lived", LIVED_FIGURES, 4), ("held", HELD_FIGURES, 3)):
+        checkpoints = list(report[section].values())
+        stored = [checkpoint["figures"]["trials stored"] for checkpoint in checkpoints]
+        assert len(stored) == sizes and stored[0] == 0 and stored == sorted(set(stored)), section
+        for checkpoint in checkpoints:
+            assert set(checkpoint["figures"]) == figures, section
+            assert all(math.isfinite(v) and v > 0 for k, v in checkpoint["figures"].items()
+                       if k not in ("trials stored", "free blocks %")), (section, checkpoint["figures"])
+            assert set(checkpoint["vs_bare"]) >= set(GROWTH_CALLS)
+            assert all(ratio > 0 for ratio in checkpoint["vs_bare"].values())
+    rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ")]
+    titles = [cells[0].strip() for cells in rows]
+    assert titles.count("figure") == titles.count("call") == 2
+    lived_rows = len(LIVED_FIGURES) - 1 + len(GROWTH_CALLS)  # every figure but the count, in the header
+    held_rows = len(HELD_FIGURES) - 1 + len(GROWTH_CALLS) + 1  # and the telemetry rate ratio
+    assert len(rows) == 4 + lived_rows + held_rows
+    for cells in rows:
+        if cells[0].strip() not in ("figure", "call"):
+            assert all(TABLE_CELL.fullmatch(cell.strip()) for cell in cells[1:]), cells
