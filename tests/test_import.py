@@ -174,7 +174,8 @@ def test_imported_trials_go_on_living_here(tmp_path: Path, dest: Storage) -> Non
         newest = exp.new_trial({"x": 3})
     assert newest.trial_id == 6
     assert [s for _, s in running.status_history()] == [Status.PENDING, Status.RUNNING, Status.SUCCEEDED]
-    assert running.config() == {"shard": 0, "experiment_id": "tune", "trial_id": 4}
+    assert running.config() == {"shard": 0, "experiment_id": "tune", "trial_id": 4,
+                                "trial_runner_id": None}
 
 
 def test_a_stored_experiment_keeps_its_record_and_gains_tunables(tmp_path: Path, dest: Storage) -> None:
