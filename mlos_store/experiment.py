@@ -239,7 +239,8 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         each sorted by name and typed as ``mlos_store.values`` describes.
         Two queries in one snapshot, however many trials.
 
-        With no ``last_trial_id`` (any negative one) the completed trials of
+        With no ``last_trial_id`` (-1; any other value loads only this
+        experiment's trials after it, see ``load``) the completed trials of
         the experiments merged in (``merge``) follow, by experiment id then
         trial id, with their tunables imputed as ``mlos_store.merge``
         describes; an experiment that merges others has an ``imputed``
@@ -252,17 +253,21 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
             values = self._engine.fetch_table(self._sql.trial_values, experiment_id=self._experiment_id,
                                               last_trial_id=last_trial_id, config_id=None, completed_only=True)
             trials, values = add_merged_trials(self._engine, self._experiment_id, trials, values,
-                                               include_trials=last_trial_id < 0)
+                                               include_trials=last_trial_id == -1)
         return widen(trials, values)
 
     def load(self, last_trial_id: int = -1) -> LoadResult:
         """``(trial_ids, configs, scores, status)`` of the completed trials: ``load_table`` converted.
 
-        With no ``last_trial_id``, the merged-in experiments' trials follow
-        this experiment's own (their ids are then neither unique nor
-        ascending; ``load_table`` says where each came from).
+        With no ``last_trial_id`` (-1), the merged-in experiments' trials
+        follow this experiment's own, listed with ids -2, -3, ... in that
+        order (``load_table`` keeps their experiment and trial ids). So
+        ``max(trial_ids)`` of any ``load`` is a safe watermark to pass back
+        as ``last_trial_id``: it is the largest own id seen (or -2 when only
+        merged trials came back), the next call returns exactly the own
+        trials after it, and merged trials come only with -1.
         """
-        return load_from_table(self.load_table(last_trial_id))
+        return load_from_table(self.load_table(last_trial_id), self._experiment_id)
 
     def merge(self, experiment_ids: Iterable[str]) -> list[MergeReport]:
         """Merge in the completed trials of other compatible experiments, to warm up the optimizer.

@@ -218,12 +218,12 @@ def test_import_copies_merges_whose_experiments_are_here(tmp_path: Path, dest: S
         assert exp.load()[0] == [1, 2, 3]  # "other" is not here: its merge was not copied
     dest.import_store(source)
     with _experiment(dest) as exp:
-        assert exp.load()[0] == [1, 2, 3, 1001, 1002, 1003]  # now "other" is here, the merge came too
+        assert exp.load_table().column("trial_id").to_pylist() == [1, 2, 3, 1001, 1002, 1003]  # the merge came too
     with Storage(source) as storage, _experiment(storage, "other", 1001) as other:
         other.merge(["tune"])
     dest.import_store(source)
     with _experiment(dest, "other", 1001) as exp:
-        assert exp.load()[0] == [1001, 1002, 1003, 1, 2, 3]
+        assert exp.load_table().column("trial_id").to_pylist() == [1001, 1002, 1003, 1, 2, 3]
 
 
 # ---------------------------------------------------------------- refusals
