@@ -318,7 +318,8 @@ class TrialData(SameStoredThing):
 
     @property
     def results_df(self) -> pandas.DataFrame:
-        return to_pandas(self.results_table)
+        """(metric, value) with each value exactly as stored (an object column)."""
+        return long_df(self._result_rows(), "metric")
 
     def telemetry_table(self, *, metrics: str | Iterable[str] | None = None,
                         start: datetime | None = None, end: datetime | None = None) -> pa.Table:
@@ -347,7 +348,8 @@ class TrialData(SameStoredThing):
 
     @property
     def metadata_df(self) -> pandas.DataFrame:
-        return to_pandas(self.metadata_table)
+        """(parameter, value) of the trial config, each value exactly as stored."""
+        return long_df(self._param_rows(), "parameter")
 
 
 class TunableConfigData(SameStoredThing):
@@ -382,7 +384,8 @@ class TunableConfigData(SameStoredThing):
 
     @property
     def config_df(self) -> pandas.DataFrame:
-        return to_pandas(self.config_table)
+        """(parameter, value) with each value exactly as stored ({"x": 0.5, "n": 3} keeps n an int)."""
+        return long_df(self._rows(), "parameter")
 
 
 class TunableConfigTrialGroupData(SameStoredThing):
@@ -463,6 +466,25 @@ def long_table(rows: pa.Table, name_column: str) -> pa.Table:
     return table
 
 
+def long_df(rows: pa.Table, name_column: str) -> pandas.DataFrame:
+    """(name_column, value) as pandas, each value decoded by its stored kind, as mlos_bench's long frames."""
+    pandas = _import_pandas()
+    values = values_from_rows(rows)
+    return pandas.DataFrame({name_column: pandas.Series(list(values), dtype=object),
+                             "value": pandas.Series(list(values.values()), dtype=object)})
+
+
+def _import_pandas() -> Any:
+    """pandas, an optional extra, imported on first use, never by ``import mlos_store``."""
+    try:
+        return importlib.import_module("pandas")
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "the *_df conveniences need pandas, an optional extra: pip install 'mlos_store[pandas]' "
+            "(the *_table forms give the same data as Arrow without it)"
+        ) from exc
+
+
 def to_pandas(table: pa.Table) -> pandas.DataFrame:
     """A pandas DataFrame of an Arrow table, every cell holding the exact stored value.
 
@@ -471,13 +493,7 @@ def to_pandas(table: pa.Table) -> pandas.DataFrame:
     companion becomes one ``value`` column of exact values. pandas is an
     optional extra, imported here on first use, never by ``import mlos_store``.
     """
-    try:
-        pandas = importlib.import_module("pandas")
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "the *_df conveniences need pandas, an optional extra: pip install 'mlos_store[pandas]' "
-            "(the *_table forms give the same data as Arrow without it)"
-        ) from exc
+    pandas = _import_pandas()
     if JSON_COMPANION in table.column_names:
         exact = telemetry_values(table)
         table = table.drop_columns([JSON_COMPANION])

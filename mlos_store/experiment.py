@@ -82,7 +82,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
     def __enter__(self) -> Experiment:
         if self._entered:
             raise ExperimentStateError(f"experiment {self._experiment_id!r} is already entered")
-        origin = git_origin(self._root_env_config)  # before the transaction: git may take a while
+        origin = self._git_origin()  # before the transaction: git may take a while
         with self._engine.transaction():
             stored = self._engine.fetch_one(self._sql.experiment_get, experiment_id=self._experiment_id)
             if stored is None:
@@ -98,6 +98,10 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._entered = False
+
+    def _git_origin(self) -> tuple[str | None, str | None]:
+        """``(git_repo, git_commit)`` recorded for a new experiment (the mlos_bench adapter overrides it)."""
+        return git_origin(self._root_env_config)
 
     def _create(self, git_repo: str | None, git_commit: str | None) -> None:
         self._engine.execute(self._sql.experiment_insert, experiment_id=self._experiment_id,
