@@ -229,8 +229,7 @@ class MlosStoreStorage(Storage):
         def __init__(self, trial: StoreTrial, tunables: TunableGroups) -> None:
             super().__init__(tunables=tunables, experiment_id=trial.experiment_id, trial_id=trial.trial_id,
                              tunable_config_id=trial.tunable_config_id,
-                             opt_targets=trial.opt_targets,  # type: ignore[arg-type]
-                             config=trial.config())
+                             opt_targets=trial.opt_targets)  # type: ignore[arg-type]
             self._trial = trial
 
         @property
