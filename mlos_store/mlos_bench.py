@@ -14,7 +14,7 @@ The one intended difference from mlos_bench's SQL storage: values keep
 their types (a result stored as ``99.9`` comes back as ``99.9``, not the
 text ``"99.9"``).
 
-mlos_bench is an optional extra (``pip install 'mlos_store[mlos_bench]'``);
+mlos_bench is an optional extra (``pip install 'mlos_store[mlos-bench]'``);
 ``import mlos_store`` never imports it, and importing this module without
 it raises ``MissingDependencyError``.
 
@@ -54,7 +54,7 @@ try:
     from pytz import UTC as BENCH_UTC  # the zone mlos_bench gives and asserts
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides mlos_bench
     raise MissingDependencyError(
-        "mlos_store.mlos_bench needs mlos_bench, an optional extra: pip install 'mlos_store[mlos_bench]' "
+        "mlos_store.mlos_bench needs mlos_bench, an optional extra: pip install 'mlos_store[mlos-bench]' "
         f"({exc})"
     ) from exc
 

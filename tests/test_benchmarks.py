@@ -18,14 +18,14 @@ def test_there_are_benchmarks() -> None:
     assert BENCHMARKS
 
 
-#: Benchmarks that need the [mlos_bench] extra.
+#: Benchmarks that need the [mlos-bench] extra.
 NEEDS_MLOS_BENCH = {"bench_mlos_bench_loop.py"}
 
 
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
 def test_benchmark_quick_mode_prints_ratios(script: Path) -> None:
     if script.name in NEEDS_MLOS_BENCH:
-        pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos_bench]'")
+        pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos-bench]'")
     out = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True,
                          check=True, timeout=300).stdout
     assert "ratio" in out and "x |" in out
@@ -36,7 +36,7 @@ RUNNER = BENCHMARKS[0].parent / "run.py"
 
 def test_mlos_bench_loop_quick_mode_times_mlos_store_against_sqlite() -> None:
     """The loop benchmark gives numbers for MlosStoreStorage and the SQLite baseline (quick: 12 trials)."""
-    pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos_bench]'")
+    pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos-bench]'")
     out = subprocess.run([sys.executable, str(RUNNER.parent / "bench_mlos_bench_loop.py"), "--quick"],
                          capture_output=True, text=True, check=True, timeout=300).stdout
     assert "4 configs x 3 repeats = 12 trials" in out

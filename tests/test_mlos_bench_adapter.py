@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos_bench]'")
+pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos-bench]'")
 
 from mlos_bench.environments.status import Status  # noqa: E402
 from mlos_bench.storage.base_experiment_data import ExperimentData  # noqa: E402
@@ -223,7 +223,7 @@ def test_config_keys(tmp_path: Path) -> None:
 def test_importing_the_adapter_without_mlos_bench_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "mlos_bench.storage.base_storage", None)
     monkeypatch.delitem(sys.modules, "mlos_store.mlos_bench")
-    with pytest.raises(MissingDependencyError, match=r"pip install 'mlos_store\[mlos_bench\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install .mlos_store\[mlos-bench\]."):
         importlib.import_module("mlos_store.mlos_bench")
 
 

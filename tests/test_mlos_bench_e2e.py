@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos_bench]'")
+pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos-bench]'")
 
 from mlos_store import Status, Storage  # noqa: E402
 
