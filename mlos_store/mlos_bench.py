@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import analysis
-from .errors import IllegalTransitionError, InvalidValueError, MissingDependencyError, TrialEndedError
+from .errors import IllegalTransitionError, InvalidValueError, MissingDependencyError
 from .experiment import Experiment as StoreExperiment
 from .storage import Storage as StoreStorage
 from .trial import Trial as StoreTrial
@@ -261,12 +261,10 @@ class MlosStoreStorage(Storage):
             metrics = super().update(status, timestamp, metrics)  # mlos_bench's checks and warning
             try:
                 self._trial.update(status, timestamp, metrics)  # type: ignore[arg-type]
-            except TrialEndedError:
-                raise
-            except IllegalTransitionError as exc:
+            except IllegalTransitionError as exc:  # TrialEndedError included
                 if status.is_completed():
                     raise
-                # mlos_bench's SQL storage keeps a running trial as it is and only warns.
+                # mlos_bench's SQL storage keeps a started or ended trial as it is and only warns.
                 _LOG.warning("Trial %s :: cannot be updated to: %s (%s)", self, status, exc)
             return metrics
 

@@ -103,6 +103,8 @@ def _script(storage: Storage, checkout: Path) -> dict[str, Any]:
         out["load_tunable_config"] = exp.load_tunable_config(second.tunable_config_id)
         with pytest.raises(RuntimeError):
             first.update(Status.FAILED, T0 + timedelta(seconds=9))
+        first.update(Status.RUNNING, T0 + timedelta(seconds=10))  # ended: warned about, nothing stored
+        out["ended_status"] = exp.load()[3]
     with _experiment(storage, checkout, tunables) as exp:
         out["resumed_trial_id"] = exp.trial_id
     storage.update_schema()
