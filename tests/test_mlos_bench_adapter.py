@@ -308,3 +308,40 @@ def test_analysis_objects_hash_by_what_they_describe(storage: MlosStoreStorage, 
     assert group == data.trials[2].tunable_config_trial_group and hash(group) == hash(data.trials[2]
                                                                                          .tunable_config_trial_group)
     assert hash(data.tunable_configs[1]) == hash(data.trials[2].tunable_config)
+
+
+def test_the_schedulers_own_loop_gives_the_optimizer_merged_and_own_trials_once(
+        storage: MlosStoreStorage, checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mlos_bench's SyncScheduler keeps max(trial_ids) of load() as its watermark; merged ids must not raise it."""
+    from mlos_bench.environments.mock_env import MockEnv
+    from mlos_bench.optimizers.mock_optimizer import MockOptimizer
+    from mlos_bench.schedulers.sync_scheduler import SyncScheduler
+
+    tunables = _tunables()
+    with _experiment(storage, checkout, tunables, "old") as old:
+        for x in range(50):
+            old.new_trial(tunables.copy().assign({"x": x})).update(Status.SUCCEEDED, T0, {"score": 100.0 + x})
+    with _experiment(storage, checkout, tunables, "new") as new:
+        new.merge(["old"])
+    registered: list[int] = []
+    optimizer = MockOptimizer(tunables=tunables, config={"optimization_targets": {"score": "min"},
+                                                         "max_suggestions": 4, "seed": 1})
+    original = optimizer.bulk_register
+
+    def recording(configs: Any, scores: Any, status: Any = None) -> bool:
+        registered.extend(c["x"] for c in configs)
+        return original(configs, scores, status)
+
+    monkeypatch.setattr(optimizer, "bulk_register", recording)
+    env = MockEnv(name="mock", tunables=tunables, config={"tunable_params": ["grp"], "mock_env_seed": 1,
+                                                          "mock_env_range": [0, 10], "mock_env_metrics": ["score"]})
+    scheduler = SyncScheduler(config={"trial_config_repeat_count": 2, "max_trials": -1, "teardown": False},
+                              global_config={"experiment_id": "new", "trial_id": 1}, environment=env,
+                              optimizer=optimizer, storage=storage, root_env_config=str(checkout / ENV))
+    with scheduler as running:
+        running.start()
+    own = storage.experiments["new"].trials
+    assert len(own) == 8
+    own_xs = sorted(t.tunable_config.config_dict["x"] for t in own.values())
+    assert sorted(registered[:50]) == list(range(50))  # the merged trials, first and once
+    assert sorted(registered[50:]) == own_xs  # then every own trial, once
