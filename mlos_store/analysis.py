@@ -10,12 +10,17 @@ current. Every table is computed by named SQL and returned as Arrow; each
 ``*_df`` is the same table as a pandas DataFrame, for which pandas must be
 installed (``pip install 'mlos_store[pandas]'``).
 
+Two analysis objects that describe the same stored thing compare and hash
+equal however they were reached (``SameStoredThing``), as mlos_bench's do.
+
 Tables of trials are wide (one row per trial, ``config.<tunable>`` and
 ``result.<metric>`` columns, typed as ``mlos_store.values`` describes). One
 trial's results, its trial config and a config's values are long
 (a name column, then ``value``): ``value`` has one Arrow type when the values
 share one, else it is the float64 numeric view beside a ``value_json`` column
 holding the exact value of every row that is not a float, as telemetry does.
+Every ``*_dict`` decodes each stored value by its own kind, so an int stays
+an int beside floats, where the table's ``value`` column is float64.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from .values import (
     column_to_python,
     telemetry_value_columns,
     telemetry_values,
+    values_from_rows,
 )
 
 if TYPE_CHECKING:
@@ -52,13 +58,38 @@ if TYPE_CHECKING:
 _SWEEP_OBJECTIVES = 2
 
 
+class SameStoredThing:
+    """Equality and hash by what an analysis object describes (``_identity``), not by object.
+
+    So ``trial.tunable_config == data.tunable_configs[trial.tunable_config_id]``
+    holds, and the objects work as dict keys and set members. Objects of
+    different analysis classes never compare equal.
+    """
+
+    def _identity(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SameStoredThing) or _analysis_class(self) is not _analysis_class(other):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash((_analysis_class(self).__name__, self._identity()))
+
+
+def _analysis_class(obj: SameStoredThing) -> type:
+    """The analysis class of this module that ``obj`` is (a subclass compares with its base)."""
+    return next(cls for cls in type(obj).__mro__ if cls.__module__ == __name__ and cls is not SameStoredThing)
+
+
 def experiments(engine: Engine) -> dict[str, ExperimentData]:
     """Every stored experiment, by experiment id; reads their records only."""
     rows = engine.fetch_table(engine.catalog.experiment_list).to_pylist()
     return {row["experiment_id"]: ExperimentData(engine, **row) for row in rows}
 
 
-class ExperimentData(TelemetryReads):
+class ExperimentData(SameStoredThing, TelemetryReads):
     """One stored experiment, for analysis: its objectives, trials, configs and results."""
 
     def __init__(self, engine: Engine, *, experiment_id: str, description: str, root_env_config: str,
@@ -95,6 +126,9 @@ class ExperimentData(TelemetryReads):
     def __repr__(self) -> str:
         return f"ExperimentData({self._experiment_id!r})"
 
+    def _identity(self) -> tuple[Any, ...]:
+        return (self._experiment_id,)
+
     @property
     def objectives(self) -> dict[str, str]:
         """Optimization target -> "min" or "max", in the order the experiment declared them."""
@@ -118,11 +152,15 @@ class ExperimentData(TelemetryReads):
 
     @property
     def tunable_config_trial_groups(self) -> dict[int, TunableConfigTrialGroupData]:
-        """Trials grouped by config, keyed by group id (the group's smallest trial id), by group id."""
-        rows = self._trial_rows().select(["tunable_config_trial_group_id", "tunable_config_id"])
+        """The trials grouped by config, keyed by config id as in mlos_bench, ordered by config id.
+
+        Each group's own id (``tunable_config_trial_group_id``) is the
+        smallest trial id of the experiment that used the config.
+        """
+        rows = self._trial_rows().select(["tunable_config_id", "tunable_config_trial_group_id"])
         groups = dict(zip(rows.column(0).to_pylist(), rows.column(1).to_pylist()))
-        return {group_id: TunableConfigTrialGroupData(self._engine, self._experiment_id, groups[group_id], group_id)
-                for group_id in sorted(groups)}
+        return {config_id: TunableConfigTrialGroupData(self._engine, self._experiment_id, config_id, groups[config_id])
+                for config_id in sorted(groups)}
 
     @property
     def default_tunable_config_id(self) -> int | None:
@@ -201,7 +239,7 @@ class ExperimentData(TelemetryReads):
         return chosen
 
 
-class TrialData:
+class TrialData(SameStoredThing):
     """One stored trial, as it was when its experiment's ``trials`` were read."""
 
     def __init__(self, engine: Engine, *, experiment_id: str, trial_id: int, ts_start: datetime,
@@ -253,6 +291,9 @@ class TrialData:
     def __repr__(self) -> str:
         return f"TrialData({self._experiment_id!r}, {self._trial_id}, {self._status.name})"
 
+    def _identity(self) -> tuple[Any, ...]:
+        return (self._experiment_id, self._trial_id)
+
     @property
     def tunable_config(self) -> TunableConfigData:
         return TunableConfigData(self._engine, self._tunable_config_id)
@@ -261,21 +302,24 @@ class TrialData:
     def tunable_config_trial_group(self) -> TunableConfigTrialGroupData:
         return TunableConfigTrialGroupData(self._engine, self._experiment_id, self._tunable_config_id, self._group_id)
 
+    def _result_rows(self) -> pa.Table:
+        return self._engine.fetch_table(self._sql.trial_result_list, experiment_id=self._experiment_id,
+                                        trial_id=self._trial_id)
+
     @property
     def results_table(self) -> pa.Table:
         """The trial's results (metric, value[, value_json]) by metric name; empty if none."""
-        rows = self._engine.fetch_table(self._sql.trial_result_list, experiment_id=self._experiment_id,
-                                        trial_id=self._trial_id)
-        return long_table(rows, "metric")
+        return long_table(self._result_rows(), "metric")
 
     @property
     def results_dict(self) -> dict[str, Any]:
-        """{metric: value} of the trial's results, each exactly as stored."""
-        return long_table_dict(self.results_table, "metric")
+        """{metric: value} of the trial's results, each exactly as stored (an int stays an int)."""
+        return values_from_rows(self._result_rows())
 
     @property
     def results_df(self) -> pandas.DataFrame:
-        return to_pandas(self.results_table)
+        """(metric, value) with each value exactly as stored (an object column)."""
+        return long_df(self._result_rows(), "metric")
 
     def telemetry_table(self, *, metrics: str | Iterable[str] | None = None,
                         start: datetime | None = None, end: datetime | None = None) -> pa.Table:
@@ -285,26 +329,30 @@ class TrialData:
 
     @property
     def telemetry_df(self) -> pandas.DataFrame:
-        return to_pandas(self.telemetry_table())
+        """The trial's telemetry with exactly mlos_bench's columns ``ts, metric, value`` (exact values)."""
+        return to_pandas(self.telemetry_table().drop_columns(["experiment_id", "trial_id"]))
+
+    def _param_rows(self) -> pa.Table:
+        return self._engine.fetch_table(self._sql.trial_param_list, experiment_id=self._experiment_id,
+                                        trial_ids=[self._trial_id])
 
     @property
     def metadata_table(self) -> pa.Table:
         """The trial config (parameter, value[, value_json]) by parameter name."""
-        rows = self._engine.fetch_table(self._sql.trial_param_list, experiment_id=self._experiment_id,
-                                        trial_ids=[self._trial_id])
-        return long_table(rows, "parameter")
+        return long_table(self._param_rows(), "parameter")
 
     @property
     def metadata_dict(self) -> dict[str, Any]:
         """The trial config: {parameter: value}, each exactly as stored."""
-        return long_table_dict(self.metadata_table, "parameter")
+        return values_from_rows(self._param_rows())
 
     @property
     def metadata_df(self) -> pandas.DataFrame:
-        return to_pandas(self.metadata_table)
+        """(parameter, value) of the trial config, each value exactly as stored."""
+        return long_df(self._param_rows(), "parameter")
 
 
-class TunableConfigData:
+class TunableConfigData(SameStoredThing):
     """One stored set of tunable values (shared by every trial that used exactly those values)."""
 
     def __init__(self, engine: Engine, tunable_config_id: int) -> None:
@@ -318,23 +366,29 @@ class TunableConfigData:
     def __repr__(self) -> str:
         return f"TunableConfigData({self._tunable_config_id})"
 
+    def _identity(self) -> tuple[Any, ...]:
+        return (self._tunable_config_id,)
+
+    def _rows(self) -> pa.Table:
+        return self._engine.fetch_table(self._engine.catalog.tunable_param_list, config_ids=[self._tunable_config_id])
+
     @property
     def config_table(self) -> pa.Table:
         """The values (parameter, value[, value_json]) by tunable name."""
-        rows = self._engine.fetch_table(self._engine.catalog.tunable_param_list, config_ids=[self._tunable_config_id])
-        return long_table(rows, "parameter")
+        return long_table(self._rows(), "parameter")
 
     @property
     def config_dict(self) -> dict[str, Any]:
-        """{tunable: value}, each exactly as stored."""
-        return long_table_dict(self.config_table, "parameter")
+        """{tunable: value}, each exactly as stored ({"x": 0.5, "n": 3} keeps n an int)."""
+        return values_from_rows(self._rows())
 
     @property
     def config_df(self) -> pandas.DataFrame:
-        return to_pandas(self.config_table)
+        """(parameter, value) with each value exactly as stored ({"x": 0.5, "n": 3} keeps n an int)."""
+        return long_df(self._rows(), "parameter")
 
 
-class TunableConfigTrialGroupData:
+class TunableConfigTrialGroupData(SameStoredThing):
     """The trials of one experiment that used one config; its id is the smallest of their trial ids."""
 
     def __init__(self, engine: Engine, experiment_id: str, tunable_config_id: int,
@@ -358,6 +412,9 @@ class TunableConfigTrialGroupData:
 
     def __repr__(self) -> str:
         return f"TunableConfigTrialGroupData({self._experiment_id!r}, {self._group_id})"
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self._experiment_id, self._tunable_config_id, self._group_id)
 
     @property
     def tunable_config(self) -> TunableConfigData:
@@ -409,9 +466,23 @@ def long_table(rows: pa.Table, name_column: str) -> pa.Table:
     return table
 
 
-def long_table_dict(table: pa.Table, name_column: str) -> dict[str, Any]:
-    """{name: exact value} of a ``long_table``."""
-    return dict(zip(table.column(name_column).to_pylist(), telemetry_values(table)))
+def long_df(rows: pa.Table, name_column: str) -> pandas.DataFrame:
+    """(name_column, value) as pandas, each value decoded by its stored kind, as mlos_bench's long frames."""
+    pandas = _import_pandas()
+    values = values_from_rows(rows)
+    return pandas.DataFrame({name_column: pandas.Series(list(values), dtype=object),
+                             "value": pandas.Series(list(values.values()), dtype=object)})
+
+
+def _import_pandas() -> Any:
+    """pandas, an optional extra, imported on first use, never by ``import mlos_store``."""
+    try:
+        return importlib.import_module("pandas")
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "the *_df conveniences need pandas, an optional extra: pip install 'mlos_store[pandas]' "
+            "(the *_table forms give the same data as Arrow without it)"
+        ) from exc
 
 
 def to_pandas(table: pa.Table) -> pandas.DataFrame:
@@ -422,13 +493,7 @@ def to_pandas(table: pa.Table) -> pandas.DataFrame:
     companion becomes one ``value`` column of exact values. pandas is an
     optional extra, imported here on first use, never by ``import mlos_store``.
     """
-    try:
-        pandas = importlib.import_module("pandas")
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "the *_df conveniences need pandas, an optional extra: pip install 'mlos_store[pandas]' "
-            "(the *_table forms give the same data as Arrow without it)"
-        ) from exc
+    pandas = _import_pandas()
     if JSON_COMPANION in table.column_names:
         exact = telemetry_values(table)
         table = table.drop_columns([JSON_COMPANION])

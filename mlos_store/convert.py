@@ -7,6 +7,7 @@ applied to ``load_table`` and ``telemetry_table``. ``widen`` builds the wide
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,9 @@ RESULT_PREFIX = "result."
 
 LoadResult = tuple[list[int], list[dict[str, Any]], list[dict[str, Any] | None], list[Status]]
 
+#: The list-form id of the first merged trial of a full ``load()``; the next are -3, -4, ...
+FIRST_MERGED_ID = -2
+
 
 def _prefixed_columns(table: pa.Table, prefix: str) -> list[tuple[str, list[Any]]]:
     return [
@@ -48,18 +52,37 @@ def _row_dicts(columns: list[tuple[str, list[Any]]], length: int) -> list[dict[s
     return rows
 
 
-def load_from_table(table: pa.Table) -> LoadResult:
+def load_from_table(table: pa.Table, experiment_id: str | None = None) -> LoadResult:
     """``(trial_ids, configs, scores, status)`` from a ``load_table`` result.
 
     ``scores[i]`` is the trial's results for a SUCCEEDED trial, else None.
+    Given the loading ``experiment_id``, rows of other (merged) experiments
+    get the ids of ``merged_trial_ids``.
     """
     n = table.num_rows
     trial_ids = table.column("trial_id").to_pylist()
+    if experiment_id is not None:
+        trial_ids = merged_trial_ids(trial_ids, table.column("experiment_id").to_pylist(), experiment_id)
     statuses = [Status[s] for s in table.column("status").to_pylist()]
     configs = _row_dicts(_prefixed_columns(table, CONFIG_PREFIX), n)
     results = _row_dicts(_prefixed_columns(table, RESULT_PREFIX), n)
     scores = [r if s == Status.SUCCEEDED else None for r, s in zip(results, statuses)]
     return trial_ids, configs, scores, statuses
+
+
+def merged_trial_ids(trial_ids: list[int], origins: list[str], experiment_id: str) -> list[int]:
+    """The ids ``load()`` lists: own trials keep theirs, merged ones get -2, -3, ... in row order.
+
+    Callers keep "the last trial seen" as ``max(trial_ids)`` and pass it
+    back as ``last_trial_id`` (mlos_bench's scheduler does). A merged
+    trial's own id would raise that watermark past this experiment's
+    trials not yet loaded; below every own id (ids are >= 0) it never does,
+    and a watermark of -2 (only merged trials so far) is not -1, so the next
+    ``load`` returns only the own trials, never the merged ones twice.
+    """
+    merged = itertools.count()
+    return [tid if origin == experiment_id else FIRST_MERGED_ID - next(merged)
+            for tid, origin in zip(trial_ids, origins)]
 
 
 def widen(trials: pa.Table, values: pa.Table) -> pa.Table:

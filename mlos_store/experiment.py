@@ -87,7 +87,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
     def __enter__(self) -> Experiment:
         if self._entered:
             raise ExperimentStateError(f"experiment {self._experiment_id!r} is already entered")
-        origin = git_origin(self._root_env_config)  # before the transaction: git may take a while
+        origin = self._git_origin()  # before the transaction: git may take a while
         with self._engine.transaction():
             stored = self._engine.fetch_one(self._sql.experiment_get, experiment_id=self._experiment_id)
             if stored is None:
@@ -105,6 +105,10 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._entered = False
+
+    def _git_origin(self) -> tuple[str | None, str | None]:
+        """``(git_repo, git_commit)`` recorded for a new experiment (the mlos_bench adapter overrides it)."""
+        return git_origin(self._root_env_config)
 
     def _create(self, git_repo: str | None, git_commit: str | None) -> None:
         self._engine.execute(self._sql.experiment_insert, experiment_id=self._experiment_id,
@@ -246,7 +250,8 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         each sorted by name and typed as ``mlos_store.values`` describes.
         Two queries in one snapshot, however many trials.
 
-        With no ``last_trial_id`` (any negative one) the completed trials of
+        With no ``last_trial_id`` (-1; any other value loads only this
+        experiment's trials after it, see ``load``) the completed trials of
         the experiments merged in (``merge``) follow, by experiment id then
         trial id, with their tunables imputed as ``mlos_store.merge``
         describes; an experiment that merges others has an ``imputed``
@@ -259,17 +264,21 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
             values = self._engine.fetch_table(self._sql.trial_values, experiment_id=self._experiment_id,
                                               last_trial_id=last_trial_id, config_id=None, completed_only=True)
             trials, values = add_merged_trials(self._engine, self._experiment_id, trials, values,
-                                               include_trials=last_trial_id < 0)
+                                               include_trials=last_trial_id == -1)
         return widen(trials, values)
 
     def load(self, last_trial_id: int = -1) -> LoadResult:
         """``(trial_ids, configs, scores, status)`` of the completed trials: ``load_table`` converted.
 
-        With no ``last_trial_id``, the merged-in experiments' trials follow
-        this experiment's own (their ids are then neither unique nor
-        ascending; ``load_table`` says where each came from).
+        With no ``last_trial_id`` (-1), the merged-in experiments' trials
+        follow this experiment's own, listed with ids -2, -3, ... in that
+        order (``load_table`` keeps their experiment and trial ids). So
+        ``max(trial_ids)`` of any ``load`` is a safe watermark to pass back
+        as ``last_trial_id``: it is the largest own id seen (or -2 when only
+        merged trials came back), the next call returns exactly the own
+        trials after it, and merged trials come only with -1.
         """
-        return load_from_table(self.load_table(last_trial_id))
+        return load_from_table(self.load_table(last_trial_id), self._experiment_id)
 
     def merge(self, experiment_ids: Iterable[str]) -> list[MergeReport]:
         """Merge in the completed trials of other compatible experiments, to warm up the optimizer.

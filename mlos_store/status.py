@@ -47,10 +47,16 @@ class Status(enum.Enum):
         return self == Status.TIMED_OUT
 
     @classmethod
-    def parse(cls, value: Status | str, what: str) -> Status:
-        """A Status from itself or its name, refusing anything else (naming ``what``)."""
+    def parse(cls, value: Status | enum.Enum | str, what: str) -> Status:
+        """A Status from itself, its name, or any enum member of a status's name; else refuse, naming ``what``.
+
+        Any enum member counts, so mlos_bench's own ``Status.SUCCEEDED`` is
+        this SUCCEEDED: the names are the contract, not the class.
+        """
         if isinstance(value, Status):
             return value
+        if isinstance(value, enum.Enum) and value.name in cls.__members__:
+            return cls[value.name]
         if isinstance(value, str) and value.upper() in cls.__members__:
             return cls[value.upper()]
         raise IllegalTransitionError(f"{what}: {value!r} is not a trial status (one of {', '.join(cls.__members__)})")

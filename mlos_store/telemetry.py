@@ -18,6 +18,7 @@ from .values import (
     encode_arrow_values,
     encode_python_values,
     is_string_type,
+    plain_scalar,
     telemetry_value_columns,
     telemetry_value_layout,
     to_utc,
@@ -108,6 +109,7 @@ def _rows_from_tuples(points: Sequence[Any], what: str) -> pa.Table:
         if not isinstance(point, (tuple, list)) or len(point) != 3:
             raise InvalidValueError(f"{what}: telemetry row {i} is {point!r}, expected (timestamp, metric, value)")
         ts, metric, value = point
+        ts = plain_scalar(ts)  # a numpy datetime64 is an aware (UTC) datetime from here on
         check_name(metric, f"{what}: telemetry row {i} metric")
         stamps.append(to_utc(ts, f"{what}: telemetry row {i} timestamp"))
         naive = _same_awareness(naive, ts, f"{what}: telemetry row {i} timestamp")
@@ -333,6 +335,7 @@ def id_list(trial_ids: int | Iterable[int] | None) -> list[int] | None:
     """A trial-id filter checked and as a list; None means every trial."""
     if trial_ids is None:
         return None
+    trial_ids = plain_scalar(trial_ids)
     ids = [trial_ids] if isinstance(trial_ids, int) else list(trial_ids)
     return [checked_id(i, "trial id") for i in ids]
 

@@ -107,12 +107,40 @@ class Trial(PicklesWithoutCatalog):
         return self._stored_status()
 
     def config(self, global_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """A copy of the trial config, updated with ``global_config``, plus its ids."""
+        """A copy of the trial config, updated with ``global_config``, plus its ids.
+
+        The ids: ``experiment_id``, ``trial_id`` and ``trial_runner_id``
+        (None while unassigned), as mlos_bench after 0.6.2 gives them.
+        """
         config = dict(self._config)
         config.update(global_config or {})
         config["experiment_id"] = self._experiment_id
         config["trial_id"] = self._trial_id
+        config["trial_runner_id"] = self._trial_runner_id
         return config
+
+    def add_new_config_data(self, new_config_data: Mapping[str, Any]) -> None:
+        """Add keys to the stored trial config (and this object's), in one transaction.
+
+        For what a runner learns about a trial after it was created. Values
+        must be JSON-serialisable; a key the trial config already has is
+        refused (InvalidValueError, a ValueError) and nothing is written:
+        stored trial config is never rewritten.
+        """
+        if not isinstance(new_config_data, Mapping):
+            raise InvalidValueError(f"trial {self}: new config data must be a mapping, got {new_config_data!r}")
+        rows = named_values_table(new_config_data, f"trial {self} config", allow_json=True)
+        with self._engine.transaction():
+            self._stored_status()  # an unknown trial: UnknownObjectError
+            stored = self._engine.fetch_table(self._sql.trial_param_list, experiment_id=self._experiment_id,
+                                              trial_ids=[self._trial_id])
+            existing = sorted(set(stored.column("name").to_pylist()) & set(new_config_data))
+            if existing:
+                raise InvalidValueError(f"trial {self}: config already has {existing}; stored config is not changed")
+            if rows.num_rows:
+                self._engine.insert_rows(self._sql.trial_param_insert, rows,
+                                         experiment_id=self._experiment_id, trial_id=self._trial_id)
+        self._config.update(new_config_data)
 
     def update(self, status: Status, timestamp: datetime, metrics: Mapping[str, Any] | None = None
                ) -> Mapping[str, Any] | None:

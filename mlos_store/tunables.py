@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeAlias
 
 from .errors import InvalidValueError
-from .values import Scalar, check_name, encode_value
+from .values import Scalar, check_name, encode_value, plain_scalar
 
 #: Tunables as the API takes them: the library's ``Tunables``, a plain mapping of name to value,
 #: or an object shaped like mlos_bench's TunableGroups (iterating it yields ``(tunable, group)`` pairs).
@@ -29,7 +29,7 @@ class Tunables(Mapping[str, Scalar]):
         for name, default in defaults.items():
             check_name(name, "tunable")
             encode_value(default, f"default of tunable {name!r}", allow_json=False)
-        self._defaults: dict[str, Scalar] = {name: defaults[name] for name in sorted(defaults)}
+        self._defaults: dict[str, Scalar] = {name: plain_scalar(defaults[name]) for name in sorted(defaults)}
         self._types: dict[str, type | None] = {
             name: None if default is None else type(default) for name, default in self._defaults.items()
         }
@@ -81,7 +81,8 @@ class Tunables(Mapping[str, Scalar]):
 
     def _checked(self, values: Mapping[str, Any]) -> dict[str, Scalar]:
         checked: dict[str, Scalar] = {}
-        for name, value in values.items():
+        for name, given in values.items():
+            value = plain_scalar(given)
             if name not in self._defaults:
                 known = ", ".join(map(repr, self._defaults)) or "none"
                 raise InvalidValueError(f"unknown tunable {name!r} (known tunables: {known})")

@@ -68,11 +68,41 @@ NAMED_VALUES_SCHEMA = pa.schema(
 Scalar = bool | int | float | str | None
 
 
+# ---------------------------------------------------------------- numpy scalars
+
+
+def plain_scalar(value: Any) -> Any:
+    """The equal Python value of a numpy scalar (np.int64(12) -> 12); anything else as it is.
+
+    Environments hand back numpy scalars (a LocalEnv's parsed results, an
+    optimizer's suggestions), so every value and timestamp entering the
+    store passes through here. numpy stays optional: it is recognised by
+    its module, never imported. A numpy datetime64 is naive by numpy's own
+    convention of UTC (``np.datetime64("now")`` is UTC), so it becomes an
+    aware UTC datetime, to microseconds.
+    """
+    if type(value).__module__ != "numpy" or getattr(value, "ndim", None) != 0 or not hasattr(value, "item"):
+        return value
+    if getattr(value, "dtype", None) is not None and value.dtype.kind == "M":  # datetime64
+        micros = value.astype("datetime64[us]").item()
+        return micros.replace(tzinfo=timezone.utc) if isinstance(micros, datetime) else micros
+    return value.item()
+
+
+def _json_default(value: Any) -> Any:
+    """json.dumps' fallback: numpy scalars nested in a list or dict are stored as their Python value."""
+    plain = plain_scalar(value)
+    if plain is value:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return plain
+
+
 # ---------------------------------------------------------------- time
 
 
 def to_utc(ts: Any, what: str = "timestamp") -> datetime:
-    """A timezone-aware UTC datetime; a naive one is taken as local time."""
+    """A timezone-aware UTC datetime; a naive one is taken as local time (a numpy datetime64 as UTC)."""
+    ts = plain_scalar(ts)
     if not isinstance(ts, datetime):
         raise InvalidValueError(f"{what} must be a datetime, got {type(ts).__name__} {ts!r}")
     try:
@@ -115,7 +145,8 @@ def check_timestamp_range(ts: pa.Array, what: str) -> None:
 
 
 def encode_value(value: Any, what: str, *, allow_json: bool) -> tuple[str, float | None, int | None, str | None]:
-    """(kind, value, value_int, value_text) for one Python value."""
+    """(kind, value, value_int, value_text) for one Python (or numpy scalar) value."""
+    value = plain_scalar(value)
     if value is None:
         return ("null", None, None, None)
     if isinstance(value, bool):
@@ -132,7 +163,7 @@ def encode_value(value: Any, what: str, *, allow_json: bool) -> tuple[str, float
     if allow_json and isinstance(value, (list, tuple, dict)):
         _check_json_keys(value, what)
         try:
-            text = json.dumps(value, sort_keys=True)
+            text = json.dumps(value, sort_keys=True, default=_json_default)
         except (TypeError, ValueError) as exc:
             raise InvalidValueError(f"{what}: {value!r} is not JSON-serialisable ({exc})") from None
         return ("json", None, None, text)
@@ -185,6 +216,7 @@ def decode_value(kind: str, value: float | None, value_int: int | None, value_te
 
 def checked_id(value: Any, what: str) -> int:
     """An id as the store keeps it (a 64-bit int), or InvalidValueError naming it."""
+    value = plain_scalar(value)
     if not isinstance(value, int) or isinstance(value, bool) or not _INT64_MIN <= value <= _INT64_MAX:
         raise InvalidValueError(f"{what} must be an int, got {type(value).__name__} {value!r}")
     return value

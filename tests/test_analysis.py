@@ -281,24 +281,26 @@ def test_config_table_keeps_each_value_exactly(mixed: Fixture) -> None:
     assert config["bool_knob"] is False and type(config["int_knob"]) is int
 
 
-def test_trial_groups_by_group_id(mixed: Fixture) -> None:
+def test_trial_groups_by_config_id(mixed: Fixture) -> None:
+    """Keyed by config id as in mlos_bench; each group's own id is its smallest trial id."""
     groups = mixed.data.tunable_config_trial_groups
-    assert list(groups) == [1, 2, 5, 7]
     ids = mixed.config_ids
-    assert [g.tunable_config_id for g in groups.values()] == [ids["defaults"], ids["int20"], ids["cat_b"],
-                                                              ids["float15"]]
-    assert [g.tunable_config_trial_group_id for g in groups.values()] == [1, 2, 5, 7]
+    assert list(groups) == sorted(ids.values())
+    assert {config_id: g.tunable_config_trial_group_id for config_id, g in groups.items()} == {
+        ids["defaults"]: 1, ids["int20"]: 2, ids["cat_b"]: 5, ids["float15"]: 7}
+    assert all(g.tunable_config_id == config_id for config_id, g in groups.items())
     assert all(g.experiment_id == "exp" for g in groups.values())
-    assert list(groups[1].trials) == [1, 3]
-    assert groups[2].tunable_config.config_dict["int_knob"] == 20
+    assert list(groups[ids["defaults"]].trials) == [1, 3]
+    assert groups[ids["int20"]].tunable_config.config_dict["int_knob"] == 20
 
 
 def test_trial_group_results_are_its_trials_rows(mixed: Fixture) -> None:
-    table = mixed.data.tunable_config_trial_groups[2].results_table
+    groups = mixed.data.tunable_config_trial_groups
+    table = groups[mixed.config_ids["int20"]].results_table
     assert table.column("trial_id").to_pylist() == [2, 4, 6]
     assert table.column("tunable_config_trial_group_id").to_pylist() == [2, 2, 2]
     assert table.column("result.latency").to_pylist() == [12, 11, 9]
-    assert mixed.data.tunable_config_trial_groups[7].results_table.column_names == BASE_COLUMNS + CONFIG_COLUMNS
+    assert groups[mixed.config_ids["float15"]].results_table.column_names == BASE_COLUMNS + CONFIG_COLUMNS
 
 
 def test_group_id_is_the_smallest_trial_id_of_the_experiment_with_that_config(storage: Storage) -> None:
@@ -309,9 +311,13 @@ def test_group_id_is_the_smallest_trial_id_of_the_experiment_with_that_config(st
     with _other_experiment(storage, "b") as b:
         b.new_trial({"x": 2})
         b.new_trial({"x": 1})
-    assert list(storage.experiments["a"].tunable_config_trial_groups) == [1]
-    assert list(storage.experiments["b"].tunable_config_trial_groups) == [1, 2]
-    assert list(storage.experiments["b"].tunable_config_trial_groups[2].trials) == [2]
+    x1 = storage.experiments["a"].trials[1].tunable_config_id
+    x2 = storage.experiments["b"].trials[1].tunable_config_id
+    [a_group] = storage.experiments["a"].tunable_config_trial_groups.values()
+    b_groups = storage.experiments["b"].tunable_config_trial_groups
+    assert a_group.tunable_config_id == x1 and a_group.tunable_config_trial_group_id == 1
+    assert b_groups[x2].tunable_config_trial_group_id == 1 and b_groups[x1].tunable_config_trial_group_id == 2
+    assert list(b_groups[x1].trials) == [2]
 
 
 def test_default_config_is_the_first_trials_when_it_used_the_defaults(mixed: Fixture) -> None:
@@ -558,8 +564,9 @@ def test_long_df_forms_hold_exact_values(mixed: Fixture) -> None:
     assert trial.metadata_df["value"].tolist() == [1]
     config = trial.tunable_config.config_df
     assert config["value"].tolist() == [False, "a", 0.5, 10]
-    assert mixed.data.tunable_config_trial_groups[2].results_df["trial_id"].tolist() == [2, 4, 6]
-    assert list(trial.telemetry_df.columns) == ["experiment_id", "trial_id", "ts", "metric", "value"]
+    groups = mixed.data.tunable_config_trial_groups
+    assert groups[mixed.config_ids["int20"]].results_df["trial_id"].tolist() == [2, 4, 6]
+    assert list(trial.telemetry_df.columns) == ["ts", "metric", "value"]  # mlos_bench's, unpacked as three
 
 
 def test_df_without_pandas_is_a_clear_error(mixed: Fixture, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,14 +20,33 @@ def test_there_are_benchmarks() -> None:
     assert BENCHMARKS
 
 
+#: Benchmarks that need the [mlos-bench] extra.
+NEEDS_MLOS_BENCH = {"bench_mlos_bench_loop.py"}
+
+
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
 def test_benchmark_quick_mode_prints_ratios(script: Path) -> None:
+    if script.name in NEEDS_MLOS_BENCH:
+        pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos-bench]'")
     out = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True,
                          check=True, timeout=300).stdout
     assert "ratio" in out and "x |" in out
 
 
 RUNNER = BENCHMARKS[0].parent / "run.py"
+
+
+def test_mlos_bench_loop_quick_mode_times_mlos_store_against_sqlite() -> None:
+    """The loop benchmark gives numbers for MlosStoreStorage and the SQLite baseline (quick: 12 trials)."""
+    pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos-bench]'")
+    out = subprocess.run([sys.executable, str(RUNNER.parent / "bench_mlos_bench_loop.py"), "--quick"],
+                         capture_output=True, text=True, check=True, timeout=300).stdout
+    assert "4 configs x 3 repeats = 12 trials" in out
+    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith("| backend")}
+    for backend in ("sqlite", "mlos_store"):
+        loop_s, loop_ratio, load_s, _, size_kb, _ = (cell.strip() for cell in rows[backend])
+        assert float(loop_s) > 0 and float(load_s) > 0 and float(size_kb) > 0 and loop_ratio.endswith("x")
 
 
 def markdown_tables(text: str) -> dict[str, dict[str, list[str]]]:

@@ -611,7 +611,7 @@ def test_pending_trials_restore_tunables_and_config(experiment: Experiment) -> N
     assert first.tunables.defaults == TUNABLE_DEFAULTS
     assert first.tunable_config_id == made.tunable_config_id
     assert first.config() == made.config() == {"repeat": 2, "tag": "x", "experiment_id": "exp",
-                                               "trial_id": made.trial_id}
+                                               "trial_id": made.trial_id, "trial_runner_id": None}
     assert second.config()["repeat"] == 1 and "tag" not in second.config()
     assert first.opt_targets == OPT_TARGETS
 

@@ -109,7 +109,8 @@ def _assert_whole(db_path: Path, reported: list[dict[str, object]], points: int)
         counts = exp.telemetry_table().group_by("trial_id").aggregate([("ts", "count")])
         assert set(counts.column("ts_count").to_pylist()) <= {points}  # a batch is all there or not at all
         for trial in trials.values():
-            assert trial.config() == {"x": trial.tunables["x"], "experiment_id": "exp", "trial_id": trial.trial_id}
+            assert trial.config() == {"x": trial.tunables["x"], "experiment_id": "exp", "trial_id": trial.trial_id,
+                                      "trial_runner_id": None}
         return len(trials) + len(ended)
 
 

@@ -174,7 +174,8 @@ def test_imported_trials_go_on_living_here(tmp_path: Path, dest: Storage) -> Non
         newest = exp.new_trial({"x": 3})
     assert newest.trial_id == 6
     assert [s for _, s in running.status_history()] == [Status.PENDING, Status.RUNNING, Status.SUCCEEDED]
-    assert running.config() == {"shard": 0, "experiment_id": "tune", "trial_id": 4}
+    assert running.config() == {"shard": 0, "experiment_id": "tune", "trial_id": 4,
+                                "trial_runner_id": None}
 
 
 def test_a_stored_experiment_keeps_its_record_and_gains_tunables(tmp_path: Path, dest: Storage) -> None:
@@ -217,12 +218,12 @@ def test_import_copies_merges_whose_experiments_are_here(tmp_path: Path, dest: S
         assert exp.load()[0] == [1, 2, 3]  # "other" is not here: its merge was not copied
     dest.import_store(source)
     with _experiment(dest) as exp:
-        assert exp.load()[0] == [1, 2, 3, 1001, 1002, 1003]  # now "other" is here, the merge came too
+        assert exp.load_table().column("trial_id").to_pylist() == [1, 2, 3, 1001, 1002, 1003]  # the merge came too
     with Storage(source) as storage, _experiment(storage, "other", 1001) as other:
         other.merge(["tune"])
     dest.import_store(source)
     with _experiment(dest, "other", 1001) as exp:
-        assert exp.load()[0] == [1001, 1002, 1003, 1, 2, 3]
+        assert exp.load_table().column("trial_id").to_pylist() == [1001, 1002, 1003, 1, 2, 3]
 
 
 # ---------------------------------------------------------------- refusals

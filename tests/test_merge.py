@@ -60,7 +60,8 @@ def test_merge_with_the_same_tunables_appends_the_other_trials_with_their_origin
         trial_ids, configs, scores, status = here.load()
     assert report == MergeReport("other", newly_merged=True, dropped_tunables=(), imputed_tunables=())
     assert table.column("experiment_id").to_pylist() == ["here", "here", "other", "other"]
-    assert trial_ids == [1, 2] + other_ids
+    assert trial_ids == [1, 2, -2, -3]  # merged trials listed below every own id (the watermark rule)
+    assert table.column("trial_id").to_pylist() == [1, 2] + other_ids  # the Arrow form keeps their origin
     assert table.column(IMPUTED_COLUMN).to_pylist() == [[], [], [], []]
     assert configs == [
         {"x": 5, "y": 0.5, "mode": "fast"},
@@ -129,10 +130,10 @@ def test_merging_twice_adds_nothing_and_later_trials_come_in_on_the_next_load(st
     with here:
         assert here.merge(["other"])[0].newly_merged
         assert [r.newly_merged for r in here.merge(["other", "other"])] == [False]
-        assert here.load()[0] == [1, 2, 1]
-        later = _run(other, [{"x": 8}])
+        assert here.load()[0] == [1, 2, -2]
+        _run(other, [{"x": 8}])
         trial_ids, configs, _, _ = here.load()
-    assert trial_ids == [1, 2, 1] + later
+    assert trial_ids == [1, 2, -2, -3]
     assert [c["x"] for c in configs] == [5, 6, 7, 8]
 
 
@@ -145,7 +146,7 @@ def test_only_completed_merged_trials_are_loaded(storage: Storage, here: Experim
     with here:
         here.merge(["other"])
         trial_ids, configs, scores, status = here.load()
-    assert trial_ids == [1, 2, 1]
+    assert trial_ids == [1, 2, -2]
     assert (configs[2]["x"], scores[2], status[2]) == (7, None, Status.FAILED)
 
 
@@ -160,10 +161,43 @@ def test_incremental_load_returns_only_own_newer_trials(storage: Storage, here: 
     with here:
         assert here.load(last_trial_id=2)[0] == newer
         assert here.load(last_trial_id=0)[0] == [1, 2] + newer
-        assert here.load()[0] == [1, 2] + newer + [100, 101]
+        assert here.load()[0] == [1, 2] + newer + [-2, -3]
+        assert here.load(last_trial_id=-2)[0] == [1, 2] + newer  # only merged trials seen so far: all own ones
         incremental = here.load_table(last_trial_id=2)
     assert incremental.column("experiment_id").to_pylist() == ["here"]
     assert incremental.column(IMPUTED_COLUMN).to_pylist() == [[]]
+
+
+def test_a_schedulers_max_trial_id_watermark_sees_every_own_trial_once(storage: Storage) -> None:
+    """mlos_bench's scheduler loop: load(last), register, last = max(trial_ids, default=last).
+
+    The merged experiment's ids (1..50) are far above the experiment's own;
+    every trial must still reach the optimizer exactly once.
+    """
+    big = storage.experiment(experiment_id="big", trial_id=1, root_env_config="", description="",
+                             tunables=HERE, opt_targets=OPT_TARGETS)
+    merged_ids = _run(big, [{"x": i} for i in range(50)])
+    fresh = _experiment(storage, "fresh", HERE)
+    registered: list[tuple[str, int]] = []
+    last = -1
+
+    def scheduler_step(exp: Experiment) -> None:
+        nonlocal last
+        trial_ids, configs, _, _ = exp.load(last)
+        registered.extend(("merged" if tid < 0 else "own", configs[i]["x"]) for i, tid in enumerate(trial_ids))
+        last = max(trial_ids, default=last)
+
+    with fresh:
+        fresh.merge(["big"])
+        scheduler_step(fresh)  # only the merged trials so far
+    assert last == -2
+    for x in range(100, 105):
+        _run(fresh, [{"x": x}])
+        with fresh:
+            scheduler_step(fresh)
+    assert sorted(x for origin, x in registered if origin == "merged") == list(range(50))
+    assert [x for origin, x in registered if origin == "own"] == list(range(100, 105))
+    assert len(registered) == len(merged_ids) + 5 and last == 5
 
 
 def test_an_experiment_without_merges_has_no_imputed_column(here: Experiment) -> None:
@@ -204,7 +238,7 @@ def test_other_objectives_in_the_same_direction_are_accepted(storage: Storage, h
     _run(_experiment(storage, "more", HERE, {"score": "min", "latency": "max"}), [{"x": 7}], Status.FAILED)
     with here:
         here.merge(["more"])
-        assert here.load()[0] == [1, 2, 1]
+        assert here.load()[0] == [1, 2, -2]
 
 
 def test_unknown_experiment_is_refused_as_key_error_and_nothing_is_merged(storage: Storage,

@@ -46,7 +46,8 @@ def test_get_trial_by_id_restores_tunables_config_status_and_runner(experiment: 
     assert restored is not None
     assert (restored.trial_id, restored.tunable_config_id) == (trial.trial_id, trial.tunable_config_id)
     assert dict(restored.tunables) == {**TUNABLE_DEFAULTS, "int_knob": 3, "cat_knob": "b"}
-    assert restored.config() == {"repeat": [1, 2], "name": "x", "experiment_id": "exp", "trial_id": 1}
+    assert restored.config() == {"repeat": [1, 2], "name": "x", "experiment_id": "exp", "trial_id": 1,
+                                 "trial_runner_id": 4}
     assert (restored.status, restored.trial_runner_id) == (Status.RUNNING, 4)
     assert experiment.get_trial_by_id(2) is None
     with pytest.raises(InvalidValueError, match="trial_id must be an int"):

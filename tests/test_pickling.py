@@ -58,7 +58,7 @@ def test_unpickled_objects_keep_their_state(stored: tuple[Storage, Experiment, l
     assert copy_exp.trial_id == 5
     assert (copy_trial.trial_id, copy_trial.tunable_config_id, dict(copy_trial.tunables)) == \
         (1, trials[0].tunable_config_id, {"x": 1, "name": "n1"})
-    assert copy_trial.config() == {"repeat": 1, "experiment_id": "exp", "trial_id": 1}
+    assert copy_trial.config() == {"repeat": 1, "experiment_id": "exp", "trial_id": 1, "trial_runner_id": 7}
     assert (copy_trial.status, copy_trial.trial_runner_id) == (Status.PENDING, 7)
     assert copy_exp.new_trial({"x": 9}).trial_id == 5  # an entered experiment arrives entered
 
@@ -87,7 +87,7 @@ def test_trials_run_in_a_process_pool(stored: tuple[Storage, Experiment, list[Tr
     assert [trial_id for trial_id, _, _ in done] == [1, 2, 3, 4]
     assert all(pid != os.getpid() for _, pid, _ in done)
     assert [config for _, _, config in done] == [
-        {"repeat": x, "experiment_id": "exp", "trial_id": x} for x in range(1, 5)]
+        {"repeat": x, "experiment_id": "exp", "trial_id": x, "trial_runner_id": None} for x in range(1, 5)]
     trial_ids, configs, scores, status = exp.load()
     assert trial_ids == [1, 2, 3, 4]
     assert scores == [{"score": x * 1.5} for x in range(1, 5)]

@@ -118,7 +118,8 @@ def test_text_is_stored_exactly_or_refused_clearly(storage: Storage, experiment_
     trial = restored.get_trial_by_id(trial_id)
     assert trial is not None
     assert trial.config() == {name: value, "nested": [value, {name: value}],
-                              "experiment_id": outcome.experiment_id, "trial_id": trial_id}
+                              "experiment_id": outcome.experiment_id, "trial_id": trial_id,
+                              "trial_runner_id": None}
     assert [p[1:] for p in restored.load_telemetry(trial_id)] == [(name, value)]
 
 

@@ -468,15 +468,17 @@ def test_status_history_is_per_trial(experiment: Experiment) -> None:
 def test_config_adds_global_config_and_ids_without_changing_stored_config(experiment: Experiment) -> None:
     trial = experiment.new_trial({}, config={"a": 1, "b": "x"})
     got = trial.config({"b": "global", "c": [1, 2]})
-    assert got == {"a": 1, "b": "global", "c": [1, 2], "experiment_id": "exp", "trial_id": trial.trial_id}
+    assert got == {"a": 1, "b": "global", "c": [1, 2], "experiment_id": "exp", "trial_id": trial.trial_id,
+                   "trial_runner_id": None}
     got["a"] = 99
-    assert trial.config() == {"a": 1, "b": "x", "experiment_id": "exp", "trial_id": trial.trial_id}
+    assert trial.config() == {"a": 1, "b": "x", "experiment_id": "exp", "trial_id": trial.trial_id,
+                              "trial_runner_id": None}
     assert restored(experiment, trial.trial_id).config() == trial.config()
 
 
 def test_config_without_trial_config_has_just_the_ids(experiment: Experiment) -> None:
     trial = experiment.new_trial({})
-    assert trial.config() == {"experiment_id": "exp", "trial_id": trial.trial_id}
+    assert trial.config() == {"experiment_id": "exp", "trial_id": trial.trial_id, "trial_runner_id": None}
 
 
 def test_trial_tunables_is_the_library_object(experiment: Experiment) -> None:
