@@ -7,6 +7,7 @@ translates DuckDB's exceptions into the library's own.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import stat
@@ -68,6 +69,8 @@ _OPEN_ENGINES: weakref.WeakValueDictionary[tuple[Any, ...], Engine] = weakref.We
 _INHERITED: list[Any] = []
 #: Open shared engines of this process, which let go of their file before the process forks.
 _SHARED_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+#: Open file engines of this process, closed at interpreter exit (see _close_at_exit).
+_CLOSED_AT_EXIT: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 #: What a path that is not a regular file names, by ``stat.S_IFMT``.
@@ -155,6 +158,7 @@ class Engine:
         self._con = self._open_shared() if self.shared else self._open()
         if not self.in_memory:
             _OPEN_ENGINES.setdefault(self._reopen_key(), self)
+            _CLOSED_AT_EXIT.add(self)
         if self.shared:
             _SHARED_ENGINES.add(self)
 
@@ -983,6 +987,17 @@ def _before_fork() -> None:
     for engine in list(_SHARED_ENGINES):
         if engine._pid == os.getpid():
             engine._let_go_before_fork()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Close (so DuckDB checkpoints) every store file still open, however it was opened (a Storage,
+    or an Experiment or Trial unpickled in a worker): mlos_bench never closes its storage, and a
+    store left open keeps its last writes in the ``.wal`` file beside it."""
+    for engine in list(_CLOSED_AT_EXIT):
+        if engine._pid == os.getpid():
+            with contextlib.suppress(Exception):  # at exit nobody is left to tell; the WAL still holds the data
+                engine.close()
 
 
 if hasattr(os, "register_at_fork"):

@@ -118,7 +118,7 @@ def _checked_source(engine: Engine, path: str | os.PathLike[str]) -> str:
         if os.path.lexists(f"{source}.wal"):  # DuckDB reads the write-ahead log on ATTACH
             refuse_unless_regular_file(f"{source}.wal")
     check_duckdb_file(source)
-    if not engine.in_memory and os.path.samefile(source, engine.path):
+    if not engine.in_memory and os.path.samefile(source, engine.file):
         raise InvalidValueError(f"cannot import {source!r} into itself")
     return os.path.abspath(source)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import os
-import weakref
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -17,20 +15,6 @@ from .import_store import ImportReport, import_store
 from .overview import StoreOverview, store_overview
 from .progress import ProgressCallback
 from .tunables import TunablesLike
-
-#: Engines of the Storage objects of this process, closed at interpreter exit if still open.
-_OPEN_AT_EXIT: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_at_exit() -> None:
-    """Close (so DuckDB checkpoints) every store still open: mlos_bench never closes its storage,
-    and a store left open would keep its last writes in the ``.wal`` file beside it."""
-    for engine in list(_OPEN_AT_EXIT):
-        try:
-            engine.close()
-        except Exception:  # noqa: BLE001 - at exit there is nobody to report to; the WAL still holds the data
-            pass
 
 
 class Storage:
@@ -61,14 +45,12 @@ class Storage:
                  mode: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                  linger: float = DEFAULT_LINGER) -> None:
         self._engine = Engine(path, read_only=read_only, mode=mode, timeout=timeout, linger=linger)
-        _OPEN_AT_EXIT.add(self._engine)
 
     @classmethod
     def _on(cls, engine: Engine) -> Storage:
         """The Storage of an engine (how an unpickled Storage reconnects)."""
         storage = cls.__new__(cls)
         storage._engine = engine
-        _OPEN_AT_EXIT.add(engine)
         return storage
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -82,3 +83,24 @@ def test_a_store_left_open_is_checkpointed_at_interpreter_exit(tmp_path: Path) -
     assert not path.with_name(path.name + ".wal").exists()
     with Storage(path, read_only=True) as store:
         assert len(store.experiments["e"].trials) == 20
+
+
+def test_a_store_reopened_by_unpickling_is_checkpointed_at_exit(tmp_path: Path) -> None:
+    """A worker that only ever unpickled a Trial (no Storage of its own) still leaves no WAL behind."""
+    path = tmp_path / "worker.duckdb"
+    with Storage(path) as store, store.experiment(experiment_id="e", trial_id=1, root_env_config="x",
+                                                  description="d", tunables={"x": 1},
+                                                  opt_targets={"y": "min"}) as exp:
+        pickled = pickle.dumps(exp.new_trial({"x": 2}))
+    script = textwrap.dedent(f"""
+        import pickle
+        from datetime import datetime, timezone
+        from mlos_store import Status
+        trial = pickle.loads({pickled!r})
+        trial.update(Status.SUCCEEDED, datetime(2026, 1, 1, tzinfo=timezone.utc), {{"y": 1.0}})
+        # exits at once: the shared store still holds the file (linger), with the update in its WAL
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert not path.with_name(path.name + ".wal").exists()
+    with Storage(path, read_only=True) as store:
+        assert store.experiments["e"].trials[1].status is Status.SUCCEEDED
