@@ -24,6 +24,7 @@ point, values as text) with one bulk insert per batch, outside the timing.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 from collections.abc import Sequence
 from datetime import datetime
@@ -64,8 +65,10 @@ class _DuckDBAlembicImpl(DefaultImpl):
 
 
 def backends() -> list[MlosBenchBackend]:
-    """What the runner measures when mlos_bench is installed: one backend per dialect."""
-    return [MlosBenchBackend(dialect) for dialect in DIALECTS]
+    """What the runner measures when mlos_bench is installed: one backend per dialect whose driver is
+    installed (the [mlos-bench] extra has no DuckDB driver for SQLAlchemy; the [bench] extra adds it)."""
+    return [MlosBenchBackend(dialect) for dialect in DIALECTS
+            if dialect != "duckdb" or importlib.util.find_spec("duckdb_engine") is not None]
 
 
 class MlosBenchBackend:
