@@ -259,6 +259,12 @@ def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
         raise InvalidValueError(f"cannot import {source!r}: it holds rows without their trial or config "
                                 f"({listed}); nothing was imported")
     check_config_hashes(engine.fetch_table(sql.import_store_source_config_values, experiment_ids=chosen), source)
+    times = engine.fetch_table(sql.import_store_source_unreadable_times, experiment_ids=chosen).to_pylist()
+    if times:
+        listed = ", ".join(f"{t['table_name']}.{t['column_name']} {t['ts']} ({t['experiment_id']!r} trial "
+                           f"{t['trial_id']})" for t in times)
+        raise InvalidValueError(f"cannot import {source!r}: timestamps outside years 1 to 9999, which no read "
+                                f"could return ({listed}); nothing was imported")
     objectives = engine.fetch_table(sql.import_store_objective_conflicts, experiment_ids=chosen).to_pylist()
     if objectives:
         listed = ", ".join(

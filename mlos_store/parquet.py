@@ -50,7 +50,7 @@ from .engine import Engine
 from .errors import InvalidValueError, UnknownObjectError
 from .import_store import check_config_hashes, refuse_unless_regular_file
 from .progress import ProgressCallback, Steps
-from .values import experiment_id_list
+from .values import check_timestamp_range, experiment_id_list
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -386,10 +386,24 @@ def _import_table(engine: Engine, root: Path, manifest: Manifest, table: Table, 
     dataset = _read(root, manifest, table)
     if dataset is None:
         return  # the export had no rows for this table
+    what = f"cannot import {os.fspath(root)!r}: {table.folder}"
     if table.partition:  # telemetry: streamed, numbered
+        times = [f.name for f in dataset.schema if pa.types.is_timestamp(f.type)]
+        for batch in dataset.scanner(columns=times).to_batches():  # checked before the ingest, which streams
+            _check_times(batch, what)
         engine.ingest(table.insert, _numbered(dataset.scanner().to_reader()), experiment_id=experiment_id)
     else:
-        engine.ingest(table.insert, dataset.to_table(), experiment_id=experiment_id)
+        rows = dataset.to_table()
+        _check_times(rows, what)
+        engine.ingest(table.insert, rows, experiment_id=experiment_id)
+
+
+def _check_times(rows: pa.Table | pa.RecordBatch, what: str) -> None:
+    """Refuse timestamps outside years 1 to 9999: a crafted file's later ones would be stored and then
+    break every read of them (as ``update_telemetry`` refuses them)."""
+    for field in rows.schema:
+        if pa.types.is_timestamp(field.type):
+            check_timestamp_range(pc.drop_null(rows.column(field.name)), f"{what} column {field.name!r}")
 
 
 def _numbered(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:

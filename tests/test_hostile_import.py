@@ -497,3 +497,25 @@ def test_an_export_without_its_experiment_record_is_refused(tmp_path: Path, dest
     _rewrite(lake, part, pq.read_table(part).slice(0, 0))
     _refused(dest, InvalidValueError, "json.: the export of .exp. holds no experiment record; nothing was imported",
              lambda: dest.import_parquet(lake))
+
+
+# ---------------------------------------------------------------- item 9 through an import
+
+
+def test_a_lake_with_timestamps_past_year_9999_is_refused(tmp_path: Path, dest: Storage) -> None:
+    """Stored, such a point would break every read of it; refused as update_telemetry refuses it."""
+    lake = _lake(tmp_path)
+    part = _part(lake, "telemetry", 1)
+    rows = pq.read_table(part)
+    far = pa.array([253402300800 * 1_000_000] * rows.num_rows, pa.int64()).cast(rows.schema.field("ts").type)
+    _rewrite(lake, part, rows.set_column(rows.schema.get_field_index("ts"), "ts", far))
+    _refused(dest, InvalidValueError, r"telemetry column 'ts' row 0 holds 253402300800000000 .*outside years 1 "
+             "to 9999", lambda: dest.import_parquet(lake))
+
+
+def test_a_store_file_with_timestamps_past_year_9999_is_refused(tmp_path: Path, dest: Storage) -> None:
+    source = _store_file(tmp_path)
+    _craft(source, "UPDATE trial_telemetry SET ts = TIMESTAMPTZ '12000-01-01 00:00:00+00' WHERE trial_id = 2")
+    _refused(dest, InvalidValueError, r"timestamps outside years 1 to 9999, which no read could return "
+             r"\(trial_telemetry.ts 12000-01-01 00:00:00\+00 \('exp' trial 2\), .*nothing was imported",
+             lambda: dest.import_store(source))

@@ -128,6 +128,26 @@ FROM orphans
 GROUP BY ALL
 ORDER BY experiment_id, trial_id, rows_of;
 
+-- name: import_store_source_unreadable_times :arrow
+-- Timestamps of the chosen experiments outside years 1 to 9999 (UTC), by
+-- table and column: DuckDB stores them, but every read returns Python
+-- datetimes, which hold no other years, so such a row would break each
+-- read of it. The first few, to name them in the refusal.
+WITH times(table_name, column_name, experiment_id, trial_id, ts) AS (
+    SELECT 'trial', 'ts_created', experiment_id, trial_id, ts_created FROM import_source.trial
+    UNION ALL SELECT 'trial', 'ts_start', experiment_id, trial_id, ts_start FROM import_source.trial
+    UNION ALL SELECT 'trial', 'ts_end', experiment_id, trial_id, ts_end FROM import_source.trial
+    UNION ALL SELECT 'trial_status', 'ts', experiment_id, trial_id, ts FROM import_source.trial_status
+    UNION ALL SELECT 'trial_telemetry', 'ts', experiment_id, trial_id, ts FROM import_source.trial_telemetry
+    UNION ALL SELECT 'experiment', 'ts_created', experiment_id, NULL, ts_created FROM import_source.experiment
+)
+SELECT table_name, column_name, experiment_id, trial_id, ts::VARCHAR AS ts
+FROM times
+WHERE list_contains($experiment_ids, experiment_id)
+  AND (ts < TIMESTAMPTZ '0001-01-01 00:00:00+00' OR ts >= TIMESTAMPTZ '9999-12-31 23:59:59.999999+00')
+ORDER BY table_name, column_name, experiment_id, trial_id
+LIMIT 5;
+
 -- name: import_store_objective_conflicts :arrow
 -- Experiments stored on both sides whose objectives differ: each target
 -- whose direction is not the same on both sides (null: not declared there).
