@@ -156,7 +156,9 @@ class Catalog:
         return Catalog(list(self._queries.values()) + parse_queries(text, filename), list(self.migrations))
 
     def __getattr__(self, name: str) -> Query:
-        queries: dict[str, Query] = self.__dict__["_queries"]
+        # While copy or pickle rebuilds a Catalog, _queries is not set yet and they probe for
+        # optional methods (__setstate__, ...): those must be missing attributes, not a KeyError.
+        queries: dict[str, Query] = self.__dict__.get("_queries", {})
         try:
             return queries[name]
         except KeyError:

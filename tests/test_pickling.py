@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
 import pickle
@@ -13,6 +14,7 @@ import pytest
 from conftest import FAR_FUTURE, T0
 
 from mlos_store import Experiment, Status, Storage, StoreUnavailableError, Trial
+from mlos_store.catalog import load_catalog
 
 START_METHODS = [m for m in ("spawn", "fork") if m in multiprocessing.get_all_start_methods()]
 
@@ -111,3 +113,39 @@ def test_experiment_and_storage_work_in_a_worker_process(stored: tuple[Storage, 
         for trial in trials:
             _run_trial(trial)
         assert pool.apply(_read_storage, (storage,)) == [1, 2, 3, 4, 5, 6, 7]
+
+
+def _analysis_objects(store: Storage) -> list[object]:
+    data = store.experiments["exp"]
+    trial = data.trials[1]
+    return [data, trial, trial.tunable_config, trial.tunable_config_trial_group]
+
+
+def _results_rows(data: object) -> int:
+    return data.results_table.num_rows  # type: ignore[attr-defined, no-any-return]
+
+
+def test_analysis_objects_pickle_and_read_in_another_process(db_path: Path) -> None:
+    with Storage(db_path) as store:
+        with _experiment(store) as exp:
+            _add_trials(exp, [1, 2])
+        objects = _analysis_objects(store)
+        assert [pickle.loads(pickle.dumps(o)) for o in objects] == objects
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            assert pool.submit(_results_rows, objects[0]).result() == 2
+
+
+def test_analysis_objects_of_a_memory_store_refuse_pickling_clearly() -> None:
+    with Storage() as store:
+        with _experiment(store) as exp:
+            _add_trials(exp, [1])
+        for obj in _analysis_objects(store):
+            with pytest.raises(StoreUnavailableError, match="in-memory store cannot be pickled"):
+                pickle.dumps(obj)
+
+
+def test_the_catalog_copies_and_pickles() -> None:
+    catalog = load_catalog()
+    for copied in (copy.copy(catalog), copy.deepcopy(catalog), pickle.loads(pickle.dumps(catalog))):
+        assert copied.trial_insert == catalog.trial_insert
+        assert copied.schema_version == catalog.schema_version
