@@ -16,7 +16,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,7 +26,7 @@ from mlos_store.catalog import Catalog, load_catalog
 from mlos_store.engine import Engine
 
 BASELINE_SQL = Path(__file__).with_name("baseline.sql")
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PHASES = ("trial loop", "load", "telemetry reads")
 
 

@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ import pyarrow as pa
 from mlos_store import Experiment, Status, Storage
 
 BASELINE_SQL = Path(__file__).with_name("growth_baseline.sql")
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EXPERIMENT = {"experiment_id": "growth", "trial_id": 1, "root_env_config": "", "description": "issue 15",
               "tunables": {"x": 0, "y": 0.0, "kind": "a"}, "opt_targets": {"score": "min"}}
 METRICS = ("cpu", "mem", "lat", "tput")
@@ -495,7 +495,7 @@ def summary(results: dict[int, dict[str, float]]) -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     return {"cpu_count": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__,
-            "pyarrow": pa.__version__, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "pyarrow": pa.__version__, "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "load_average": os.getloadavg()}
 
 

@@ -17,7 +17,7 @@ import argparse
 import statistics
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,7 +27,7 @@ from mlos_store.catalog import Catalog, load_catalog
 from mlos_store.engine import Engine
 
 BASELINE_SQL = Path(__file__).with_name("import_baseline.sql")
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TABLES = ("experiment", "objective", "experiment_tunable", "tunable_config", "tunable_param", "trial",
           "trial_param", "trial_status", "trial_result", "trial_telemetry")
 

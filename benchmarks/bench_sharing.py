@@ -25,7 +25,7 @@ import multiprocessing
 import statistics
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from mlos_store import Status, Storage
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def telemetry(points: int) -> pa.Table:

@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -51,7 +51,7 @@ from mlos_store.telemetry import telemetry_rows
 
 BASELINE = {q.name: q for q in parse_queries(Path(__file__).with_name("baseline_telemetry.sql").read_text(),
                                                 "benchmarks/baseline_telemetry.sql")}
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 METRICS = ("cpu", "mem", "latency", "throughput", "disk")
 EXPERIMENT = "bench"
 MIB = 1024 * 1024

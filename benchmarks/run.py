@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -324,7 +324,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpu_count": os.cpu_count(), "cpu": cpu_model(), "platform": platform.platform(),
         "python": platform.python_version(), "duckdb": installed("duckdb"), "pyarrow": installed("pyarrow"),
-        "mlos_bench": installed("mlos-bench"), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mlos_bench": installed("mlos-bench"), "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

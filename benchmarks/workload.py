@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ FINAL_STATUSES = ("SUCCEEDED", "FAILED", "CANCELED", "TIMED_OUT")
 FINAL_STATUS_WEIGHTS = (0.85, 0.08, 0.04, 0.03)
 COMPLETED_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT")  # what load() returns; CANCELED is left out
 CATEGORIES = ("none", "lz4", "zstd", "snappy")
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SAMPLE_INTERVAL = timedelta(seconds=1)
 GAP_BETWEEN_TRIALS = timedelta(seconds=5)
 

@@ -29,7 +29,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -179,7 +179,7 @@ def _float_text(value: float) -> str:
 def iso_utc(ts: datetime, millis: bool) -> str:
     """A timestamp as ISO 8601 in UTC with a ``Z``, to the second or to the millisecond."""
     if ts.tzinfo is not None:
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts.isoformat(timespec="milliseconds" if millis else "seconds") + "Z"
 
 

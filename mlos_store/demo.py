@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import random
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -118,7 +118,7 @@ def run_demo(path: str, *, trials: int = TRIALS_PER_RUN, seed: int | None = None
         with exp:
             print(f"store {path}: experiment {exp.experiment_id!r}, next trial id {exp.trial_id}")
             best, _ = best_so_far(exp)
-            clock = datetime.now(timezone.utc) if start is None else start
+            clock = datetime.now(UTC) if start is None else start
             steps = Steps(trials, progress)
             for _ in range(trials):
                 trial = exp.new_trial(propose(best, rng), ts_start=clock)

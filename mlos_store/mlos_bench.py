@@ -31,7 +31,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import analysis
@@ -209,7 +209,7 @@ class MlosStoreStorage(Storage):
         def _new_trial(self, tunables: TunableGroups, ts_start: datetime | None = None,
                        config: dict[str, Any] | None = None) -> Storage.Trial:
             # As mlos_bench's SQL storage: the start time defaults to now, in whole seconds.
-            start = (ts_start or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+            start = (ts_start or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
             trial = self._exp.new_trial(tunables, ts_start=start, config=config)
             self._trial_id = trial.trial_id + 1
             return MlosStoreStorage.Trial(trial, tunables)

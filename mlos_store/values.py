@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -85,7 +85,7 @@ def plain_scalar(value: Any) -> Any:
         return value
     if getattr(value, "dtype", None) is not None and value.dtype.kind == "M":  # datetime64
         micros = value.astype("datetime64[us]").item()
-        return micros.replace(tzinfo=timezone.utc) if isinstance(micros, datetime) else micros
+        return micros.replace(tzinfo=UTC) if isinstance(micros, datetime) else micros
     return value.item()
 
 
@@ -106,13 +106,13 @@ def to_utc(ts: Any, what: str = "timestamp") -> datetime:
     if not isinstance(ts, datetime):
         raise InvalidValueError(f"{what} must be a datetime, got {type(ts).__name__} {ts!r}")
     try:
-        return ts.astimezone(timezone.utc)
+        return ts.astimezone(UTC)
     except (OverflowError, ValueError) as exc:  # near datetime.min / max, the offset leaves the calendar
         raise InvalidValueError(f"{what} {ts!r} is out of range in UTC ({exc})") from None
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 #: 0001-01-01 and 10000-01-01 (UTC) in seconds since the epoch: the instants a datetime can hold lie between.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,8 @@ from mlos_store import Experiment, Status, Storage
 #: Defaults of the tunables most tests use: one of each scalar type.
 TUNABLE_DEFAULTS = {"int_knob": 10, "float_knob": 0.5, "cat_knob": "a", "bool_knob": False}
 OPT_TARGETS = {"score": "min"}
-T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
-FAR_FUTURE = datetime(2999, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
 FINAL_STATUSES = [Status.SUCCEEDED, Status.CANCELED, Status.FAILED, Status.TIMED_OUT]
 
 

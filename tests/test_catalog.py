@@ -7,7 +7,7 @@ import contextlib
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -27,7 +27,7 @@ PACKAGE_DIR = Path(mlos_store.__file__).resolve().parent
 SQL_DIR = PACKAGE_DIR.parent / "sql"
 CATALOG = load_catalog()
 QUERIES = CATALOG.queries
-T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 UTC_US = pa.timestamp("us", tz="UTC")
 #: Import query -> the export query whose rows it reads.
 IMPORT_SOURCES = {t.insert.name: t.export.name for t in tables(CATALOG) if t.insert.name.startswith("import_")} | {

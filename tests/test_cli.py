@@ -12,7 +12,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from mlos_store.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 EXP = "demo-latency"
-DEMO_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEMO_START = datetime(2026, 1, 1, tzinfo=UTC)
 DEMO_SEED = 7
 
 

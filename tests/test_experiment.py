@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -490,7 +490,7 @@ def test_wrong_type_in_tunable_groups_shaped_object_is_refused(experiment: Exper
 
 
 NON_JSON_CONFIGS = [
-    {"when": datetime(2026, 1, 1, tzinfo=timezone.utc)},
+    {"when": datetime(2026, 1, 1, tzinfo=UTC)},
     {"obj": object()},
     {"nested": {"deep": [1, {2, 3}]}},
     {"fn": print},
@@ -570,7 +570,7 @@ def test_new_trial_config_is_copied_not_referenced(experiment: Experiment) -> No
 
 
 def test_future_ts_start_is_pending_only_from_its_time(experiment: Experiment) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = now + timedelta(hours=1)
     trial = experiment.new_trial({}, ts_start=start)
     assert pending_ids(experiment, now, running=False) == []
@@ -581,7 +581,7 @@ def test_future_ts_start_is_pending_only_from_its_time(experiment: Experiment) -
 
 def test_trial_without_ts_start_is_pending_now(experiment: Experiment) -> None:
     trial = experiment.new_trial({})
-    assert pending_ids(experiment, datetime.now(timezone.utc), running=False) == [trial.trial_id]
+    assert pending_ids(experiment, datetime.now(UTC), running=False) == [trial.trial_id]
 
 
 def test_pending_trials_filter_by_status(experiment: Experiment) -> None:
@@ -593,7 +593,7 @@ def test_pending_trials_filter_by_status(experiment: Experiment) -> None:
 
 
 def test_pending_trials_come_in_trial_id_order(experiment: Experiment) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for delta in (3, 1, 2):
         experiment.new_trial({}, ts_start=now - timedelta(hours=delta))
     assert pending_ids(experiment, running=False) == [1, 2, 3]

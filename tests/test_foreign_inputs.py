@@ -7,7 +7,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def test_numpy_scalars_are_stored_as_the_equal_python_values(storage: Storage) -
     assert scores == [{"score": 1.5, "count": 4}] and type(scores[0]["count"]) is int
     assert type(dict(trial.tunables)["n"]) is int
     assert restored.config()["repeat"] == 2 and restored.config()["sizes"] == [1, 2.5]
-    utc = timezone.utc
+    utc = UTC
     assert telemetry == [(datetime(2026, 1, 1, 0, 0, 1, 500000, tzinfo=utc), "cpu", 12),
                          (datetime(2026, 1, 1, 0, 0, 2, tzinfo=utc), "busy", False)]
     assert storage.experiments["np"].trials[trial_ids[0]].ts_end == datetime(2026, 1, 1, 0, 0, 3, tzinfo=utc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,7 @@ def test_duckdb_hands_timestamps_back_in_utc_once_its_session_says_so(data: Expe
         table = connection.sql("SELECT ts_start, ts_end FROM results ORDER BY trial_id").to_arrow_table()
     assert table.schema.field("ts_start").type == pa.timestamp("us", tz="UTC")
     assert table.column("ts_end").to_pylist()[0] == T0 + timedelta(seconds=4)
-    assert table.column("ts_end").to_pylist()[0].utcoffset() == timezone.utc.utcoffset(None)
+    assert table.column("ts_end").to_pylist()[0].utcoffset() == UTC.utcoffset(None)
 
 
 def test_readme_interop_example_runs_as_described() -> None:

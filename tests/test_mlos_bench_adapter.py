@@ -14,7 +14,7 @@ import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from mlos_bench.tunables.tunable_groups import TunableGroups  # noqa: E402
 from mlos_store import InvalidValueError, MissingDependencyError  # noqa: E402
 from mlos_store.mlos_bench import MlosStoreStorage  # noqa: E402
 
-T0 = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 ENV = "cfg/env.jsonc"
 
 
@@ -197,7 +197,7 @@ def test_every_object_is_an_instance_of_mlos_benchs_classes(storage: MlosStoreSt
         assert isinstance(exp, Storage.Experiment)
         trial = exp.new_trial(tunables)
         assert isinstance(trial, Storage.Trial)
-        assert all(isinstance(t, Storage.Trial) for t in exp.pending_trials(datetime.now(timezone.utc),
+        assert all(isinstance(t, Storage.Trial) for t in exp.pending_trials(datetime.now(UTC),
                                                                              running=True))
     data = storage.experiments["e"]
     assert isinstance(data, ExperimentData)
@@ -269,7 +269,7 @@ def test_runner_assignment_restore_and_new_config_data(storage: MlosStoreStorage
     restored = storage.get_experiment_by_id("e", _tunables())
     assert restored is not None and restored.trial_id == 2
     with restored:
-        assert [t.trial_id for t in restored.pending_trials(datetime.now(timezone.utc), running=False)] == [1]
+        assert [t.trial_id for t in restored.pending_trials(datetime.now(UTC), running=False)] == [1]
     assert storage.get_experiment_by_id("nope", _tunables()) is None
     assert storage.experiments["e"].trials[1].metadata_dict == {"host": "vm-1", "repeat": 1}
 

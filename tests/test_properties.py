@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -31,11 +31,11 @@ JSON = st.recursive(st.one_of(st.none(), st.booleans(), INT, FLOAT, st.text(max_
                                                                                          max_size=4)),
                     max_leaves=10)
 HUGE_INT = st.one_of(st.integers(min_value=2**63), st.integers(max_value=-(2**63) - 1))
-AWARE = st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=14)),
+AWARE = st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=14)),
                                                 timezone(timedelta(hours=-12, minutes=-30))]))
 TIMESTAMP = st.one_of(st.datetimes(), AWARE,  # naive ones are local time
-                      st.sampled_from([datetime.min, datetime.max, datetime(1, 1, 1, tzinfo=timezone.utc),
-                                       datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)]))
+                      st.sampled_from([datetime.min, datetime.max, datetime(1, 1, 1, tzinfo=UTC),
+                                       datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]))
 
 
 def same(a: Any, b: Any) -> bool:
@@ -97,9 +97,9 @@ def test_text_is_stored_exactly_or_refused_clearly(storage: Storage, experiment_
                                  tunables={name: value}, opt_targets={name: "max"})
         with exp:
             trial = exp.new_trial({name: value}, config={name: value, "nested": [value, {name: value}]})
-            trial.update_telemetry(Status.RUNNING, datetime(2026, 1, 1, tzinfo=timezone.utc),
-                                   [(datetime(2026, 1, 1, tzinfo=timezone.utc), name, value)])
-            trial.update(Status.SUCCEEDED, datetime(2026, 1, 2, tzinfo=timezone.utc), {name: value})
+            trial.update_telemetry(Status.RUNNING, datetime(2026, 1, 1, tzinfo=UTC),
+                                   [(datetime(2026, 1, 1, tzinfo=UTC), name, value)])
+            trial.update(Status.SUCCEEDED, datetime(2026, 1, 2, tzinfo=UTC), {name: value})
         return exp
 
     outcome = _refused_or(store)
@@ -127,7 +127,7 @@ def test_text_is_stored_exactly_or_refused_clearly(storage: Storage, experiment_
 @given(value=st.one_of(SCALAR, JSON, HUGE_INT))
 def test_values_are_stored_exactly_or_refused_with_nothing_changed(storage: Storage, value: Any) -> None:
     exp = _fresh(storage).__enter__()
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     trial = exp.new_trial({"x": 1})
     outcome = _refused_or(lambda: exp.new_trial({"x": 2}, config={"v": value}))
     if isinstance(outcome, StoreError):
@@ -178,8 +178,8 @@ def test_timestamps_are_kept_to_the_microsecond_in_utc_or_refused(storage: Stora
         assert isinstance(trial, InvalidValueError) and "out of range" in str(trial)
         assert exp.trial_id == 1
         return
-    expected = ts.astimezone(timezone.utc)
-    (pending,) = exp.pending_trials(datetime.max.replace(tzinfo=timezone.utc), running=False)
+    expected = ts.astimezone(UTC)
+    (pending,) = exp.pending_trials(datetime.max.replace(tzinfo=UTC), running=False)
     assert pending.trial_id == trial.trial_id
     trial.update_telemetry(Status.RUNNING, ts, [(ts, "m", 1.0)])
     ((stored, _, _),) = exp.load_telemetry(trial.trial_id)

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -28,7 +28,7 @@ from mlos_store import (
 from mlos_store.catalog import load_catalog, load_catalog_from
 from mlos_store.engine import Engine
 
-T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 REPO = Path(__file__).resolve().parent.parent
 

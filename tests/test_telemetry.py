@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -125,7 +125,7 @@ def test_arrow_timestamps_of_any_unit_are_accepted(shared_experiment: Experiment
 
 #: 2023-11-14 22:13:20.123456789 UTC: digits below the microsecond that rounding would carry up.
 NS_STAMP = 1_700_000_000_123_456_789
-NS_STAMP_US = datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=timezone.utc)
+NS_STAMP_US = datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo"])
@@ -157,8 +157,8 @@ def test_naive_nanosecond_arrow_timestamps_are_local_time_truncated_to_microseco
         "ts": pa.array([NS_STAMP], pa.timestamp("ns")), "metric": ["m"], "value": [1.0]}))
     ((ts, _, _),) = stored_points(shared_experiment, trial)
     # Naive times are local wall-clock times: 22:13:20.123456 in New York (UTC-5 in November) is 03:13 UTC.
-    assert ts == datetime(2023, 11, 15, 3, 13, 20, 123456, tzinfo=timezone.utc)
-    assert ts == NS_STAMP_US.replace(tzinfo=None).astimezone(timezone.utc)
+    assert ts == datetime(2023, 11, 15, 3, 13, 20, 123456, tzinfo=UTC)
+    assert ts == NS_STAMP_US.replace(tzinfo=None).astimezone(UTC)
     assert ts.utcoffset() == timedelta(0)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -125,7 +125,7 @@ def test_downsample_a_million_points_to_a_thousand(storage: Storage, experiment:
 
     trial = running_trial(experiment)
     n = 1_000_000
-    start = int(datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() * 1_000_000)
+    start = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
     trial.update_telemetry(Status.RUNNING, T0, pa.table({
         "ts": pa.array(range(start, start + n), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         "metric": pa.array(["lat"] * n), "value": pa.array(range(n), pa.float64())}))
@@ -145,7 +145,7 @@ def test_downsample_buckets_wider_than_a_day(experiment: Experiment, measured: l
     table = experiment.telemetry_downsample(timedelta(days=1, hours=1), metrics="latency")
     assert table.column("count").to_pylist() == [250, 250]
     day = timedelta(days=1, hours=1)
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     assert table.column("bucket")[0].as_py() == epoch + ((T0 - epoch) // day) * day
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -98,7 +98,7 @@ def test_batch_of_only_naive_timestamps_is_accepted_as_local_time(new_york_local
     trial.update_telemetry(Status.RUNNING, T0, [(datetime(2026, 1, 1, 12), "m", 1.0),
                                                 (datetime(2026, 1, 1, 12, 0, 1), "m", 2.0)])
     assert [ts for ts, _, _ in experiment.load_telemetry(trial.trial_id)] == [
-        datetime(2026, 1, 1, 17, tzinfo=timezone.utc), datetime(2026, 1, 1, 17, 0, 1, tzinfo=timezone.utc)]
+        datetime(2026, 1, 1, 17, tzinfo=UTC), datetime(2026, 1, 1, 17, 0, 1, tzinfo=UTC)]
 
 
 # ---------------------------------------------------------------- the many-trials bulk path

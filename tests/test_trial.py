@@ -6,7 +6,7 @@ import copy
 import logging
 import re
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -30,7 +30,7 @@ LOADED_STATUSES = [Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT]
 
 #: Most status changes are timestamped after the trials are created, as a harness's would be
 #: (history keeps the order of the changes whatever their timestamps: see the T0 tests below).
-BASE = datetime.now(timezone.utc).replace(microsecond=123456) + timedelta(days=1)
+BASE = datetime.now(UTC).replace(microsecond=123456) + timedelta(days=1)
 
 
 def ts(seconds: float) -> datetime:

@@ -11,7 +11,7 @@ import math
 import re
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -540,8 +540,8 @@ def test_naive_timestamps_are_local_time_and_come_back_utc(new_york_local_time: 
     """New York is UTC-5 in January and UTC-4 in July; microseconds are kept."""
     winter_local = datetime(2026, 1, 15, 7, 30, 0, 123456)
     summer_local = datetime(2026, 7, 15, 8, 45, 0, 654321)
-    winter_utc = datetime(2026, 1, 15, 12, 30, 0, 123456, tzinfo=timezone.utc)
-    summer_utc = datetime(2026, 7, 15, 12, 45, 0, 654321, tzinfo=timezone.utc)
+    winter_utc = datetime(2026, 1, 15, 12, 30, 0, 123456, tzinfo=UTC)
+    summer_utc = datetime(2026, 7, 15, 12, 45, 0, 654321, tzinfo=UTC)
     with new_experiment(storage, {"x": 1}) as exp:
         trial = exp.new_trial({"x": 2}, ts_start=winter_local)
         trial.update(Status.SUCCEEDED, summer_local, {"score": 1.0})
@@ -553,7 +553,7 @@ def test_naive_timestamps_are_local_time_and_come_back_utc(new_york_local_time: 
 
 def test_naive_telemetry_timestamps_are_local_time(new_york_local_time: None, storage: Storage) -> None:
     local = datetime(2026, 1, 15, 7, 30, 0, 1)
-    utc = datetime(2026, 1, 15, 12, 30, 0, 1, tzinfo=timezone.utc)
+    utc = datetime(2026, 1, 15, 12, 30, 0, 1, tzinfo=UTC)
     with new_experiment(storage, {"x": 1}) as exp:
         trial = exp.new_trial({"x": 2})
         trial.update_telemetry(Status.RUNNING, local, [(local, "tuple", 1)])
@@ -573,7 +573,7 @@ def test_naive_telemetry_timestamps_are_local_time(new_york_local_time: None, st
 
 def test_pending_trials_cutoff_naive_is_local_time(new_york_local_time: None, storage: Storage) -> None:
     with new_experiment(storage, {"x": 1}) as exp:
-        exp.new_trial({"x": 2}, ts_start=datetime(2026, 1, 15, 12, 30, tzinfo=timezone.utc))
+        exp.new_trial({"x": 2}, ts_start=datetime(2026, 1, 15, 12, 30, tzinfo=UTC))
         # 07:29 New York is 12:29 UTC: before the scheduled start; 07:30 is the start itself.
         assert list(exp.pending_trials(datetime(2026, 1, 15, 7, 29), running=False)) == []
         assert len(list(exp.pending_trials(datetime(2026, 1, 15, 7, 30), running=False))) == 1
@@ -599,7 +599,7 @@ def test_aware_non_utc_timestamps_come_back_as_same_instant_in_utc(shared_storag
         points = exp.load_telemetry(trial.trial_id)
     assert row == {"ts_start": start, "ts_end": end}
     assert is_utc(row["ts_start"]) and is_utc(row["ts_end"])
-    assert row["ts_start"].microsecond == start.astimezone(timezone.utc).microsecond
+    assert row["ts_start"].microsecond == start.astimezone(UTC).microsecond
     assert [(ts, m) for ts, m, _ in points] == [(start, "tuple"), (end, "arrow")]
     assert all(is_utc(ts) for ts, _, _ in points)
 
@@ -612,7 +612,7 @@ def test_arrow_telemetry_in_a_named_zone_is_the_same_instant(storage: Storage) -
             "ts": pa.array([local], pa.timestamp("us", tz="Europe/Warsaw")),
             "metric": ["m"], "value": [1]}))
         ((ts, _, _),) = exp.load_telemetry(trial.trial_id)
-    assert ts == datetime(2026, 7, 1, 7, 0, tzinfo=timezone.utc)
+    assert ts == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
     assert is_utc(ts)
 
 
@@ -643,10 +643,10 @@ def test_non_datetime_timestamps_are_refused(shared_storage: Storage, own_id: st
 
 
 def test_utc_datetimes_equal_arrows_own_conversion() -> None:
-    stamps = [datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
-              datetime(2026, 3, 29, 1, 30, 0, 5, tzinfo=timezone.utc),
-              datetime(2026, 3, 29, 1, 30, 0, 5, tzinfo=timezone.utc),
-              datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)]
+    stamps = [datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+              datetime(2026, 3, 29, 1, 30, 0, 5, tzinfo=UTC),
+              datetime(2026, 3, 29, 1, 30, 0, 5, tzinfo=UTC),
+              datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)]
     for unit in ("s", "ms", "us"):
         column = pa.chunked_array([pa.array(stamps[:2], pa.timestamp("us", tz="UTC")),
                                    pa.array(stamps[2:], pa.timestamp("us", tz="UTC"))]).cast(
