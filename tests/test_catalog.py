@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import hashlib
 import re
 import shutil
 from collections.abc import Iterator
@@ -741,3 +742,21 @@ def test_with_queries_adds_named_queries_and_keeps_names_unique() -> None:
     assert extended.migrations == store.migrations and set(store.queries) < set(extended.queries)
     with pytest.raises(CatalogError, match="'trial_insert' already defined"):
         store.with_queries("-- name: trial_insert :none\n-- Again.\nSELECT 1;\n", "again.sql")
+
+
+#: SHA-256 of each shipped schema file. Store files outlive the code: a migration already applied to
+#: someone's file must never change (a new one is appended instead), so editing one fails here.
+#: A new migration is pinned in the same commit that adds it.
+SHIPPED_MIGRATIONS = {
+    "0001_core.sql": "2743e34992fdc52bf4ab08a1a13bccde9f329657ab3958d7cec5933d7e4714e7",
+    "0002_merge.sql": "e58f722cb7ac86aae0b2a6de8dfb3558bcd8d047b601a8b6d23414737f35840a",
+    "0003_trial_id_exhaustion.sql": "663fed02e1f162361b28db4534bfcc05b78da2ae1d83e89a3917445a8e9d78d7",
+    "0004_objective_losses.sql": "8817289bec09c9b51ec13cb65700a48020a55863ad517a23a6fed7820bff6091",
+    "0005_no_indexes.sql": "221789ebd74fcf2d9806d51fa5ef620d580821bf9420375824a2ce81199474d1",
+}
+
+
+def test_shipped_migrations_are_never_edited() -> None:
+    files = sorted((SQL_DIR / "schema").glob("*.sql"))
+    hashes = {file.name: hashlib.sha256(file.read_bytes()).hexdigest() for file in files}
+    assert hashes == SHIPPED_MIGRATIONS
