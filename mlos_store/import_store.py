@@ -64,7 +64,7 @@ from .errors import (
     UnknownObjectError,
 )
 from .progress import ProgressCallback, Steps
-from .values import experiment_id_list
+from .values import experiment_id_list, sorted_runs
 
 _LISTED_CONFLICTS = 5
 #: Steps of ``_copy`` (a statement each, the two that empty the work tables one): what ``progress`` hears.
@@ -113,11 +113,9 @@ def _checked_source(engine: Engine, path: str | os.PathLike[str]) -> str:
         raise StoreUnavailableError(f"{engine.path!r} is open read-only: open it read-write to import into it")
     if not os.path.exists(source):
         raise NotAStoreError(f"cannot import {source!r}: no such file")
-    if not os.path.isdir(source):  # a folder gets check_duckdb_file's own message
-        refuse_unless_regular_file(source)
-        if os.path.lexists(f"{source}.wal"):  # DuckDB reads the write-ahead log on ATTACH
-            refuse_unless_regular_file(f"{source}.wal")
-    check_duckdb_file(source)
+    check_duckdb_file(source)  # also refuses, unopened, what is not a regular file (a FIFO would block)
+    if os.path.lexists(f"{source}.wal"):  # DuckDB reads the write-ahead log on ATTACH
+        refuse_unless_regular_file(f"{source}.wal")
     if not engine.in_memory and os.path.samefile(source, engine.file):
         raise InvalidValueError(f"cannot import {source!r} into itself")
     return os.path.abspath(source)
@@ -154,14 +152,9 @@ def check_config_hashes(rows: pa.Table, source: str) -> set[str]:
     stored = _stored_hashes(rows, source)
     valued = _distinct_rows(rows.filter(pc.is_valid(rows.column("name")))).sort_by(
         [("config_id", "ascending"), ("name", "ascending")])
-    ids = valued.column("config_id").to_pylist()
-    without_values = config_hash_of(valued.slice(0, 0))
-    computed = dict.fromkeys(stored, without_values)
-    start = 0
-    while start < len(ids):
-        end = _run_end(ids, start)
-        computed[ids[start]] = config_hash_of(valued.slice(start, end - start))
-        start = end
+    computed = dict.fromkeys(stored, config_hash_of(valued.slice(0, 0)))  # a config without values
+    for start, length in sorted_runs(valued, ["config_id"]):
+        computed[valued.column("config_id")[start].as_py()] = config_hash_of(valued.slice(start, length))
     for config_id, config_hash in stored.items():
         if computed[config_id] != config_hash:
             raise InvalidValueError(
@@ -187,14 +180,6 @@ def _distinct_rows(rows: pa.Table) -> pa.Table:
         return rows  # the usual case: nothing repeated, nothing to convert
     unique = list(dict.fromkeys(tuple(row.items()) for row in rows.to_pylist()))
     return pa.Table.from_pylist([dict(row) for row in unique], schema=rows.schema)
-
-
-def _run_end(ids: list[Any], start: int) -> int:
-    """The end of the run of equal ids that begins at ``start``."""
-    end = start
-    while end < len(ids) and ids[end] == ids[start]:
-        end += 1
-    return end
 
 
 def _check_source_store(engine: Engine, source: str) -> None:

@@ -165,11 +165,11 @@ def test_a_fifo_as_store_file_is_refused_without_opening_it(tmp_path: Path, dest
     fifo = tmp_path / "pipe.duckdb"
     os.mkfifo(fifo)
     _refused(dest, NotAStoreError,
-             "cannot import '.*pipe.duckdb': not a regular file; it was not opened and nothing was imported",
+             "'.*pipe.duckdb' is a FIFO, not an mlos_store database; it was left untouched",
              _unblocking(fifo, lambda: dest.import_store(fifo)))
     path = dest.path
     dest.close()
-    assert "not a regular file" in _unblocking(fifo, lambda: _cli_line(capsys, "import", str(path), str(fifo)))()
+    assert "is a FIFO" in _unblocking(fifo, lambda: _cli_line(capsys, "import", str(path), str(fifo)))()
 
 
 def test_a_fifo_as_the_write_ahead_log_of_a_store_file_is_refused(tmp_path: Path, dest: Storage) -> None:
