@@ -674,7 +674,7 @@ def test_only_engine_imports_duckdb() -> None:
         for path in _package_modules()
         if {"duckdb", "_duckdb"} & _imported_roots(ast.parse(path.read_text(), str(path)))
     }
-    assert importers == {"mlos_store/engine.py"}
+    assert importers and all(path.startswith("mlos_store/engine/") for path in importers), importers
 
 
 #: SQL as this project writes it (upper-case keywords), plus phrases no English message uses in any case.
@@ -721,7 +721,7 @@ def test_no_module_outside_engine_holds_sql_text() -> None:
     found = [
         literal
         for path in _package_modules()
-        if path.name not in ("engine.py", "catalog.py")
+        if path.name != "catalog.py"
         for literal in _sql_literals(path)
     ]
     assert found == []
@@ -729,7 +729,7 @@ def test_no_module_outside_engine_holds_sql_text() -> None:
 
 def test_every_named_query_is_used_by_the_package() -> None:
     """A query no code runs is dead SQL: it would rot unseen."""
-    source = "\n".join(path.read_text() for path in PACKAGE_DIR.glob("*.py"))
+    source = "\n".join(path.read_text() for path in PACKAGE_DIR.rglob("*.py"))
     unused = [name for name in CATALOG.queries if not re.search(rf"\.{name}\b", source)]
     assert unused == []
 

@@ -293,9 +293,11 @@ def test_readme_parallel_runners_example_runs(tmp_path: Path) -> None:
 
 def test_without_flock_file_stores_are_exclusive(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a platform without flock (Windows) the store still works, holding its file from open to close."""
-    import mlos_store.engine
+    import mlos_store.engine.modes
+    import mlos_store.engine.turns
 
-    monkeypatch.setattr(mlos_store.engine, "FLOCK_AVAILABLE", False)
+    for module in (mlos_store.engine.modes, mlos_store.engine.turns):
+        monkeypatch.setattr(module, "FLOCK_AVAILABLE", False)
     with pytest.raises(ValueError, match="shared mode needs flock"):
         Storage(db_path, mode="shared")
     with Storage(db_path) as store, _experiment(store) as exp:
