@@ -173,7 +173,7 @@ class ExperimentData(SameStoredThing, TelemetryReads):
         defaults = self._engine.fetch_table(self._sql.experiment_tunable_list, experiment_id=self._experiment_id)
         row = self._engine.fetch_one(self._sql.experiment_default_config_id, experiment_id=self._experiment_id,
                                      config_hash=config_hash_of(defaults))
-        return None if row is None else int(row[0])
+        return None if row is None else int(row.config_id)
 
     @property
     def results_table(self) -> pa.Table:

@@ -97,8 +97,8 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
                 stored_tunables = self._check_tunables()
                 self._store_tunables(known=set(stored_tunables))
                 self._tunables = self._tunables.typed_like(stored_tunables)
-                self._description, self._root_env_config = stored[0], stored[1]
-                self._first_trial_id = max(self._first_trial_id, stored[2])
+                self._description, self._root_env_config = stored.description, stored.root_env_config
+                self._first_trial_id = max(self._first_trial_id, stored.first_trial_id)
         self._entered = True
         return self
 
@@ -230,8 +230,8 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         created = self._engine.fetch_one(self._sql.tunable_config_insert_new, config_hash=config_hash)
         if created is None:
             return int(self._engine.fetch_value(self._sql.tunable_config_id_by_hash, config_hash=config_hash))
-        self._engine.insert_rows(self._sql.tunable_param_insert, rows, config_id=created[0])
-        return int(created[0])
+        self._engine.insert_rows(self._sql.tunable_param_insert, rows, config_id=created.config_id)
+        return int(created.config_id)
 
     def _trial(self, trial_id: int, config_id: int, tunables: Tunables, config: Mapping[str, Any],
                trial_runner_id: int | None = None, status_hint: Status | None = None) -> Trial:
@@ -362,7 +362,8 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
                                          trial_id=trial_id)
             if row is None:
                 return None
-            return self._restored_trials([{"trial_id": trial_id, "config_id": row[0], "trial_runner_id": row[1]}])[0]
+            stored = {"trial_id": trial_id, "config_id": row.config_id, "trial_runner_id": row.trial_runner_id}
+            return self._restored_trials([stored])[0]
 
     def _restored_trials(self, rows: list[dict[str, Any]]) -> list[Trial]:
         """Trial objects for stored trial rows (trial_id, config_id, trial_runner_id): two queries."""
@@ -402,10 +403,10 @@ def restore_experiment(engine: Engine, experiment_id: str, tunables: TunablesLik
         raise ObjectiveConflictError(
             f"experiment {experiment_id!r} is stored with objectives {stored_targets}, not {dict(opt_targets)}"
         )
-    description, root_env_config, first_trial_id = stored
     return Experiment(engine=engine, schema=sql, tunables=declared if tunables is None else tunables,
-                      experiment_id=experiment_id, trial_id=first_trial_id, root_env_config=root_env_config,
-                      description=description, opt_targets=stored_targets)
+                      experiment_id=experiment_id, trial_id=stored.first_trial_id,
+                      root_env_config=stored.root_env_config, description=stored.description,
+                      opt_targets=stored_targets)
 
 
 def config_hash_of(rows: pa.Table) -> str:

@@ -33,7 +33,7 @@ def store_overview(engine: Engine) -> StoreOverview:
     with engine.transaction():  # one snapshot: the counts and the version agree
         row = engine.fetch_one(engine.catalog.store_format_version)
         counts = engine.fetch_table(engine.catalog.overview_experiment_counts)
-    if row is None or row[1] is None:
+    if row is None or row.version is None:
         raise QueryError(f"store {engine.path!r} records no schema version")
     size = None if engine.in_memory else os.path.getsize(engine.file)
-    return StoreOverview(engine.path, int(row[1]), size, counts)
+    return StoreOverview(engine.path, int(row.version), size, counts)

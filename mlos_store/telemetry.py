@@ -304,8 +304,8 @@ def stream_telemetry(engine: Engine, experiment_id: str, trial_ids: int | Iterab
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise InvalidValueError(f"batch_size must be a positive int, got {batch_size!r}")
     where = TelemetryFilter(experiment_id, trial_ids, metrics=metrics, start=start, end=end)
-    kinds, beyond = engine.fetch_one(engine.catalog.telemetry_value_kinds, **where.params) or ([], False)
-    layout = telemetry_value_layout(set(kinds), bool(beyond))
+    found = engine.fetch_one(engine.catalog.telemetry_value_kinds, **where.params)
+    layout = telemetry_value_layout(set(found.kinds) if found else set(), bool(found and found.beyond_exact_float))
     reader = engine.stream(engine.catalog.telemetry_list, batch_size=batch_size, **where.params)
     schema = pa.schema([reader.schema.field(name) for name in _KEY_COLUMNS] + layout.fields())
 

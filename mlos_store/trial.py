@@ -98,7 +98,7 @@ class Trial(PicklesWithoutCatalog):
                                          trial_id=self._trial_id)
         if row is None:
             raise UnknownObjectError(f"trial {self} is not stored")
-        self._trial_runner_id = row[0]
+        self._trial_runner_id = row.trial_runner_id
         return self._trial_runner_id
 
     @property
@@ -181,11 +181,11 @@ class Trial(PicklesWithoutCatalog):
                                            experiment_id=self._experiment_id, trial_id=self._trial_id)
             if state is None:
                 raise UnknownObjectError(f"trial {self} is not stored")
-            change = self._change_status(status, ts, ends_trial=False, current=Status[state[0]])
+            change = self._change_status(status, ts, ends_trial=False, current=Status[state.status])
             if rows.num_rows:
-                store_points(self._engine, self._experiment_id, self._trial_id, rows, last_stored_ts=state[1])
+                store_points(self._engine, self._experiment_id, self._trial_id, rows, last_stored_ts=state.last_ts)
         if not self._engine.in_transaction:
-            self._status_hint = status if change == Change.ADVANCE else Status[state[0]]
+            self._status_hint = status if change == Change.ADVANCE else Status[state.status]
 
     def status_history(self) -> list[tuple[datetime, Status]]:
         """Every status the trial went through, in the order the changes were made.
@@ -204,7 +204,7 @@ class Trial(PicklesWithoutCatalog):
                                      experiment_id=self._experiment_id, trial_id=self._trial_id)
         if row is None:
             raise UnknownObjectError(f"trial {self} is not stored")
-        return Status[row[0]]
+        return Status[row.status]
 
     def _change_status(self, status: Status, ts: datetime, *, ends_trial: bool,
                        current: Status | None = None) -> Change:

@@ -14,11 +14,12 @@ built in layers, each a module a reader finds by name:
 - ``queries``: ``Engine``, one public method per query kind, transactions, streams.
 """
 
+from .connection import Row
 from .files import MEMORY, STORE_FORMAT, check_duckdb_file, resolved_store_path
 from .modes import DEFAULT_LINGER, DEFAULT_TIMEOUT, EXCLUSIVE, MODES, SHARED
 from .queries import ArrowInput, Engine
 
 __all__ = [
     "DEFAULT_LINGER", "DEFAULT_TIMEOUT", "EXCLUSIVE", "MEMORY", "MODES", "SHARED", "STORE_FORMAT",
-    "ArrowInput", "Engine", "check_duckdb_file", "resolved_store_path",
+    "ArrowInput", "Engine", "Row", "check_duckdb_file", "resolved_store_path",
 ]

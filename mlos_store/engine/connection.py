@@ -8,11 +8,12 @@ exceptions (including a database DuckDB gave up after a failed checkpoint).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 
@@ -24,6 +25,31 @@ from .modes import DEFAULT_LINGER, DEFAULT_TIMEOUT, SHARED, checked_mode, checke
 
 #: DuckDB's words (2.0.1) for a commit made durable before the checkpoint that followed it failed.
 DURABLE_COMMIT = "COMMIT succeeded and is durable"
+
+
+class Row(tuple[Any, ...]):
+    """The row of a ``:one`` query, read by column name (``row.status``) as its SELECT names them:
+    a column added or moved in the SQL cannot shift the values a caller reads."""
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[self._fields.index(name)]
+        except ValueError:
+            raise AttributeError(f"the row has no column {name!r}; its columns: {', '.join(self._fields)}") from None
+
+
+def row_type(cursor: duckdb.DuckDBPyConnection) -> type[Row]:
+    """The Row class of the result ``cursor`` holds, named by its columns."""
+    return _row_type_named(tuple(column[0] for column in cursor.description or ()))
+
+
+@functools.cache
+def _row_type_named(names: tuple[str, ...]) -> type[Row]:
+    """One Row class per column list, made once."""
+    return type("Row", (Row,), {"__slots__": (), "_fields": names})
 
 
 class Connection:
@@ -84,11 +110,12 @@ class Connection:
         self._run(con, self.catalog.session_use_utc, {})
         self._run(con, self.catalog.session_no_replacement_scans, {})
 
-    def _fetch_row(self, con: duckdb.DuckDBPyConnection, query: Query) -> tuple[Any, ...]:
-        row = self._run(con, query, {}).fetchone()
+    def _fetch_row(self, con: duckdb.DuckDBPyConnection, query: Query) -> Row:
+        cursor = self._run(con, query, {})
+        row = cursor.fetchone()
         if row is None:
             raise QueryError(f"query {query} returned no row")
-        return row
+        return row_type(cursor)(row)
 
     def _run(self, con: duckdb.DuckDBPyConnection, query: Query, params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
         with self._translated(query, params):

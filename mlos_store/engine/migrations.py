@@ -34,23 +34,23 @@ class Migrations(Turns):
 
     def _probe(self, con: duckdb.DuckDBPyConnection) -> int:
         """The schema version of the open database; refuses one that is not a store or is too new."""
-        object_count, has_store_info = self._fetch_row(con, self.catalog.store_probe)
-        if object_count == 0:
+        probe = self._fetch_row(con, self.catalog.store_probe)
+        if probe.object_count == 0:
             return 0  # an empty DuckDB database: made a store like a new file
-        if not has_store_info:
+        if not probe.has_store_info:
             raise NotAStoreError(
                 f"{self.path!r} is a DuckDB database but not an mlos_store database "
-                f"({object_count} foreign objects); it was left untouched"
+                f"({probe.object_count} foreign objects); it was left untouched"
             )
-        store_format, version = self._fetch_row(con, self.catalog.store_format_version)
-        if store_format != STORE_FORMAT:
-            raise NotAStoreError(f"{self.path!r} is not an mlos_store database (format {store_format!r})")
-        if version is None or version > self.catalog.schema_version:
+        stored = self._fetch_row(con, self.catalog.store_format_version)
+        if stored.format != STORE_FORMAT:
+            raise NotAStoreError(f"{self.path!r} is not an mlos_store database (format {stored.format!r})")
+        if stored.version is None or stored.version > self.catalog.schema_version:
             raise SchemaVersionError(
-                f"{self.path!r} has schema version {version}, newer than this mlos_store knows "
+                f"{self.path!r} has schema version {stored.version}, newer than this mlos_store knows "
                 f"({self.catalog.schema_version}): upgrade mlos_store to open it"
             )
-        return int(version)
+        return int(stored.version)
 
     def _migrate(self, con: duckdb.DuckDBPyConnection, *, from_version: int, close_on_failure: bool = True) -> None:
         """Apply each schema file past ``from_version``, each in one transaction.

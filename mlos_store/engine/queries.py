@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ..catalog import Query
 from ..errors import InvalidValueError, QueryError, StoreUnavailableError
-from .connection import DURABLE_COMMIT, database_lost
+from .connection import DURABLE_COMMIT, Row, database_lost, row_type
 from .files import resolved_store_path
 from .lifecycle import Lifecycle
 
@@ -149,14 +149,15 @@ class Engine(Lifecycle):
             if self._depth == 0 and self._streams == 0 and self._con is not None:
                 self._end_turn()
 
-    def fetch_one(self, query: Query, **params: Any) -> tuple[Any, ...] | None:
-        """Run a ``:one`` query: its only row, or None."""
+    def fetch_one(self, query: Query, **params: Any) -> Row | None:
+        """Run a ``:one`` query: its only row (columns read by name), or None."""
         self._expect(query, "one")
         with self._session() as con:
-            rows = self._run(con, query, params).fetchall()
+            cursor = self._run(con, query, params)
+            rows = cursor.fetchall()
         if len(rows) > 1:
             raise QueryError(f"query {query} returned {len(rows)} rows, expected at most one")
-        return rows[0] if rows else None
+        return row_type(cursor)(rows[0]) if rows else None
 
     def fetch_value(self, query: Query, **params: Any) -> Any:
         """Run a ``:value`` query: the first column of its only row."""

@@ -134,7 +134,7 @@ class Turns(Connection):
         self._warn_checkpoint_failed(exc.__cause__ or exc)
         con = self._con_or_raise()
         with contextlib.suppress(StoreError):
-            if not self._fetch_row(con, self.catalog.store_attached)[0]:
+            if not self._fetch_row(con, self.catalog.store_attached).attached:
                 return
         self._start_afresh(con)
 
