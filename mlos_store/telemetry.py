@@ -231,6 +231,24 @@ def store_points(engine: Engine, experiment_id: str, trial_id: int, rows: pa.Tab
     engine.ingest(query, rows, experiment_id=experiment_id, trial_id=trial_id)
 
 
+def append_if_state(engine: Engine, experiment_id: str, trial_id: int, rows: pa.Table, status: str) -> bool:
+    """Append a batch in one statement if the trial still has ``status`` and the batch is later than
+    every stored point; call inside its transaction. False (nothing written): take the checked path.
+
+    For a harness streaming points into a trial whose status it knows (the
+    trial object's hint of its own last change): the checked path reads
+    the trial's state first, a second statement at DuckDB's per-statement
+    cost. The statement checks both conditions itself, so a hint gone stale
+    (another process moved the trial or wrote later points) stores nothing.
+    """
+    if not rows.num_rows:
+        return False
+    rows = first_of_each_point(rows)
+    appended = engine.ingest(engine.catalog.telemetry_append_if_state, rows, experiment_id=experiment_id,
+                             trial_id=trial_id, status=status, first_ts=pc.min(rows.column("ts")).as_py())
+    return bool(appended == rows.num_rows)
+
+
 def ingest_many(engine: Engine, experiment_id: str, points: ArrowTelemetry) -> None:
     """Store telemetry of many trials of one experiment: one transaction, one insert.
 

@@ -13,7 +13,7 @@ from .catalog import Catalog, PicklesWithoutCatalog
 from .engine import Engine
 from .errors import ConcurrentChangeError, InvalidValueError, StoreError, UnknownObjectError
 from .status import Change, Status, decide_change
-from .telemetry import TelemetryInput, store_points, telemetry_rows
+from .telemetry import TelemetryInput, append_if_state, store_points, telemetry_rows
 from .tunables import Tunables
 from .values import named_values_table, to_utc
 
@@ -177,6 +177,9 @@ class Trial(PicklesWithoutCatalog):
         ts = to_utc(timestamp, f"trial {self} timestamp")
         rows = telemetry_rows(metrics, f"trial {self}")
         with self._engine.transaction():
+            if status == self._status_hint and not status.is_completed() and append_if_state(
+                    self._engine, self._experiment_id, self._trial_id, rows, status.name):
+                return  # the usual call of a running harness: one statement, no read (an ended trial refuses)
             state = self._engine.fetch_one(self._sql.trial_telemetry_state,
                                            experiment_id=self._experiment_id, trial_id=self._trial_id)
             if state is None:

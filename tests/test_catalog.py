@@ -47,6 +47,7 @@ DUMMY_PARAMS = {
     "experiment_id": "exp",
     "experiment_ids": ["exp"],
     "first_trial_id": 1,
+    "first_ts": T0,
     "from_status": "PENDING",
     "git_commit": None,
     "git_repo": None,
@@ -77,7 +78,7 @@ DUMMY_PARAMS = {
 
 def _incoming(query: Query) -> pa.Table:
     """An empty Arrow table shaped as the ingest query reads it."""
-    if query.name in ("telemetry_insert", "telemetry_append"):
+    if query.name in ("telemetry_insert", "telemetry_append", "telemetry_append_if_state"):
         return telemetry_rows([], "test")
     if query.name in ("telemetry_insert_many", "telemetry_insert_many_in_order"):
         return bulk_telemetry_rows(pa.table({"trial_id": pa.array([], pa.int64()), "ts": pa.array([], UTC_US),

@@ -564,3 +564,27 @@ def test_ended_trial_accepts_no_telemetry_with_any_status(experiment: Experiment
             assert isinstance(info.value, RuntimeError)
             assert state(experiment, trial) == before, (final, status, points)
     assert experiment.load_telemetry(trial.trial_id) == [(ts(1), "cpu", 0.25)]
+
+
+# ---------------------------------------------------------------- telemetry through a stale object
+
+
+def test_stale_object_streaming_telemetry_cannot_write_into_an_ended_trial(experiment: Experiment) -> None:
+    """A runner's object streams points without reading the trial first; another object ended it meanwhile."""
+    streaming = running_trial(experiment)
+    streaming.update_telemetry(Status.RUNNING, ts(2), [(ts(2), "cpu", 0.25)])
+    restored(experiment, streaming.trial_id).update(Status.FAILED, ts(3), {"score": 1.0})
+    before = state(experiment, streaming)
+    with pytest.raises(TrialEndedError, match="already ended with status FAILED"):
+        streaming.update_telemetry(Status.RUNNING, ts(4), [(ts(4), "cpu", 0.5)])
+    assert state(experiment, streaming) == before
+
+
+def test_stale_object_streaming_telemetry_keeps_points_unique(experiment: Experiment) -> None:
+    """Points another object stored since this one's last write are not stored again."""
+    streaming = running_trial(experiment)
+    streaming.update_telemetry(Status.RUNNING, ts(2), [(ts(2), "cpu", 0.25)])
+    restored(experiment, streaming.trial_id).update_telemetry(Status.RUNNING, ts(5), [(ts(5), "cpu", 0.5)])
+    streaming.update_telemetry(Status.RUNNING, ts(5), [(ts(3), "cpu", 0.3), (ts(5), "cpu", 9.0), (ts(6), "cpu", 0.6)])
+    assert experiment.load_telemetry(streaming.trial_id) == [
+        (ts(2), "cpu", 0.25), (ts(3), "cpu", 0.3), (ts(5), "cpu", 0.5), (ts(6), "cpu", 0.6)]

@@ -181,13 +181,14 @@ class Engine(Lifecycle):
         with self._session() as con:
             self._run(con, query, params).fetchall()
 
-    def ingest(self, query: Query, data: ArrowInput, **params: Any) -> None:
-        """Run an ``:ingest`` query over Arrow rows visible to it as ``incoming``."""
+    def ingest(self, query: Query, data: ArrowInput, **params: Any) -> int:
+        """Run an ``:ingest`` query over Arrow rows visible to it as ``incoming``: how many rows it wrote."""
         self._expect(query, "ingest")
         with self._session() as con:
             con.register("incoming", data)
             try:
-                self._run(con, query, params).fetchall()
+                rows = self._run(con, query, params).fetchall()
+                return int(rows[0][0]) if rows else 0
             finally:
                 with contextlib.suppress(duckdb.Error):  # fails in an aborted transaction; must not hide why
                     con.unregister("incoming")

@@ -23,6 +23,22 @@ INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
 SELECT $experiment_id, $trial_id, ts, metric, value_kind, value, value_int, value_text
 FROM incoming;
 
+-- name: telemetry_append_if_state :ingest
+-- telemetry_append for a trial whose status the caller believes it knows:
+-- appends the batch only if the trial still has $status and $first_ts (the
+-- batch's earliest point) is later than every point stored for it; else
+-- writes nothing, and the caller reads the state and takes the checked path.
+-- One statement where that path runs two.
+INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
+                             value, value_int, value_text)
+SELECT $experiment_id, $trial_id, ts, metric, value_kind, value, value_int, value_text
+FROM incoming
+WHERE EXISTS (SELECT 1 FROM trial
+              WHERE experiment_id = $experiment_id AND trial_id = $trial_id AND status = $status)
+  AND $first_ts::TIMESTAMPTZ > coalesce((SELECT max(ts) FROM trial_telemetry
+                                         WHERE experiment_id = $experiment_id AND trial_id = $trial_id),
+                                        '-infinity'::TIMESTAMPTZ);
+
 -- name: trial_telemetry_state :one
 -- The stored status of one trial and the timestamp of its latest telemetry
 -- point (NULL if none), or no row if there is no such trial.
