@@ -174,3 +174,26 @@ def test_growth_benchmark_quick_mode_gives_every_figure_a_number_at_every_size(t
     for cells in rows:
         if cells[0].strip() not in ("figure", "call"):
             assert all(TABLE_CELL.fullmatch(cell.strip()) for cell in cells[1:]), cells
+
+
+def test_floor_benchmark_replays_exactly_the_statements_each_call_runs(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    """bench_floor's 'same statements' column is only true while it names what the store really runs."""
+    sys.path.insert(0, str(RUNNER.parent))
+    import bench_floor
+    import bench_growth
+
+    from mlos_store.engine.connection import Connection
+
+    ran: list[str] = []
+    real_run = Connection._run
+
+    def spy(self: Connection, con: Any, query: Any, params: dict[str, Any]) -> Any:
+        ran.append(query.name)
+        return real_run(self, con, query, params)
+
+    with bench_growth.experiment(tmp_path / "store.duckdb", mode="exclusive") as exp:
+        monkeypatch.setattr(Connection, "_run", spy)
+        bench_growth.store_trial(exp, 1)
+    assert ran == [name for call in ("new_trial", "RUNNING", "telemetry", "SUCCEEDED")
+                   for name in bench_floor.STATEMENTS[call]]
