@@ -5,7 +5,8 @@ pyarrow as its only requirements; argparse gives every sub-command its
 ``--help`` and exits with code 2 on a usage error. Every command is thin
 wiring over the library's API (``Storage.experiments``, ``results_table``,
 ``best``, the telemetry reads, ``export_parquet``, the importers,
-``mlos_store.plot``, ``mlos_store.demo``); tables are written by
+``mlos_store.plot``, ``mlos_store.demo``, ``mlos_store.web``, imported by
+``serve`` only); tables are written by
 ``mlos_store.cli_output``.
 
 Commands that only read open the store read-only in the shared mode, so
@@ -157,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     sql = _command(commands, "sql", run_sql, "run one read-only SQL statement (a SELECT) over the store's tables",
                    parents=[store, output])
     sql.add_argument("query", metavar="QUERY", help="one SELECT statement (SHOW TABLES and DESCRIBE work too)")
+    serve = _command(commands, "serve", run_serve, "a read-only web view of the store in a browser (pages and "
+                     "JSON endpoints); needs the [web] extra", parents=[store])
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this "
+                       "machine only)")
+    serve.add_argument("--port", type=int, default=8080, help="the port (default 8080; 0 picks a free one)")
     play = _command(commands, "demo", run_demo, "run the demo: a toy tuning loop on a store file (run it "
                     "again to resume)")
     demo.add_arguments(play)
@@ -384,6 +390,17 @@ def run_sql(args: argparse.Namespace) -> None:
     with _reader(args.path) as storage:
         table = storage.engine.fetch_user_query(args.query)
     _write(table, args)
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    from . import web  # Jinja2 and matplotlib are the [web] extra: without them, MissingDependencyError
+
+    server = web.make_server(args.path, host=args.host, port=args.port)
+    try:
+        print(f"serving {args.path} at {server.url} (read-only; Ctrl-C stops)", flush=True)
+        server.serve_forever()
+    finally:
+        server.close()
 
 
 def run_demo(args: argparse.Namespace) -> None:

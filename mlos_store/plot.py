@@ -21,6 +21,7 @@ failed plot leaves no file (and an existing file as it was).
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import os
 import tempfile
@@ -50,6 +51,8 @@ _SIZE_RANGE = (100, 10_000)
 _MICROS_PER_SECOND = 1_000_000
 #: Sideways offsets of the points of one category (a fixed pattern, so a plot is the same every run).
 _SPREAD = (0.0, 0.05, -0.05, 0.1, -0.1, 0.15, -0.15)
+#: Above this many points a scatter is drawn as one raster layer inside a vector (SVG) figure.
+_RASTER_ABOVE = 2_000
 
 
 @dataclass
@@ -412,6 +415,91 @@ def _draw_results(ax: Axes, rows: pa.Table, positions: list[Any], values: list[f
             ax.scatter([positions[i] for i in marked], [values[i] for i in marked], s=220, marker="*",
                        facecolor="none", edgecolor="black", linewidth=1.2, label=f"best ({best[1]})", zorder=3)
     ax.legend(loc="best")
+
+
+# ---------------------------------------------------------------- optimization history and Pareto front
+
+
+def history_figure(experiment: ExperimentData, *, size_px: tuple[int, int] = (960, 400)) -> Figure:
+    """Each objective of the SUCCEEDED trials by trial id, with the best value so far as a step line.
+
+    One panel per objective (its direction in the label). A panel says so
+    when no trial has a number for its objective yet. Many trials are drawn
+    as one raster layer inside the vector figure (``_RASTER_ABOVE``), so the
+    figure's size does not grow with them.
+    """
+    figure_class = _matplotlib_figure()
+    width, height = _checked_size(size_px)
+    objectives = experiment.objectives
+    if not objectives:
+        raise InvalidValueError(f"experiment {experiment.experiment_id!r} has no objectives: "
+                                "no optimization history to draw")
+    table = experiment.results_table
+    figure = _new_figure(figure_class, width, height)
+    axes = figure.subplots(len(objectives), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (metric, direction) in zip(axes, objectives.items()):
+        trial_ids, values = _succeeded_numbers(table, f"result.{metric}")
+        ax.set_ylabel(f"{metric} ({direction})")
+        ax.grid(True, alpha=0.3)
+        if not values:
+            ax.text(0.5, 0.5, "no result yet", transform=ax.transAxes, ha="center", va="center")
+            continue
+        ax.plot(trial_ids, values, linestyle="none", marker="o", markersize=3, color="C0", label=metric,
+                rasterized=len(values) > _RASTER_ABOVE)
+        best = list(itertools.accumulate(values, min if direction == "min" else max))
+        ax.step(trial_ids, best, where="post", color="C1", linewidth=1.5, label="best so far")
+        ax.legend(loc="best")
+    axes[-1].set_xlabel("trial id")
+    return figure
+
+
+def pareto_figure(experiment: ExperimentData, *, size_px: tuple[int, int] = (640, 480)) -> Figure:
+    """The SUCCEEDED trials on the experiment's two objectives, the Pareto front (``best()``) joined up.
+
+    Refused (InvalidValueError) unless the experiment has exactly two
+    objectives.
+    """
+    figure_class = _matplotlib_figure()
+    width, height = _checked_size(size_px)
+    objectives = experiment.objectives
+    if len(objectives) != 2:
+        raise InvalidValueError(f"experiment {experiment.experiment_id!r} has {len(objectives)} objective(s): "
+                                "a Pareto front is drawn for exactly two")
+    (first, first_direction), (second, second_direction) = objectives.items()
+    table = experiment.results_table.filter(pc.equal(experiment.results_table["status"], "SUCCEEDED"))
+    front = experiment.best()
+    figure = _new_figure(figure_class, width, height)
+    ax = figure.subplots()
+    for rows, style in ((table, {"color": "0.6", "s": 12, "label": "trials"}),
+                        (front, {"color": "C3", "s": 30, "label": "Pareto front", "zorder": 3})):
+        xs, ys = (_numeric_or_empty(rows, f"result.{name}") for name in (first, second))
+        pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
+        ax.scatter([x for x, _ in pairs], [y for _, y in pairs], rasterized=len(pairs) > _RASTER_ABOVE, **style)
+        if rows is front and pairs:
+            ax.plot([x for x, _ in pairs], [y for _, y in pairs], color="C3", linewidth=1, drawstyle="steps-post")
+    ax.set_xlabel(f"{first} ({first_direction})")
+    ax.set_ylabel(f"{second} ({second_direction})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    return figure
+
+
+def _succeeded_numbers(table: pa.Table, column: str) -> tuple[list[int], list[float]]:
+    """Trial ids and values of ``column`` for the SUCCEEDED trials holding a number there, by trial id."""
+    if column not in table.column_names:
+        return [], []
+    pairs = [(trial, value) for trial, status, value in zip(table.column("trial_id").to_pylist(),
+                                                             table.column("status").to_pylist(),
+                                                             _numeric_view(table.column(column)))
+             if status == "SUCCEEDED" and value is not None]
+    return [trial for trial, _ in pairs], [value for _, value in pairs]
+
+
+def _numeric_or_empty(table: pa.Table, column: str) -> list[float | None]:
+    """A results column as floats (None where no number), or all None when the column is missing."""
+    if column not in table.column_names:
+        return [None] * table.num_rows
+    return _numeric_view(table.column(column))
 
 
 # ---------------------------------------------------------------- figures and files
