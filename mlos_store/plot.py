@@ -470,13 +470,12 @@ def pareto_figure(experiment: ExperimentData, *, size_px: tuple[int, int] = (640
     front = experiment.best()
     figure = _new_figure(figure_class, width, height)
     ax = figure.subplots()
-    for rows, style in ((table, {"color": "0.6", "s": 12, "label": "trials"}),
-                        (front, {"color": "C3", "s": 30, "label": "Pareto front", "zorder": 3})):
-        xs, ys = (_numeric_or_empty(rows, f"result.{name}") for name in (first, second))
-        pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
-        ax.scatter([x for x, _ in pairs], [y for _, y in pairs], rasterized=len(pairs) > _RASTER_ABOVE, **style)
-        if rows is front and pairs:
-            ax.plot([x for x, _ in pairs], [y for _, y in pairs], color="C3", linewidth=1, drawstyle="steps-post")
+    everyone = _pairs(table, first, second)
+    ax.scatter([x for x, _ in everyone], [y for _, y in everyone], color="0.6", s=12, label="trials",
+               rasterized=len(everyone) > _RASTER_ABOVE)
+    best = _pairs(front, first, second)
+    ax.scatter([x for x, _ in best], [y for _, y in best], color="C3", s=30, label="Pareto front", zorder=3)
+    ax.plot([x for x, _ in best], [y for _, y in best], color="C3", linewidth=1, drawstyle="steps-post")
     ax.set_xlabel(f"{first} ({first_direction})")
     ax.set_ylabel(f"{second} ({second_direction})")
     ax.grid(True, alpha=0.3)
@@ -493,6 +492,12 @@ def _succeeded_numbers(table: pa.Table, column: str) -> tuple[list[int], list[fl
                                                              _numeric_view(table.column(column)))
              if status == "SUCCEEDED" and value is not None]
     return [trial for trial, _ in pairs], [value for _, value in pairs]
+
+
+def _pairs(table: pa.Table, first: str, second: str) -> list[tuple[float, float]]:
+    """(first, second) result values of each row holding a number in both."""
+    xs, ys = (_numeric_or_empty(table, f"result.{name}") for name in (first, second))
+    return [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
 
 
 def _numeric_or_empty(table: pa.Table, column: str) -> list[float | None]:
