@@ -390,6 +390,10 @@ def test_a_cli_read_waits_its_turn_beside_a_running_writer(capsys: pytest.Captur
     (["sql", "{store}", "ATTACH '{attached}' AS other"], "got ATTACH"),
     (["sql", "{store}", "COPY trial TO '{copied}'"], "got COPY"),
     (["sql", "{store}", "SELECT 1; DROP TABLE trial"], "exactly one statement, got 2"),
+    # user SQL sees the store's tables only: no file outside it can be read or listed
+    (["sql", "{store}", "SELECT * FROM read_text('{text}')"], "file system operations are disabled"),
+    (["sql", "{store}", "SELECT * FROM read_csv('{text}')"], "file system operations are disabled"),
+    (["sql", "{store}", "SELECT * FROM glob('{tmp}/*')"], "file system operations are disabled"),
     (["export", "{store}", EXP, "{text}"], "is a file, not a folder"),
     (["import", "{store}", "{missing}"], "no such file or folder"),
 ])
@@ -398,7 +402,8 @@ def test_refusals_exit_1_with_one_line_and_leave_the_store_alone(
     text = tmp_path / "notes.txt"
     text.write_text("not a store\n")
     names = {"store": demo_store, "missing": str(tmp_path / "missing.duckdb"), "text": str(text),
-             "attached": str(tmp_path / "attached.duckdb"), "copied": str(tmp_path / "copied.csv")}
+             "attached": str(tmp_path / "attached.duckdb"), "copied": str(tmp_path / "copied.csv"),
+             "tmp": str(tmp_path)}
     before = _digest(demo_store)
     code, out, err = run(capsys, *[a.format(**names) for a in argv])
     assert code == 1 and out == ""
