@@ -84,7 +84,7 @@ def test_the_trials_endpoint_sorts_filters_and_pages_the_results_table(server: W
     assert {row["status"] for row in succeeded["rows"]} == {"SUCCEEDED"}
     failed = get_json(server, f"{base}?status=FAILED")
     assert [row["result.error"] for row in failed["rows"]] == [HOSTILE]
-    assert failed["rows"][0][f"config.mode"] == HOSTILE
+    assert failed["rows"][0]["config.mode"] == HOSTILE
 
 
 def test_the_experiment_and_trial_endpoints_give_what_the_library_reads(server: WebServer, store: Path) -> None:

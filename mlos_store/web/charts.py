@@ -28,20 +28,21 @@ PANEL_HEIGHT = 220
 
 @dataclass(frozen=True)
 class Chart:
-    """An SVG document to inline (``svg``), or why there is none (``note``)."""
+    """An SVG document to inline (``svg``), or why there is none (``note``); ``kind`` names which chart it is."""
 
+    kind: str
     title: str
     svg: str | None = None
     note: str | None = None
 
 
-def draw(title: str, make: Callable[[], Figure]) -> Chart:
+def draw(kind: str, title: str, make: Callable[[], Figure]) -> Chart:
     """The chart of ``make()``'s figure, or a note saying why the data gives none."""
     try:
         figure = make()
     except InvalidValueError as refused:
-        return Chart(title, note=str(refused))
-    return Chart(title, svg=svg_text(figure))
+        return Chart(kind, title, note=str(refused))
+    return Chart(kind, title, svg=svg_text(figure))
 
 
 def svg_text(figure: Figure) -> str:
@@ -57,18 +58,18 @@ def svg_text(figure: Figure) -> str:
 def experiment_charts(data: ExperimentData, x: str | None) -> list[Chart]:
     """The optimization history, the Pareto front (two objectives) and the first objective against ``x``."""
     objectives = list(data.objectives)
-    charts = [draw("Optimization history", lambda: plot.history_figure(
+    charts = [draw("history", "Optimization history", lambda: plot.history_figure(
         data, size_px=(CHART_SIZE[0], PANEL_HEIGHT * max(1, len(objectives)) + 60)))]
     if len(objectives) == 2:
-        charts.append(draw("Pareto front", lambda: plot.pareto_figure(data, size_px=(640, 480))))
+        charts.append(draw("pareto", "Pareto front", lambda: plot.pareto_figure(data, size_px=(640, 480))))
     if x is not None and objectives:
-        charts.append(draw(f"{objectives[0]} against {x}", lambda: plot.results_figure(
+        charts.append(draw("results", f"{objectives[0]} against {x}", lambda: plot.results_figure(
             data, x=x, y=f"result.{objectives[0]}", size_px=CHART_SIZE)))
     return charts
 
 
 def telemetry_chart(data: ExperimentData, metrics: Sequence[str], trial_ids: Sequence[int]) -> Chart:
     """Telemetry over time, one panel per metric, one line per trial (busy trials downsampled by ``plot``)."""
-    return draw("Telemetry", lambda: plot.telemetry_figure(
+    return draw("telemetry", "Telemetry", lambda: plot.telemetry_figure(
         data, metrics=metrics, trial_ids=trial_ids,
         size_px=(CHART_SIZE[0], PANEL_HEIGHT * max(1, len(metrics)) + 60)))

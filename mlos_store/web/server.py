@@ -255,6 +255,11 @@ class WebServer(ThreadingHTTPServer):
             self.storage.close()
             raise
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that left before its answer was written is no error; anything else is reported."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
