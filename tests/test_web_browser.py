@@ -16,12 +16,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from test_web import WRITER, experiment_url
 from webview import HOSTILE_ID, HOSTILE_METRIC, HOSTILE_TELEMETRY, TRIALS, build_store, running_server
-
 
 pytest.importorskip("jinja2")  # the [web] extra; the [test] extra installs it
 if os.environ.get("MLOS_STORE_SKIP_BROWSER_TESTS") == "1":
@@ -104,11 +102,12 @@ def test_browse_every_page_sort_filter_and_go_back(page: Page, store: Path, tmp_
         experiment_page = page.url
 
         metric = f"result.{HOSTILE_METRIC}"
-        page.locator(f"#trials a.sort[data-column={json.dumps(metric, ensure_ascii=False)}]").click()
+        sort_link = page.locator(f"#trials a.sort[data-column={json.dumps(metric, ensure_ascii=False)}]")
+        sort_link.click()
         page.wait_for_load_state()
         values = [float(text) for text in column_texts(page, metric) if text]
         assert values == sorted(values) and len(values) == TRIALS - 1
-        page.locator(f"#trials a.sort[data-column={json.dumps(metric, ensure_ascii=False)}]").click()  # again: descending
+        sort_link.click()  # again: descending
         page.wait_for_load_state()
         values = [float(text) for text in column_texts(page, metric) if text]
         assert values == sorted(values, reverse=True)
