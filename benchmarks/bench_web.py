@@ -1,0 +1,147 @@
+"""Server time of each page of ``mlos-store serve`` on a large experiment, against the library reads behind it.
+
+The store: one experiment of ``--trials`` trials (10,000) with two
+objectives and three tunables, and ``--points`` telemetry points (10M) in
+two metrics: one trial holds ``--big`` of them (1M), the others share the
+rest evenly. Built once in bulk (``new_trial`` per trial, then
+``Experiment.ingest_telemetry`` of Arrow tables) and kept at ``--store``
+for the next run.
+
+Each round times, for every page, ``WebView.respond`` (the server's whole
+work for a request: reads, charts, HTML or JSON; no network) and, side by
+side, the public API reads that page makes with nothing drawn or rendered
+(the baseline); medians over ``--rounds`` rounds, and their ratio. Targets
+(issue 16): every page under 1 s; the telemetry chart of the 1M-point
+trial under 0.5 s (``chart: big trial``, which is the chart alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pyarrow as pa
+
+from mlos_store import Status, Storage
+from mlos_store.web import charts, make_server
+from mlos_store.web.pages import PAGE_ROWS
+
+EXPERIMENT = "bench-web"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+METRICS = ("cpu", "mem")
+INGEST_ROWS = 1_000_000
+
+
+def build(path: Path, trials: int, points: int, big: int) -> None:
+    """The benchmark store: trials first, then telemetry in bulk, 1M points per ingest call."""
+    with Storage(path, mode="exclusive") as storage, storage.experiment(
+            experiment_id=EXPERIMENT, trial_id=1, root_env_config="bench.jsonc", description="web benchmark",
+            tunables={"threads": 1, "buffer_mb": 64, "mode": "a"},
+            opt_targets={"latency": "min", "throughput": "max"}) as exp:
+        rng = np.random.default_rng(7)
+        for n in range(trials):
+            start = T0 + timedelta(seconds=n)
+            trial = exp.new_trial({"threads": int(rng.integers(1, 32)), "buffer_mb": int(rng.integers(16, 1024)),
+                                   "mode": "abc"[n % 3]}, start)
+            if n % 10 == 9:
+                trial.update(Status.FAILED, start + timedelta(seconds=1))
+            else:
+                trial.update(Status.SUCCEEDED, start + timedelta(seconds=1),
+                             {"latency": float(rng.gamma(4, 5)), "throughput": float(rng.normal(100, 15))})
+        per_trial = (points - big) // (trials - 1)
+        counts = np.full(trials, per_trial, dtype=np.int64)
+        counts[0] = big
+        for table in _telemetry_batches(counts):
+            exp.ingest_telemetry(table)
+
+
+def _telemetry_batches(counts: np.ndarray) -> list[pa.Table]:
+    """Arrow tables (trial_id, ts, metric, value) of ``counts[i]`` points of trial i + 1, metrics alternating."""
+    trial_ids = np.repeat(np.arange(1, len(counts) + 1), counts)
+    offsets = np.arange(len(trial_ids)) - np.repeat(np.cumsum(counts) - counts, counts)
+    stamps = np.datetime64(T0.replace(tzinfo=None), "us") + (offsets // 2) * np.timedelta64(10, "ms")
+    values = np.random.default_rng(8).uniform(0, 100, len(trial_ids))
+    metric = pa.array(np.where(offsets % 2 == 0, METRICS[0], METRICS[1]))
+    table = pa.table({"trial_id": pa.array(trial_ids), "ts": pa.array(stamps).cast(pa.timestamp("us", tz="UTC")),
+                      "metric": metric, "value": pa.array(values)})
+    return [table.slice(start, INGEST_ROWS) for start in range(0, table.num_rows, INGEST_ROWS)]
+
+
+def cases(storage: Storage, small: int) -> dict[str, tuple[str, Callable[[], object]]]:
+    """Page name -> (its URL path, the library reads behind it)."""
+    data = storage.experiments[EXPERIMENT]
+    here = "/experiments/" + quote(EXPERIMENT, safe="")
+
+    def experiment_reads() -> object:
+        return storage.overview(), data.results_table, data.best(), data.telemetry_summary()
+
+    return {
+        "experiments": ("/", lambda: (storage.overview(), data.objectives, data.ranked())),
+        "experiment": (here, experiment_reads),
+        "experiment sorted+filtered": (f"{here}?status=SUCCEEDED&sort=result.latency&order=desc&x=config.threads",
+                                       experiment_reads),
+        "experiment last page": (f"{here}?page={-(-len(data.trials) // PAGE_ROWS)}", experiment_reads),
+        "trials JSON": (f"/api{here}/trials?sort=config.buffer_mb", lambda: data.results_table),
+        "trial (small)": (f"{here}/trials/{small}", lambda: (data.trials[small].results_dict,
+                                                             data.telemetry_summary(small))),
+        "trial (1M points)": (f"{here}/trials/1", lambda: (data.trials[1].results_dict, data.telemetry_summary(1))),
+        "trial 1M + 2 overlaid": (f"{here}/trials/1?compare={small},{small + 1}",
+                                  lambda: data.telemetry_summary([1, small, small + 1])),
+    }
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, default=Path("bench_web.duckdb"), help="the store (built if missing)")
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--points", type=int, default=10_000_000)
+    parser.add_argument("--big", type=int, default=1_000_000, help="points of trial 1")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    if not args.store.exists():
+        started = time.perf_counter()
+        build(args.store, args.trials, args.points, args.big)
+        print(f"built {args.store} ({args.trials:,} trials, {args.points:,} points) in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+    server = make_server(args.store, port=0)
+    try:
+        view = server.view
+        table = cases(server.storage, small=2)
+        data = server.storage.experiments[EXPERIMENT]
+        big_chart = lambda: charts.telemetry_chart(data, list(METRICS), [1])  # noqa: E731
+        page_times: dict[str, list[float]] = {name: [] for name in [*table, "chart: big trial"]}
+        read_times: dict[str, list[float]] = {name: [] for name in page_times}
+        for path, _ in table.values():  # warm up: imports, first reads
+            assert view.respond(path).status == 200, path
+        for _ in range(args.rounds):
+            for name, (path, reads) in table.items():
+                read_times[name].append(timed(reads))
+                page_times[name].append(timed(lambda path=path: view.respond(path)))
+            read_times["chart: big trial"].append(timed(lambda: data.telemetry_summary(1)))
+            page_times["chart: big trial"].append(timed(big_chart))
+    finally:
+        server.close()
+    print(f"\n{args.trials:,} trials, {args.points:,} telemetry points (trial 1: {args.big:,}); "
+          f"medians of {args.rounds} rounds\n")
+    print("| page | library reads s | page s | ratio |\n|---|---:|---:|---:|")
+    for name in page_times:
+        reads, page = statistics.median(read_times[name]), statistics.median(page_times[name])
+        print(f"| {name} | {reads:.3f} | {page:.3f} | {page / reads:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
