@@ -64,6 +64,17 @@ def test_wheel_and_installed_package_are_marked_typed(wheel: Path, target: Path)
     assert (target / "mlos_store" / "py.typed").is_file()
 
 
+def test_wheel_holds_the_web_views_templates_and_static_files(wheel: Path) -> None:
+    """``mlos-store serve`` reads its templates and static files from the installed package."""
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {name for name in archive.namelist() if name.startswith("mlos_store/web/")}
+    web = REPO / "mlos_store" / "web"
+    expected = {f"mlos_store/web/{path.relative_to(web).as_posix()}"
+                for pattern in ("*.py", "templates/*.html", "static/*") for path in web.glob(pattern)}
+    assert len(expected) > 8
+    assert shipped == expected
+
+
 def test_wheel_holds_no_tests_or_build_leftovers(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         tops = {name.split("/")[0] for name in archive.namelist()}
