@@ -466,7 +466,8 @@ def pareto_figure(experiment: ExperimentData, *, size_px: tuple[int, int] = (640
         raise InvalidValueError(f"experiment {experiment.experiment_id!r} has {len(objectives)} objective(s): "
                                 "a Pareto front is drawn for exactly two")
     (first, first_direction), (second, second_direction) = objectives.items()
-    table = experiment.results_table.filter(pc.equal(experiment.results_table["status"], "SUCCEEDED"))
+    results = experiment.results_table
+    table = results.filter(pc.equal(results["status"], "SUCCEEDED"))
     front = experiment.best()
     figure = _new_figure(figure_class, width, height)
     ax = figure.subplots()

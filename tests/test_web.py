@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pyarrow.compute as pc
 import pytest
-from webview import HOSTILE, HOSTILE_ID, HOSTILE_METRIC, PLAIN_ID, TRIALS, build_store, running_server
+from webview import HOSTILE, HOSTILE_ID, HOSTILE_METRIC, HOSTILE_TELEMETRY, PLAIN_ID, TRIALS, build_store, running_server
 
 from mlos_store import Storage
 from mlos_store.cli import main
@@ -89,6 +89,7 @@ def test_the_trials_endpoint_sorts_filters_and_pages_the_results_table(server: W
 
 def test_the_experiment_and_trial_endpoints_give_what_the_library_reads(server: WebServer, store: Path) -> None:
     page = get_json(server, "/api" + experiment_url(HOSTILE_ID))
+    telemetry = get_json(server, "/api" + experiment_url(HOSTILE_ID) + "/telemetry")
     trial = get_json(server, "/api" + experiment_url(HOSTILE_ID) + "/trials/3")
     with Storage(store, read_only=True) as storage:
         data = storage.experiments[HOSTILE_ID]
@@ -98,7 +99,8 @@ def test_the_experiment_and_trial_endpoints_give_what_the_library_reads(server: 
         results, config, metadata = stored.results_dict, stored.tunable_config.config_dict, stored.metadata_dict
     assert page["objectives"] == {HOSTILE_METRIC: "min", "cost": "max"}
     assert [row["trial_id"] for row in page["pareto_front"]] == front
-    [metric] = page["telemetry"]
+    [metric] = telemetry["metrics"]
+    assert metric["metric"] == HOSTILE_TELEMETRY
     assert metric["points"] == pc.sum(summary["count"]).as_py()
     assert metric["max"] == pc.max(summary["max"]).as_py()
     assert (trial["results"], trial["config"], trial["trial_config"]) == (results, config, metadata)
@@ -106,6 +108,7 @@ def test_the_experiment_and_trial_endpoints_give_what_the_library_reads(server: 
 
 
 @pytest.mark.parametrize("path", ["/", experiment_url(HOSTILE_ID), experiment_url(HOSTILE_ID) + "/trials/2",
+                                  experiment_url(HOSTILE_ID) + "/telemetry",
                                   experiment_url(HOSTILE_ID) + "/trials/2?compare=3,4",
                                   experiment_url(HOSTILE_ID) + "?status=FAILED&sort=config.mode&order=desc"])
 def test_every_stored_string_is_escaped_in_every_page(server: WebServer, path: str) -> None:
@@ -120,7 +123,7 @@ def test_every_stored_string_is_escaped_in_every_page(server: WebServer, path: s
     ("/experiments/nope", 404), (experiment_url(PLAIN_ID) + "/trials/99", 404),
     (experiment_url(PLAIN_ID) + "/trials/x", 404), ("/static/../../etc/passwd", 404),
     ("/static/%2e%2e%2f%2e%2e%2fetc%2fpasswd", 404), ("/static/server.py", 404), ("/nope", 404),
-    ("/api/experiments/nope", 404), (experiment_url(PLAIN_ID) + "?sort=nope", 400),
+    ("/api/experiments/nope", 404), ("/experiments/nope/telemetry", 404), (experiment_url(PLAIN_ID) + "?sort=nope", 400),
     (experiment_url(PLAIN_ID) + "?status=DONE", 400), (experiment_url(PLAIN_ID) + "?page=9", 400),
     (experiment_url(PLAIN_ID) + "/trials/2?compare=x", 400), (experiment_url(PLAIN_ID) + "/trials/2?compare=99", 404),
 ])

@@ -98,6 +98,7 @@ def test_browse_every_page_sort_filter_and_go_back(page: Page, store: Path, tmp_
         assert chart_marks(page, "history") > TRIALS
         assert chart_marks(page, "pareto") > 0
         assert chart_marks(page, "results") > 0
+        expect(page.locator("#telemetry-section #telemetry")).to_contain_text(HOSTILE_TELEMETRY)
         page.screenshot(path=tmp_path / "experiment.png", full_page=True)
         experiment_page = page.url
 

@@ -76,7 +76,7 @@ def _best_trial(data: ExperimentData) -> dict[str, Any] | None:
 
 
 def experiment_page(storage: Storage, experiment_id: str) -> dict[str, Any]:
-    """One experiment: its record, counts, tunables, Pareto front and telemetry statistics per metric."""
+    """One experiment: its record, counts, tunables and Pareto front (its telemetry: ``telemetry_page``)."""
     data = experiment_of(storage, experiment_id)
     counts = next((row for row in store_state(storage) if row["experiment_id"] == experiment_id), {})
     results = data.results_table
@@ -89,8 +89,13 @@ def experiment_page(storage: Storage, experiment_id: str) -> dict[str, Any]:
         "metrics": [name for name in results.column_names if name.startswith("result.")],
         "pareto_front": _rows(front.select([c for c in front.column_names if c == "trial_id" or c.startswith(
             ("config.", "result."))])),
-        "telemetry": telemetry_by_metric(data.telemetry_summary()),
     }
+
+
+def telemetry_page(storage: Storage, experiment_id: str) -> dict[str, Any]:
+    """An experiment's telemetry statistics per metric: a page of its own, since it reads every point."""
+    data = experiment_of(storage, experiment_id)
+    return {"experiment_id": experiment_id, "metrics": telemetry_by_metric(data.telemetry_summary())}
 
 
 def telemetry_by_metric(summary: pa.Table) -> list[dict[str, Any]]:

@@ -66,10 +66,12 @@ class WebView:
             ((), self.experiments_html),
             (("static", "*"), self.static_file),
             (("experiments", "*"), self.experiment_html),
+            (("experiments", "*", "telemetry"), self.telemetry_html),
             (("experiments", "*", "trials", "#"), self.trial_html),
             (("api", "state"), self.state_json),
             (("api", "experiments"), self.experiments_json),
             (("api", "experiments", "*"), self.experiment_json),
+            (("api", "experiments", "*", "telemetry"), self.telemetry_json),
             (("api", "experiments", "*", "trials"), self.trials_json),
             (("api", "experiments", "*", "trials", "#"), self.trial_json),
         ]
@@ -122,6 +124,10 @@ class WebView:
                          charts=charts.experiment_charts(data, x), state_url="/api/state",
                          statuses=pages.STATUSES, query=query)
 
+    def telemetry_html(self, experiment_id: str, query: dict[str, str]) -> Response:
+        return self.html("telemetry.html", page=pages.telemetry_page(self._storage, experiment_id),
+                         title=f"{experiment_id} telemetry", state_url="/api/state")
+
     def trial_html(self, experiment_id: str, trial_id: int, query: dict[str, str]) -> Response:
         page = pages.trial_page(self._storage, experiment_id, trial_id)
         data = pages.experiment_of(self._storage, experiment_id)
@@ -159,6 +165,9 @@ class WebView:
 
     def experiment_json(self, experiment_id: str, query: dict[str, str]) -> Response:
         return _json(pages.experiment_page(self._storage, experiment_id))
+
+    def telemetry_json(self, experiment_id: str, query: dict[str, str]) -> Response:
+        return _json(pages.telemetry_page(self._storage, experiment_id))
 
     def trials_json(self, experiment_id: str, query: dict[str, str]) -> Response:
         return _json(pages.trials_page(self._storage, experiment_id, **_trials_query(query)))

@@ -39,9 +39,23 @@ async function refresh() {
   if (fresh) {
     document.querySelector("main").replaceWith(document.adoptNode(fresh));
     autoSubmit();
+    await loadSections();
     document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
   }
 }
 
+// A section marked data-load="URL" shows the #telemetry-stats part of that page once it is read
+// (statistics over every telemetry point: the page itself does not wait for them).
+async function loadSections() {
+  for (const section of document.querySelectorAll("[data-load]")) {
+    const response = await fetch(section.dataset.load, { cache: "no-store" });
+    if (!response.ok) continue;
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const part = page.querySelector("#telemetry-stats");
+    if (part) section.replaceChildren(document.adoptNode(part));
+  }
+}
+
 autoSubmit();
+loadSections();
 follow();
