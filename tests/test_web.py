@@ -17,7 +17,16 @@ from urllib.parse import quote
 
 import pyarrow.compute as pc
 import pytest
-from webview import HOSTILE, HOSTILE_ID, HOSTILE_METRIC, HOSTILE_TELEMETRY, PLAIN_ID, TRIALS, build_store, running_server
+from webview import (
+    HOSTILE,
+    HOSTILE_ID,
+    HOSTILE_METRIC,
+    HOSTILE_TELEMETRY,
+    PLAIN_ID,
+    TRIALS,
+    build_store,
+    running_server,
+)
 
 from mlos_store import Storage
 from mlos_store.cli import main
