@@ -132,7 +132,8 @@ def test_every_stored_string_is_escaped_in_every_page(server: WebServer, path: s
     ("/experiments/nope", 404), (experiment_url(PLAIN_ID) + "/trials/99", 404),
     (experiment_url(PLAIN_ID) + "/trials/x", 404), ("/static/../../etc/passwd", 404),
     ("/static/%2e%2e%2f%2e%2e%2fetc%2fpasswd", 404), ("/static/server.py", 404), ("/nope", 404),
-    ("/api/experiments/nope", 404), ("/experiments/nope/telemetry", 404), (experiment_url(PLAIN_ID) + "?sort=nope", 400),
+    ("/api/experiments/nope", 404), ("/experiments/nope/telemetry", 404),
+    (experiment_url(PLAIN_ID) + "?sort=nope", 400),
     (experiment_url(PLAIN_ID) + "?status=DONE", 400), (experiment_url(PLAIN_ID) + "?page=9", 400),
     (experiment_url(PLAIN_ID) + "/trials/2?compare=x", 400), (experiment_url(PLAIN_ID) + "/trials/2?compare=99", 404),
 ])
