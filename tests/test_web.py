@@ -196,6 +196,7 @@ def test_a_writer_beside_a_polled_server_loses_nothing_and_never_times_out(tmp_p
     path = build_store(tmp_path / "live.duckdb")
     count = 40
     with running_server(path) as running:
+        before = get(running, experiment_url(PLAIN_ID))[2]
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(count)], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         seen = []
@@ -206,11 +207,17 @@ def test_a_writer_beside_a_polled_server_loses_nothing_and_never_times_out(tmp_p
         out, err = writer.communicate()
         assert (writer.returncode, out, err) == (0, f"wrote {count}\n", "")
         final = get_json(running, "/api/experiments/plain/trials?status=SUCCEEDED&page=1")
+        after = get(running, experiment_url(PLAIN_ID))[2]
+    assert _history_svg(after) != _history_svg(before)  # charts drawn before the writes are not shown again
     assert seen == sorted(seen)  # counts only grow
     assert final["total"] == TRIALS - 1 + count
     with Storage(path, read_only=True) as storage:
         assert storage.experiments[PLAIN_ID].results_table.num_rows == TRIALS + count
         assert not any(storage.check_integrity().values())
+
+
+def _history_svg(page: str) -> str:
+    return page.split('data-chart="history"', 1)[1].split("</svg>", 1)[0]
 
 
 def test_import_mlos_store_and_its_command_line_never_import_the_web_view() -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,33 @@ if TYPE_CHECKING:
 #: Width and height in pixels of a chart; a multi-panel chart grows by ``PANEL_HEIGHT`` per panel.
 CHART_SIZE = (900, 380)
 PANEL_HEIGHT = 220
+
+
+#: Most charts a ChartCache keeps (the least recently shown go first).
+CACHE_CHARTS = 64
+
+
+class ChartCache:
+    """Charts drawn before, by what they show and the counts they depend on (``pages.chart_state``).
+
+    Drawing is most of a page's time; a page viewed again (or polled) while
+    its experiment is unchanged gets its charts from here. Used under the
+    server's lock, one request at a time.
+    """
+
+    def __init__(self, size: int = CACHE_CHARTS) -> None:
+        self._size = size
+        self._charts: OrderedDict[Hashable, list[Chart]] = OrderedDict()
+
+    def charts(self, key: Hashable, draw_them: Callable[[], list[Chart]]) -> list[Chart]:
+        """The charts of ``key``, drawn by ``draw_them()`` when not kept."""
+        if key in self._charts:
+            self._charts.move_to_end(key)
+            return self._charts[key]
+        drawn = self._charts[key] = draw_them()
+        while len(self._charts) > self._size:
+            self._charts.popitem(last=False)
+        return drawn
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,20 @@ def store_state(storage: Storage) -> list[dict[str, Any]]:
     return [json_ready(row) for row in storage.overview().experiments.to_pylist()]
 
 
+def chart_state(storage: Storage, experiment_id: str) -> tuple[int, ...]:
+    """What every chart of an experiment depends on: trials, trials in each final status, telemetry points.
+
+    Results are stored only with a final status and a final status never
+    changes, and a telemetry point once stored stays as it was; so while
+    these counts stay the same, so does every chart (``charts.ChartCache``).
+    """
+    row = next((row for row in store_state(storage) if row["experiment_id"] == experiment_id), None)
+    if row is None:
+        raise UnknownObjectError(f"no experiment {experiment_id!r} in this store")
+    return tuple(int(row[name]) for name in ("trials", "succeeded", "canceled", "failed", "timed_out",
+                                             "telemetry_points"))
+
+
 def experiments_page(storage: Storage) -> dict[str, Any]:
     """Every experiment: its record, objectives, trials by status, telemetry points and best trial so far."""
     counts = {row["experiment_id"]: row for row in store_state(storage)}

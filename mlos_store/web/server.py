@@ -55,6 +55,7 @@ class WebView:
         self._storage = storage
         self._lock = threading.Lock()
         self._poll_ms = int(poll_seconds * 1000)
+        self._charts = charts.ChartCache()
         self._templates = jinja2.Environment(
             loader=jinja2.PackageLoader("mlos_store.web", "templates"), autoescape=True,
             undefined=jinja2.StrictUndefined)
@@ -92,6 +93,11 @@ class WebView:
         except StoreError as failed:
             return self.error_page(HTTPStatus.SERVICE_UNAVAILABLE, str(failed), segments)
 
+    def forget_charts(self) -> None:
+        """Draw every chart afresh from now on (what a first view of each page costs; for benchmarks)."""
+        with self._lock:
+            self._charts = charts.ChartCache()
+
     def _route(self, segments: tuple[str, ...]) -> tuple[Callable[..., Response], list[Any]]:
         """The handler of a path and its arguments (``*`` any segment, ``#`` a trial id)."""
         for pattern, handler in self._routes:
@@ -120,8 +126,10 @@ class WebView:
         trials = pages.trials_page(self._storage, experiment_id, **_trials_query(query))
         x = query.get("x") or (page["tunables"][0] if page["tunables"] else None)
         data = pages.experiment_of(self._storage, experiment_id)
-        return self.html("experiment.html", page=page, trials=trials, x=x, title=experiment_id,
-                         charts=charts.experiment_charts(data, x), state_url="/api/state",
+        drawn = self._charts.charts(("experiment", experiment_id, x, pages.chart_state(self._storage, experiment_id)),
+                                    lambda: charts.experiment_charts(data, x))
+        return self.html("experiment.html", page=page, trials=trials, x=x, title=experiment_id, charts=drawn,
+                         state_url="/api/state",
                          statuses=pages.STATUSES, query=query)
 
     def telemetry_html(self, experiment_id: str, query: dict[str, str]) -> Response:
@@ -135,7 +143,10 @@ class WebView:
         for other in compared[1:]:
             pages.trial_of(data, other)
         metrics = sorted({row["metric"] for row in page["telemetry"]})
-        chart = charts.telemetry_chart(data, metrics, compared) if metrics else None
+        key = ("telemetry", experiment_id, tuple(metrics), tuple(compared),
+               pages.chart_state(self._storage, experiment_id))
+        chart = self._charts.charts(key, lambda: [charts.telemetry_chart(data, metrics, compared)])[0] \
+            if metrics else None
         return self.html("trial.html", page=page, chart=chart, compared=compared[1:],
                          title=f"{experiment_id} trial {trial_id}", state_url="/api/state")
 
