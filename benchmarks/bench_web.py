@@ -83,7 +83,7 @@ def cases(storage: Storage, small: int) -> dict[str, tuple[str, Callable[[], obj
     here = "/experiments/" + quote(EXPERIMENT, safe="")
 
     def experiment_reads() -> object:
-        return storage.overview(), data.results_table, data.best(), data.telemetry_summary()
+        return storage.overview(), data.results_table, data.best()
 
     return {
         "experiments": ("/", lambda: (storage.overview(), data.objectives, data.ranked())),
@@ -91,6 +91,7 @@ def cases(storage: Storage, small: int) -> dict[str, tuple[str, Callable[[], obj
         "experiment sorted+filtered": (f"{here}?status=SUCCEEDED&sort=result.latency&order=desc&x=config.threads",
                                        experiment_reads),
         "experiment last page": (f"{here}?page={-(-len(data.trials) // PAGE_ROWS)}", experiment_reads),
+        "telemetry (per metric)": (f"{here}/telemetry", lambda: data.telemetry_summary()),
         "trials JSON": (f"/api{here}/trials?sort=config.buffer_mb", lambda: data.results_table),
         "trial (small)": (f"{here}/trials/{small}", lambda: (data.trials[small].results_dict,
                                                              data.telemetry_summary(small))),

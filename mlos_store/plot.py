@@ -266,7 +266,7 @@ def _trial_list(experiment: ExperimentData, trial_ids: Any) -> list[int] | None:
     chosen = distinct_list(trial_ids, "plot trial_ids", "trial ids", lambda t: checked_id(t, "plot trial id"))
     if not chosen:
         raise InvalidValueError("plot trial_ids is empty: pass None for every trial, or name some")
-    known = experiment.trials
+    known = set(experiment.results_table.column("trial_id").to_pylist())  # every trial; cheaper than .trials
     missing = [trial for trial in chosen if trial not in known]
     if missing:
         raise UnknownObjectError(
@@ -408,7 +408,7 @@ def _draw_results(ax: Axes, rows: pa.Table, positions: list[Any], values: list[f
     for n, status in enumerate(sorted(set(statuses))):
         chosen = [i for i, s in enumerate(statuses) if s == status]
         ax.scatter([positions[i] for i in chosen], [values[i] for i in chosen], s=28, color=f"C{n}",
-                   label=status.lower(), zorder=2)
+                   label=status.lower(), zorder=2, rasterized=len(chosen) > _RASTER_ABOVE)
     if best is not None:
         marked = [i for i, trial in enumerate(trial_ids) if trial in best[0]]
         if marked:

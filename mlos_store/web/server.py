@@ -141,7 +141,7 @@ class WebView:
         data = pages.experiment_of(self._storage, experiment_id)
         compared = [trial_id] + [other for other in _id_list(query.get("compare", "")) if other != trial_id]
         for other in compared[1:]:
-            pages.trial_of(data, other)
+            pages.trial_of(self._storage.engine, data, other)
         metrics = sorted({row["metric"] for row in page["telemetry"]})
         key = ("telemetry", experiment_id, tuple(metrics), tuple(compared),
                pages.chart_state(self._storage, experiment_id))
