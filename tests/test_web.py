@@ -22,6 +22,7 @@ from webview import (
     HOSTILE_ID,
     HOSTILE_METRIC,
     HOSTILE_TELEMETRY,
+    HOSTILE_TUNABLE,
     PLAIN_ID,
     TRIALS,
     build_store,
@@ -118,6 +119,11 @@ def test_the_experiment_and_trial_endpoints_give_what_the_library_reads(server: 
 
 @pytest.mark.parametrize("path", ["/", experiment_url(HOSTILE_ID), experiment_url(HOSTILE_ID) + "/trials/2",
                                   experiment_url(HOSTILE_ID) + "/telemetry",
+                                  experiment_url(HOSTILE_ID) + "/charts/history",
+                                  experiment_url(HOSTILE_ID) + "/charts/pareto",
+                                  experiment_url(HOSTILE_ID) + "/charts/results?x="
+                                  + quote(f"config.{HOSTILE_TUNABLE}"),
+                                  experiment_url(HOSTILE_ID) + "/trials/2/chart?compare=3",
                                   experiment_url(HOSTILE_ID) + "/trials/2?compare=3,4",
                                   experiment_url(HOSTILE_ID) + "?status=FAILED&sort=config.mode&order=desc"])
 def test_every_stored_string_is_escaped_in_every_page(server: WebServer, path: str) -> None:
@@ -133,6 +139,7 @@ def test_every_stored_string_is_escaped_in_every_page(server: WebServer, path: s
     (experiment_url(PLAIN_ID) + "/trials/x", 404), ("/static/../../etc/passwd", 404),
     ("/static/%2e%2e%2f%2e%2e%2fetc%2fpasswd", 404), ("/static/server.py", 404), ("/nope", 404),
     ("/api/experiments/nope", 404), ("/experiments/nope/telemetry", 404),
+    (experiment_url(PLAIN_ID) + "/charts/nope", 404), (experiment_url(PLAIN_ID) + "/trials/2/chart?compare=99", 404),
     (experiment_url(PLAIN_ID) + "?sort=nope", 400),
     (experiment_url(PLAIN_ID) + "?status=DONE", 400), (experiment_url(PLAIN_ID) + "?page=9", 400),
     (experiment_url(PLAIN_ID) + "/trials/2?compare=x", 400), (experiment_url(PLAIN_ID) + "/trials/2?compare=99", 404),
@@ -196,7 +203,7 @@ def test_a_writer_beside_a_polled_server_loses_nothing_and_never_times_out(tmp_p
     path = build_store(tmp_path / "live.duckdb")
     count = 40
     with running_server(path) as running:
-        before = get(running, experiment_url(PLAIN_ID))[2]
+        before = get(running, experiment_url(PLAIN_ID) + "/charts/history")[2]
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(count)], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         seen = []
@@ -207,7 +214,7 @@ def test_a_writer_beside_a_polled_server_loses_nothing_and_never_times_out(tmp_p
         out, err = writer.communicate()
         assert (writer.returncode, out, err) == (0, f"wrote {count}\n", "")
         final = get_json(running, "/api/experiments/plain/trials?status=SUCCEEDED&page=1")
-        after = get(running, experiment_url(PLAIN_ID))[2]
+        after = get(running, experiment_url(PLAIN_ID) + "/charts/history")[2]
     assert _history_svg(after) != _history_svg(before)  # charts drawn before the writes are not shown again
     assert seen == sorted(seen)  # counts only grow
     assert final["total"] == TRIALS - 1 + count

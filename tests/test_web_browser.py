@@ -69,7 +69,8 @@ def _keep_errors(message: ConsoleMessage, errors: list[str]) -> None:
 
 
 def chart_marks(page: Page, kind: str) -> int:
-    """How many drawn marks (paths, markers, raster layers) the chart ``kind`` holds; 0 if it has no SVG."""
+    """How many drawn marks (paths, markers, raster layers) the chart ``kind`` holds, once it has loaded."""
+    page.wait_for_selector(f'figure.chart[data-chart="{kind}"] svg')
     count: int = page.locator(f'figure.chart[data-chart="{kind}"] svg').locator("path, use, image").count()
     return count
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .. import plot
 from ..analysis import ExperimentData
-from ..errors import InvalidValueError
+from ..errors import InvalidValueError, UnknownObjectError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,14 +41,14 @@ class ChartCache:
 
     def __init__(self, size: int = CACHE_CHARTS) -> None:
         self._size = size
-        self._charts: OrderedDict[Hashable, list[Chart]] = OrderedDict()
+        self._charts: OrderedDict[Hashable, Chart] = OrderedDict()
 
-    def charts(self, key: Hashable, draw_them: Callable[[], list[Chart]]) -> list[Chart]:
-        """The charts of ``key``, drawn by ``draw_them()`` when not kept."""
+    def chart(self, key: Hashable, draw_it: Callable[[], Chart]) -> Chart:
+        """The chart of ``key``, drawn by ``draw_it()`` when not kept."""
         if key in self._charts:
             self._charts.move_to_end(key)
             return self._charts[key]
-        drawn = self._charts[key] = draw_them()
+        drawn = self._charts[key] = draw_it()
         while len(self._charts) > self._size:
             self._charts.popitem(last=False)
         return drawn
@@ -83,17 +83,31 @@ def svg_text(figure: Figure) -> str:
     return text[text.index("<svg"):]
 
 
-def experiment_charts(data: ExperimentData, x: str | None) -> list[Chart]:
-    """The optimization history, the Pareto front (two objectives) and the first objective against ``x``."""
-    objectives = list(data.objectives)
-    charts = [draw("history", "Optimization history", lambda: plot.history_figure(
-        data, size_px=(CHART_SIZE[0], PANEL_HEIGHT * max(1, len(objectives)) + 60)))]
+def experiment_chart_kinds(objectives: Sequence[str], x: str | None) -> list[tuple[str, str]]:
+    """(kind, title) of each chart of an experiment page: history; Pareto front (two objectives); first
+    objective against ``x``."""
+    kinds = [("history", "Optimization history")]
     if len(objectives) == 2:
-        charts.append(draw("pareto", "Pareto front", lambda: plot.pareto_figure(data, size_px=(640, 480))))
+        kinds.append(("pareto", "Pareto front"))
     if x is not None and objectives:
-        charts.append(draw("results", f"{objectives[0]} against {x}", lambda: plot.results_figure(
-            data, x=x, y=f"result.{objectives[0]}", size_px=CHART_SIZE)))
-    return charts
+        kinds.append(("results", f"{objectives[0]} against {x}"))
+    return kinds
+
+
+def experiment_chart(data: ExperimentData, kind: str, x: str | None) -> Chart:
+    """One chart of ``experiment_chart_kinds``; UnknownObjectError for a kind the experiment has not."""
+    objectives = list(data.objectives)
+    titles = dict(experiment_chart_kinds(objectives, x))
+    if kind not in titles:
+        raise UnknownObjectError(f"experiment {data.experiment_id!r} has no chart {kind!r}")
+    if kind == "history":
+        return draw(kind, titles[kind], lambda: plot.history_figure(
+            data, size_px=(CHART_SIZE[0], PANEL_HEIGHT * max(1, len(objectives)) + 60)))
+    if kind == "pareto":
+        return draw(kind, titles[kind], lambda: plot.pareto_figure(data, size_px=(640, 480)))
+    assert x is not None
+    return draw(kind, titles[kind], lambda: plot.results_figure(data, x=x, y=f"result.{objectives[0]}",
+                                                                size_px=CHART_SIZE))
 
 
 def telemetry_chart(data: ExperimentData, metrics: Sequence[str], trial_ids: Sequence[int]) -> Chart:

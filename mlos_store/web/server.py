@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import jinja2
+import pyarrow.compute as pc
 from markupsafe import Markup
 
 from ..errors import InvalidValueError, StoreError, UnknownObjectError
@@ -68,7 +69,9 @@ class WebView:
             (("static", "*"), self.static_file),
             (("experiments", "*"), self.experiment_html),
             (("experiments", "*", "telemetry"), self.telemetry_html),
+            (("experiments", "*", "charts", "*"), self.experiment_chart_html),
             (("experiments", "*", "trials", "#"), self.trial_html),
+            (("experiments", "*", "trials", "#", "chart"), self.trial_chart_html),
             (("api", "state"), self.state_json),
             (("api", "experiments"), self.experiments_json),
             (("api", "experiments", "*"), self.experiment_json),
@@ -125,12 +128,18 @@ class WebView:
         page = pages.experiment_page(self._storage, experiment_id)
         trials = pages.trials_page(self._storage, experiment_id, **_trials_query(query))
         x = query.get("x") or (page["tunables"][0] if page["tunables"] else None)
+        return self.html("experiment.html", page=page, trials=trials, x=x, title=experiment_id,
+                         chart_kinds=charts.experiment_chart_kinds(list(page["objectives"]), x),
+                         state_url="/api/state", statuses=pages.STATUSES, query=query)
+
+    def experiment_chart_html(self, experiment_id: str, kind: str, query: dict[str, str]) -> Response:
+        """One chart of an experiment page, on a page of its own: the experiment page loads it after itself."""
         data = pages.experiment_of(self._storage, experiment_id)
-        drawn = self._charts.charts(("experiment", experiment_id, x, pages.chart_state(self._storage, experiment_id)),
-                                    lambda: charts.experiment_charts(data, x))
-        return self.html("experiment.html", page=page, trials=trials, x=x, title=experiment_id, charts=drawn,
-                         state_url="/api/state",
-                         statuses=pages.STATUSES, query=query)
+        x = query.get("x") or None
+        key = (experiment_id, kind, x, pages.chart_state(self._storage, experiment_id))
+        chart = self._charts.chart(key, lambda: charts.experiment_chart(data, kind, x))
+        return self.html("chart_page.html", chart=chart, experiment_id=experiment_id, title=chart.title,
+                         state_url="")
 
     def telemetry_html(self, experiment_id: str, query: dict[str, str]) -> Response:
         return self.html("telemetry.html", page=pages.telemetry_page(self._storage, experiment_id),
@@ -138,17 +147,28 @@ class WebView:
 
     def trial_html(self, experiment_id: str, trial_id: int, query: dict[str, str]) -> Response:
         page = pages.trial_page(self._storage, experiment_id, trial_id)
+        compared = self._compared(experiment_id, trial_id, query)
+        return self.html("trial.html", page=page, compared=compared[1:], title=f"{experiment_id} trial {trial_id}",
+                         state_url="/api/state")
+
+    def trial_chart_html(self, experiment_id: str, trial_id: int, query: dict[str, str]) -> Response:
+        """A trial's telemetry chart (with the trials compared to it), loaded by the trial page after itself."""
+        data = pages.experiment_of(self._storage, experiment_id)
+        compared = self._compared(experiment_id, trial_id, query)
+        metrics = pc.unique(data.telemetry_summary(compared)["metric"]).to_pylist()
+        key = (experiment_id, "telemetry", tuple(sorted(metrics)), tuple(compared),
+               pages.chart_state(self._storage, experiment_id))
+        chart = self._charts.chart(key, lambda: charts.telemetry_chart(data, sorted(metrics), compared))
+        return self.html("chart_page.html", chart=chart, experiment_id=experiment_id, title=chart.title,
+                         state_url="")
+
+    def _compared(self, experiment_id: str, trial_id: int, query: dict[str, str]) -> list[int]:
+        """The trial and those of ``?compare=``, each a trial of the experiment (else a 404)."""
         data = pages.experiment_of(self._storage, experiment_id)
         compared = [trial_id] + [other for other in _id_list(query.get("compare", "")) if other != trial_id]
-        for other in compared[1:]:
-            pages.trial_of(self._storage.engine, data, other)
-        metrics = sorted({row["metric"] for row in page["telemetry"]})
-        key = ("telemetry", experiment_id, tuple(metrics), tuple(compared),
-               pages.chart_state(self._storage, experiment_id))
-        chart = self._charts.charts(key, lambda: [charts.telemetry_chart(data, metrics, compared)])[0] \
-            if metrics else None
-        return self.html("trial.html", page=page, chart=chart, compared=compared[1:],
-                         title=f"{experiment_id} trial {trial_id}", state_url="/api/state")
+        for trial in compared:
+            pages.trial_of(self._storage.engine, data, trial)
+        return compared
 
     def error_page(self, status: HTTPStatus, message: str, segments: tuple[str, ...]) -> Response:
         if segments[:1] == ("api",):

@@ -44,14 +44,14 @@ async function refresh() {
   }
 }
 
-// A section marked data-load="URL" shows the #telemetry-stats part of that page once it is read
-// (statistics over every telemetry point: the page itself does not wait for them).
+// A section marked data-load="URL" data-part="ID" shows the element #ID of that page once it is read:
+// charts and statistics over every telemetry point, which the page itself does not wait for.
 async function loadSections() {
   for (const section of document.querySelectorAll("[data-load]")) {
     const response = await fetch(section.dataset.load, { cache: "no-store" });
     if (!response.ok) continue;
     const page = new DOMParser().parseFromString(await response.text(), "text/html");
-    const part = page.querySelector("#telemetry-stats");
+    const part = page.getElementById(section.dataset.part);
     if (part) section.replaceChildren(document.adoptNode(part));
   }
 }
