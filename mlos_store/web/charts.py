@@ -13,7 +13,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import plot
 from ..analysis import ExperimentData
@@ -27,31 +27,34 @@ CHART_SIZE = (900, 380)
 PANEL_HEIGHT = 220
 
 
+T = TypeVar("T")
 #: Most charts a ChartCache keeps (the least recently shown go first).
 CACHE_CHARTS = 64
 
 
 class ChartCache:
-    """Charts drawn before, by what they show and the counts they depend on (``pages.chart_state``).
+    """Charts (and other slow views) made before, by what they show and the counts they depend on.
 
-    Drawing is most of a page's time; a page viewed again (or polled) while
-    its experiment is unchanged gets its charts from here. Used under the
-    server's lock, one request at a time.
+    The key ends with ``pages.chart_state``: drawing is most of a chart's
+    time, so a chart viewed again (or polled) while its experiment is
+    unchanged comes from here. Used under the server's lock, one request at
+    a time.
     """
 
     def __init__(self, size: int = CACHE_CHARTS) -> None:
         self._size = size
-        self._charts: OrderedDict[Hashable, Chart] = OrderedDict()
+        self._kept: OrderedDict[Hashable, Any] = OrderedDict()
 
-    def chart(self, key: Hashable, draw_it: Callable[[], Chart]) -> Chart:
-        """The chart of ``key``, drawn by ``draw_it()`` when not kept."""
-        if key in self._charts:
-            self._charts.move_to_end(key)
-            return self._charts[key]
-        drawn = self._charts[key] = draw_it()
-        while len(self._charts) > self._size:
-            self._charts.popitem(last=False)
-        return drawn
+    def kept(self, key: Hashable, make: Callable[[], T]) -> T:
+        """What ``make()`` gives for ``key``, made only when not kept."""
+        if key in self._kept:
+            self._kept.move_to_end(key)
+            kept: T = self._kept[key]
+            return kept
+        made = self._kept[key] = make()
+        while len(self._kept) > self._size:
+            self._kept.popitem(last=False)
+        return made
 
 
 @dataclass(frozen=True)

@@ -137,13 +137,19 @@ class WebView:
         data = pages.experiment_of(self._storage, experiment_id)
         x = query.get("x") or None
         key = (experiment_id, kind, x, pages.chart_state(self._storage, experiment_id))
-        chart = self._charts.chart(key, lambda: charts.experiment_chart(data, kind, x))
+        chart = self._charts.kept(key, lambda: charts.experiment_chart(data, kind, x))
         return self.html("chart_page.html", chart=chart, experiment_id=experiment_id, title=chart.title,
                          state_url="")
 
     def telemetry_html(self, experiment_id: str, query: dict[str, str]) -> Response:
-        return self.html("telemetry.html", page=pages.telemetry_page(self._storage, experiment_id),
+        return self.html("telemetry.html", page=self._telemetry_page(experiment_id),
                          title=f"{experiment_id} telemetry", state_url="/api/state")
+
+    def _telemetry_page(self, experiment_id: str) -> dict[str, Any]:
+        """``pages.telemetry_page``, kept as charts are: it reads every point of the experiment."""
+        key = (experiment_id, "telemetry statistics", pages.chart_state(self._storage, experiment_id))
+        page: dict[str, Any] = self._charts.kept(key, lambda: pages.telemetry_page(self._storage, experiment_id))
+        return page
 
     def trial_html(self, experiment_id: str, trial_id: int, query: dict[str, str]) -> Response:
         page = pages.trial_page(self._storage, experiment_id, trial_id)
@@ -158,7 +164,7 @@ class WebView:
         metrics = pc.unique(data.telemetry_summary(compared)["metric"]).to_pylist()
         key = (experiment_id, "telemetry", tuple(sorted(metrics)), tuple(compared),
                pages.chart_state(self._storage, experiment_id))
-        chart = self._charts.chart(key, lambda: charts.telemetry_chart(data, sorted(metrics), compared))
+        chart = self._charts.kept(key, lambda: charts.telemetry_chart(data, sorted(metrics), compared))
         return self.html("chart_page.html", chart=chart, experiment_id=experiment_id, title=chart.title,
                          state_url="")
 
@@ -198,7 +204,7 @@ class WebView:
         return _json(pages.experiment_page(self._storage, experiment_id))
 
     def telemetry_json(self, experiment_id: str, query: dict[str, str]) -> Response:
-        return _json(pages.telemetry_page(self._storage, experiment_id))
+        return _json(self._telemetry_page(experiment_id))
 
     def trials_json(self, experiment_id: str, query: dict[str, str]) -> Response:
         return _json(pages.trials_page(self._storage, experiment_id, **_trials_query(query)))
