@@ -227,14 +227,6 @@ def medians(timings: dict[str, list[float]], prefix: str) -> dict[str, float]:
     return {f"{prefix} {call} ms": statistics.median(values) for call, values in timings.items()}
 
 
-def sample_trials(exp: Experiment, count: int, sample: int) -> tuple[dict[str, list[float]], int]:
-    """Per-call ms of ``sample`` trials on ``exp``; the count after."""
-    timings: dict[str, list[float]] = {}
-    for _ in range(sample):
-        count = store_trial(exp, count + 1, timings)
-    return timings, count
-
-
 def side_by_side(exp: Experiment, bare: Bare, count: int, sample: int,
                  n_points: int = POINTS) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
     """Store and bare DuckDB, trial by trial in turn, bare grown to the store's size first."""
@@ -366,8 +358,9 @@ def lived_checkpoint(path: Path, bare: Bare, count: int, args: argparse.Namespac
     """Every figure at one size of the store grown turn by turn; the count after."""
     figures: dict[str, float] = {"trials stored": count}
     with experiment(path, linger=0) as exp:
-        shared, count = sample_trials(exp, count, args.sample)
+        shared, bare_beside_shared, count = side_by_side(exp, bare, count, args.sample)
         figures.update(medians(shared, "shared"))
+        figures.update(medians(bare_beside_shared, "bare beside shared"))
         figures["shared turn: get_trial_by_id ms"] = read_ms(exp, args.sample)
     with experiment(path, mode="exclusive") as exp:
         store_ms, bare_ms, count = side_by_side(exp, bare, count, args.sample)
@@ -446,8 +439,12 @@ def growth_ratio(name: str, value: float, first: float) -> float | None:
 
 
 def vs_bare(figures: dict[str, float]) -> dict[str, float]:
-    """Exclusive store / bare DuckDB per call (ms), and store rate / bare rate for big telemetry."""
+    """Store / bare DuckDB per call (ms), each against the bare trials interleaved with it, and
+    store rate / bare rate for big telemetry."""
     ratios = {call: figures[f"exclusive {call} ms"] / figures[f"bare {call} ms"] for call in CALLS}
+    if "shared trial ms" in figures:
+        ratios |= {f"shared {call}": figures[f"shared {call} ms"] / figures[f"bare beside shared {call} ms"]
+                   for call in CALLS}
     rate = f"telemetry {BIG_POINTS:,} points/s"
     if f"exclusive {rate}" in figures:
         ratios[f"{rate} (rate ratio)"] = figures[f"exclusive {rate}"] / figures[f"bare {rate}"]
@@ -476,11 +473,14 @@ def markdown(title: str, results: dict[int, dict[str, float]]) -> str:
             ratio = growth_ratio(name, value, first[name]) if n else None
             cells.append(number(name, value) + (f" ({ratio:.2f}x)" if ratio is not None else ""))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "mlos_store exclusive / bare DuckDB, interleaved (ratio, target <= 1.5x; "
-              "telemetry rate ratio target >= 0.7x):", "", header[0].format("call"), header[1]]
+    lines += ["", "mlos_store / bare DuckDB, interleaved trial by trial (ratio; exclusive target <= 1.5x, "
+              "telemetry rate ratio target >= 0.7x; in brackets: that ratio's growth from the first column, "
+              "the store's growth with the machine's load taken out):", "", header[0].format("call"), header[1]]
     bare = {n: vs_bare(results[n]) for n in sizes_}
     for call in bare[sizes_[0]]:
-        lines.append(f"| {call} | " + " | ".join(f"{bare[n][call]:.2f}x" for n in sizes_) + " |")
+        cells = [f"{bare[n][call]:.2f}x" + (f" ({bare[n][call] / bare[sizes_[0]][call]:.2f}x)" if n else "")
+                 for n in sizes_]
+        lines.append(f"| {call} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

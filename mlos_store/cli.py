@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "`export` wrote) or from another store file", parents=[store])
     load.add_argument("source", metavar="SOURCE", help="a dataset folder, or a store file")
     load.add_argument("--experiment", nargs="+", action="extend", metavar="ID", help="only these experiments")
+    _command(commands, "compact", run_compact, "rewrite the store file as compactly as a bulk copy of its rows "
+             "(other processes wait meanwhile)", parents=[store])
     _plot_command(commands, experiment, telemetry)
     sql = _command(commands, "sql", run_sql, "run one read-only SQL statement (a SELECT) over the store's tables",
                    parents=[store, output])
@@ -371,6 +373,14 @@ def import_summary(report: ImportReport) -> str:
     return (f"imported from the store {report.path}: experiment(s) {', '.join(report.experiment_ids) or 'none'}; "
             f"new: {report.new_experiments} experiment(s), {report.new_trials} trial(s), {report.new_configs} "
             f"config(s), {report.new_telemetry_points} telemetry point(s)")
+
+
+def run_compact(args: argparse.Namespace) -> None:
+    if not os.path.isfile(args.path):
+        raise InvalidValueError(f"cannot compact {args.path!r}: no such file")
+    with Storage(args.path) as storage:
+        before, after = storage.compact()
+    print(f"compacted {args.path}: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
 
 
 def run_plot(args: argparse.Namespace) -> None:

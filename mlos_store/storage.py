@@ -9,7 +9,7 @@ from typing import Any
 
 from . import parquet
 from .analysis import ExperimentData, experiments
-from .engine import DEFAULT_LINGER, DEFAULT_TIMEOUT, Engine
+from .engine import DEFAULT_LINGER, DEFAULT_TIMEOUT, Compacted, Engine
 from .experiment import Experiment, restore_experiment
 from .import_store import ImportReport, import_store
 from .overview import StoreOverview, store_overview
@@ -135,6 +135,17 @@ class Storage:
         """
         table = self._engine.fetch_table(self._engine.catalog.store_integrity_violations)
         return dict(zip(table.column("guarantee").to_pylist(), table.column("violations").to_pylist()))
+
+    def compact(self) -> Compacted:
+        """Rewrite the file as compactly as a bulk copy of its rows: (bytes before, bytes after).
+
+        A file written a turn at a time (the shared mode) grows to about
+        1.4-1.8x the same rows written at once, as each turn's checkpoint
+        leaves free and partly used blocks; compacting packs it again.
+        Other processes wait meanwhile; every row, id and sequence is kept,
+        and a compaction killed part way leaves the store as it was.
+        """
+        return self._engine.compact()
 
     def close(self) -> None:
         self._engine.close()

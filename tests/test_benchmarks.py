@@ -143,7 +143,8 @@ def test_runner_refuses_a_backend_whose_counts_are_wrong(runner: Any, tmp_path: 
 GROWTH = RUNNER.parent / "bench_growth.py"
 GROWTH_CALLS = ("new_trial", "RUNNING", "telemetry", "SUCCEEDED", "trial")
 PER_CALL = {f"{mode} {call} ms" for mode in ("exclusive", "bare") for call in GROWTH_CALLS}
-LIVED_FIGURES = {"trials stored", *(f"shared {call} ms" for call in GROWTH_CALLS), "shared turn: get_trial_by_id ms",
+LIVED_FIGURES = {"trials stored", *(f"shared {call} ms" for call in GROWTH_CALLS),
+                 *(f"bare beside shared {call} ms" for call in GROWTH_CALLS), "shared turn: get_trial_by_id ms",
                  "exclusive get_trial_by_id ms", *PER_CALL, "store MB", "bulk copy MB", "store / bulk copy",
                  "free blocks %", "writers trials/s", "reader loads/s"}
 HELD_FIGURES = {"trials stored", *PER_CALL, "exclusive telemetry 1,000 points/s", "bare telemetry 1,000 points/s"}
@@ -168,7 +169,7 @@ def test_growth_benchmark_quick_mode_gives_every_figure_a_number_at_every_size(t
     rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ")]
     titles = [cells[0].strip() for cells in rows]
     assert titles.count("figure") == titles.count("call") == 2
-    lived_rows = len(LIVED_FIGURES) - 1 + len(GROWTH_CALLS)  # every figure but the count, in the header
+    lived_rows = len(LIVED_FIGURES) - 1 + 2 * len(GROWTH_CALLS)  # every figure but the count; exclusive and shared
     held_rows = len(HELD_FIGURES) - 1 + len(GROWTH_CALLS) + 1  # and the telemetry rate ratio
     assert len(rows) == 4 + lived_rows + held_rows
     for cells in rows:

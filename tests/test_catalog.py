@@ -212,7 +212,28 @@ def test_placeholders_ignore_quoted_text_and_comments() -> None:
 #: The turn of a shared store (attach, use, leave, detach): statements that cannot be
 #: prepared or run inside a transaction; each is checked by running a whole turn.
 TURN = ["store_attach", "store_attach_read_only", "store_use", "store_leave", "store_detach"]
-TRANSACTIONAL_QUERIES = sorted(set(QUERIES) - set(TURN))
+#: Compaction's statements name the two files it attaches, in one sequence: checked by running a compaction.
+COMPACTION = sorted(name for name in QUERIES if name.startswith("compaction_"))
+TRANSACTIONAL_QUERIES = sorted(set(QUERIES) - set(TURN) - set(COMPACTION))
+
+
+def test_a_compaction_runs_every_compaction_statement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlos_store.engine.connection import Connection
+
+    ran: list[str] = []
+    real_run = Connection._run
+
+    def spy(self: Connection, con: duckdb.DuckDBPyConnection, query: Query, params: dict[str, object]) -> object:
+        ran.append(query.name)
+        return real_run(self, con, query, params)
+
+    engine = Engine(tmp_path / "store.duckdb")
+    monkeypatch.setattr(Connection, "_run", spy)
+    try:
+        engine.compact()
+    finally:
+        engine.close()
+    assert COMPACTION and set(COMPACTION) <= set(ran)
 
 
 @pytest.mark.parametrize("name", TURN)

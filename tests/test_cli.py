@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -278,6 +279,18 @@ def test_import_of_a_store_file_reports_what_it_added(capsys: pytest.CaptureFixt
         assert storage.experiments[EXP].results_table.equals(api.results_table)
 
 
+def test_compact_rewrites_a_copy_of_the_store_keeping_its_results(capsys: pytest.CaptureFixture[str],
+                                                                   demo_store: str, api: Any, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(demo_store, copy)
+    code, out, _ = run(capsys, "compact", str(copy))
+    assert code == 0 and re.fullmatch(rf"compacted {re.escape(str(copy))}: [\d.]+ MB -> [\d.]+ MB\n", out)
+    with Storage(copy, read_only=True) as storage:
+        assert storage.experiments[EXP].results_table.equals(api.results_table)
+    code, _, err = run(capsys, "compact", str(tmp_path / "missing.duckdb"))
+    assert code == 1 and "no such file" in err and not (tmp_path / "missing.duckdb").exists()
+
+
 def test_sql_answers_a_select(capsys: pytest.CaptureFixture[str], demo_store: str, api: Any) -> None:
     code, out, _ = run(capsys, "sql", demo_store, "SELECT status, count(*) AS trials FROM trial GROUP BY status "
                                                   "ORDER BY status", "-f", "csv")
@@ -436,7 +449,7 @@ def _sub_commands() -> list[str]:
 
 def test_every_command_is_covered_by_help() -> None:
     assert _sub_commands() == sorted(["info", "experiments", "trials", "results", "telemetry", "export", "import",
-                                      "plot", "sql", "serve", "demo"])
+                                      "compact", "plot", "sql", "serve", "demo"])
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in _sub_commands()]])

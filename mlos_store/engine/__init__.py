@@ -11,9 +11,11 @@ built in layers, each a module a reader finds by name:
 - ``turns``: the shared mode's turns on the file (OS lock, attach, let go);
 - ``migrations``: a file's schema version and the migrations past it;
 - ``lifecycle``: open, reopen after unpickling, fork, close, exit;
+- ``compaction``: the rows copied into a fresh file that replaces the store;
 - ``queries``: ``Engine``, one public method per query kind, transactions, streams.
 """
 
+from .compaction import Compacted
 from .connection import Row
 from .files import MEMORY, STORE_FORMAT, check_duckdb_file, resolved_store_path
 from .modes import DEFAULT_LINGER, DEFAULT_TIMEOUT, EXCLUSIVE, MODES, SHARED
@@ -21,5 +23,5 @@ from .queries import ArrowInput, Engine
 
 __all__ = [
     "DEFAULT_LINGER", "DEFAULT_TIMEOUT", "EXCLUSIVE", "MEMORY", "MODES", "SHARED", "STORE_FORMAT",
-    "ArrowInput", "Engine", "Row", "check_duckdb_file", "resolved_store_path",
+    "ArrowInput", "Compacted", "Engine", "Row", "check_duckdb_file", "resolved_store_path",
 ]

@@ -17,14 +17,14 @@ import pyarrow as pa
 
 from ..catalog import Query
 from ..errors import InvalidValueError, QueryError, StoreUnavailableError
+from .compaction import Compaction
 from .connection import DURABLE_COMMIT, Row, database_lost, row_type
 from .files import resolved_store_path
-from .lifecycle import Lifecycle
 
 ArrowInput: TypeAlias = "pa.Table | pa.RecordBatch | pa.RecordBatchReader"
 
 
-class Engine(Lifecycle):
+class Engine(Compaction):
     """One DuckDB connection to one store, shared by every object using it.
 
     Calls are serialised by a lock, so experiments and trials of one

@@ -1,0 +1,147 @@
+"""Compaction: the store's rows copied into a fresh file that then replaces it.
+
+A file written turn by turn keeps free and partly used blocks (each turn's
+checkpoint writes new blocks; DuckDB reuses freed ones but never shrinks a
+file), so it ends up larger than the same rows written in bulk. DuckDB's
+own remedy is a copy; this runs it safely under the store's OS lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import duckdb
+
+from ..errors import InvalidValueError, QueryError, StoreUnavailableError
+from .lifecycle import Lifecycle
+
+#: The fresh file is built beside the store under this suffix, then renamed over it.
+COMPACTING_SUFFIX = ".compacting"
+
+
+class Compacted(NamedTuple):
+    """A compaction's result: the store's size in bytes before (with its write-ahead log) and after."""
+
+    bytes_before: int
+    bytes_after: int
+
+
+class Compaction(Lifecycle):
+    """Replaces a store file by a compact copy of its rows, holding the file's OS lock exclusively."""
+
+    def compact(self) -> Compacted:
+        """Copy every row into a freshly created file and rename it over the store.
+
+        Other processes wait (as for any turn) while it runs. It is safe to
+        kill at any point: before the rename the store is untouched (a
+        leftover ``.compacting`` file is removed by the next compaction),
+        after it the new file is complete (synced before the rename).
+        Refused inside a transaction or while a stream is open, on a store
+        opened read-only or in memory, and on a file whose write-ahead log
+        could not be checkpointed (a full disk: free space first).
+        """
+        self._check_compactable()
+        self._check_process()
+        with self._lock:
+            if self._depth or self._streams:
+                raise QueryError("compact() cannot run inside a transaction or while a stream is open")
+            before = _size(self.file) + _size(self.file + ".wal")
+            with self._file_released():
+                self._replace_with_copy()
+            return Compacted(before, _size(self.file))
+
+    def _check_compactable(self) -> None:
+        if self.in_memory:
+            raise InvalidValueError("an in-memory store has no file to compact")
+        if self.read_only:
+            raise InvalidValueError(f"cannot compact {self.path!r}: it is open read-only")
+
+    @contextlib.contextmanager
+    def _file_released(self) -> Iterator[None]:
+        """The block runs holding the OS lock exclusively while this engine has let go of the file."""
+        if self.shared:
+            self._take_gate("use")
+            if self._attached:
+                self._detach()
+            try:
+                yield
+            finally:
+                if self._gate is not None:
+                    self._gate.release()
+            return
+        self._con_or_raise().close()  # exclusive: the OS lock stays held from open to close
+        self._con = None
+        try:
+            yield
+        finally:
+            self._con = self._connect(read_only=False)
+
+    def _replace_with_copy(self) -> None:
+        if os.path.exists(self.file + ".wal"):
+            raise StoreUnavailableError(
+                f"cannot compact {self.path!r}: its write-ahead log could not be moved into the file (is the "
+                "disk full?); nothing was changed")
+        target = self.file + COMPACTING_SUFFIX
+        for leftover in (target, target + ".wal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(leftover)  # from a compaction killed before its rename
+        try:
+            self._create_empty_store(target)
+            self._copy_rows(target)
+            _sync(target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(target)
+            raise
+        os.replace(target, self.file)
+        _sync(os.path.dirname(self.file))
+
+    def _create_empty_store(self, target: str) -> None:
+        try:
+            con = self._configured(duckdb.connect(target))
+        except duckdb.Error as exc:
+            raise StoreUnavailableError(f"cannot compact {self.path!r}: cannot create {target!r}: {exc}") from exc
+        self._migrate(con, from_version=0)
+        con.close()
+
+    def _copy_rows(self, target: str) -> None:
+        """On a private connection: every row into ``target``, its sequences moved on, the counts compared."""
+        sql = self.catalog
+        con = self._connect_memory()
+        try:
+            self._run(con, sql.compaction_attach_source, {"path": self.file})
+            self._run(con, sql.compaction_attach_target, {"path": target})
+            for query in (sql.compaction_use_target, sql.compaction_clear_target_info,
+                          sql.compaction_clear_target_migrations, sql.compaction_copy,
+                          sql.compaction_advance_config_ids, sql.compaction_advance_status_seq):
+                self._run(con, query, {}).fetchall()
+            counts = self._run(con, sql.compaction_row_counts, {}).fetchall()
+            differ = [f"{table}: {source} rows, copied {copied}"
+                      for table, source, copied in counts if source != copied]
+            if differ:
+                raise QueryError(f"compacting {self.path!r} copied the wrong rows ({'; '.join(differ)}); "
+                                 "the store was left as it was")
+            self._run(con, sql.compaction_leave_target, {})
+            self._run(con, sql.compaction_detach_source, {})
+            self._run(con, sql.compaction_detach_target, {})
+        finally:
+            con.close()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+def _sync(path: str) -> None:
+    """Make a file's content, or a directory's entries, durable before the next step relies on them."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
