@@ -20,16 +20,17 @@ failed plot leaves no file (and an existing file as it was).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import itertools
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -72,6 +73,23 @@ class _Line:
 # ---------------------------------------------------------------- telemetry
 
 
+
+_P = ParamSpec("_P")
+
+
+def _literal_text(draw: Callable[_P, Figure]) -> Callable[_P, Figure]:
+    """Stored names (tunables, metrics, experiment ids) are drawn as written: matplotlib would read the text
+    between two ``$`` as math, and fail on what is not valid math."""
+
+    @functools.wraps(draw)
+    def drawn(*args: _P.args, **kwargs: _P.kwargs) -> Figure:
+        _matplotlib_figure()  # MissingDependencyError, with the extra to install, before any import of matplotlib
+        with importlib.import_module("matplotlib").rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
 def plot_telemetry(experiment: ExperimentData, path: str | os.PathLike[str], *, metrics: Sequence[str],
                    trial_ids: Sequence[int] | None = None, since: datetime | None = None,
                    until: datetime | None = None, size_px: tuple[int, int] = (960, 540)) -> Path:
@@ -87,6 +105,7 @@ def plot_telemetry(experiment: ExperimentData, path: str | os.PathLike[str], *, 
     return _save_png(figure, target)
 
 
+@_literal_text
 def telemetry_figure(experiment: ExperimentData, *, metrics: Sequence[str], trial_ids: Sequence[int] | None = None,
                      since: datetime | None = None, until: datetime | None = None,
                      size_px: tuple[int, int] = (960, 540)) -> Figure:
@@ -304,6 +323,7 @@ def plot_results(experiment: ExperimentData, path: str | os.PathLike[str], *, x:
     return _save_png(results_figure(experiment, x=x, y=y, size_px=size_px), target)
 
 
+@_literal_text
 def results_figure(experiment: ExperimentData, *, x: str, y: str, size_px: tuple[int, int] = (960, 540)) -> Figure:
     """The figure ``plot_results`` saves, for a notebook or further drawing.
 
@@ -420,6 +440,7 @@ def _draw_results(ax: Axes, rows: pa.Table, positions: list[Any], values: list[f
 # ---------------------------------------------------------------- optimization history and Pareto front
 
 
+@_literal_text
 def history_figure(experiment: ExperimentData, *, size_px: tuple[int, int] = (960, 400)) -> Figure:
     """Each objective of the SUCCEEDED trials by trial id, with the best value so far as a step line.
 
@@ -453,6 +474,7 @@ def history_figure(experiment: ExperimentData, *, size_px: tuple[int, int] = (96
     return figure
 
 
+@_literal_text
 def pareto_figure(experiment: ExperimentData, *, size_px: tuple[int, int] = (640, 480)) -> Figure:
     """The SUCCEEDED trials on the experiment's two objectives, the Pareto front (``best()``) joined up.
 

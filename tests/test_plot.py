@@ -238,3 +238,22 @@ def test_readme_plot_example_runs_on_the_demo_store(tmp_path: Path, monkeypatch:
     exec(compile(example.group(1), "README.md", "exec"), {})
     assert png_size(tmp_path / "telemetry.png") == (960, 540)
     assert png_size(tmp_path / "latency.png") == (800, 450)
+
+
+def test_names_with_dollar_signs_are_drawn_as_written(tmp_path: Path) -> None:
+    """matplotlib reads text between two '$' as math; a stored name is drawn as text, even when not valid math."""
+    name = "$\\frac$ lat$"
+    with Storage(tmp_path / "s.duckdb") as storage:
+        with storage.experiment(experiment_id="$exp$", trial_id=1, root_env_config="", description="",
+                                tunables={name: 1}, opt_targets={name: "min"}) as exp:
+            for x in (1, 2, 3):
+                trial = exp.new_trial({name: x}, ts_start=T0)
+                trial.update(Status.RUNNING, T0)
+                points = [(T0 + timedelta(seconds=i), name, float(i)) for i in range(3)]
+                trial.update_telemetry(Status.RUNNING, T0, points)
+                trial.update(Status.SUCCEEDED, T0 + timedelta(seconds=9), {name: float(x)})
+        data = storage.experiments["$exp$"]
+        figure = telemetry_figure(data, metrics=[name])
+        assert name in [text.get_text() for ax in figure.axes for text in (ax.title, ax.yaxis.label)]
+        png = plot_results(data, tmp_path / "r.png", x=f"config.{name}", y=f"result.{name}")
+        assert png_size(png) == (960, 540)
