@@ -41,11 +41,15 @@ def expand(kind: str, name: str) -> str:
 
 
 def include(relative: str) -> str:
-    """A repository file's text; must stay inside the repository."""
+    """A repository file's text; must stay inside the repository.
+
+    A ``<details>`` block (GitHub renders the Markdown inside it) is marked
+    for the ``md_in_html`` extension, which does the same here.
+    """
     path = (ROOT / relative).resolve()
     if ROOT not in path.parents:
         raise ValueError(f"include of {relative!r}: outside the repository")
-    return path.read_text()
+    return path.read_text().replace("<details>", '<details markdown="1">')
 
 
 def _cell(text: object) -> str:
