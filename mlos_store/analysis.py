@@ -90,7 +90,15 @@ def experiments(engine: Engine) -> dict[str, ExperimentData]:
 
 
 class ExperimentData(SameStoredThing, TelemetryReads):
-    """One stored experiment, for analysis: its objectives, trials, configs and results."""
+    """One stored experiment, for analysis: its objectives, trials, configs and results.
+
+    Obtained from ``Storage.experiments``. Each property reads the store
+    again, so a view of a running experiment stays current. Two objects of
+    the same experiment are equal and hash equal.
+
+    The ``*_df`` properties raise MissingDependencyError (an ImportError)
+    without pandas (the ``[pandas]`` extra).
+    """
 
     def __init__(self, engine: Engine, *, experiment_id: str, description: str, root_env_config: str,
                  git_repo: str | None, git_commit: str | None) -> None:
@@ -104,10 +112,12 @@ class ExperimentData(SameStoredThing, TelemetryReads):
 
     @property
     def experiment_id(self) -> str:
+        """The experiment's id."""
         return self._experiment_id
 
     @property
     def description(self) -> str:
+        """The stored description."""
         return self._description
 
     @property
@@ -117,10 +127,12 @@ class ExperimentData(SameStoredThing, TelemetryReads):
 
     @property
     def git_repo(self) -> str | None:
+        """The ``origin`` remote (else the checkout's folder) of the root config's checkout, or None."""
         return self._git_repo
 
     @property
     def git_commit(self) -> str | None:
+        """The checkout's ``HEAD`` commit when the experiment was created, or None."""
         return self._git_commit
 
     def __repr__(self) -> str:
@@ -204,6 +216,9 @@ class ExperimentData(SameStoredThing, TelemetryReads):
         Ordered by the objectives' values in their order (best first), then
         trial id. Two objectives or fewer: one sort; more: pairwise, so
         slower for many thousand trials.
+
+        Raises:
+            InvalidValueError: A direction other than "min" / "max", or no objectives at all.
         """
         objectives = self._checked_objectives(objectives)
         query = (self._sql.experiment_pareto_front_2d if len(objectives) <= _SWEEP_OBJECTIVES
@@ -217,6 +232,9 @@ class ExperimentData(SameStoredThing, TelemetryReads):
         then by trial id, so with one objective ``ranked().slice(0, n)`` is
         the n best trials; with several, unlike ``best()``, the order is
         lexicographic, not Pareto. Trials are left out as in ``best()``.
+
+        Raises:
+            InvalidValueError: A direction other than "min" / "max", or no objectives at all.
         """
         return self._results_in_order(self._sql.experiment_trials_ranked, self._checked_objectives(objectives))
 
@@ -240,7 +258,13 @@ class ExperimentData(SameStoredThing, TelemetryReads):
 
 
 class TrialData(SameStoredThing):
-    """One stored trial, as it was when its experiment's ``trials`` were read."""
+    """One stored trial, as it was when its experiment's ``trials`` were read.
+
+    Its status, times and runner are that snapshot; its results, trial
+    config and telemetry are read from the store when asked. Two objects of
+    the same trial are equal and hash equal. The ``*_df`` properties raise
+    MissingDependencyError (an ImportError) without pandas.
+    """
 
     def __init__(self, engine: Engine, *, experiment_id: str, trial_id: int, ts_start: datetime,
                  ts_end: datetime | None, tunable_config_id: int, tunable_config_trial_group_id: int,
@@ -258,34 +282,42 @@ class TrialData(SameStoredThing):
 
     @property
     def experiment_id(self) -> str:
+        """The id of the trial's experiment."""
         return self._experiment_id
 
     @property
     def trial_id(self) -> int:
+        """The trial's id within its experiment."""
         return self._trial_id
 
     @property
     def ts_start(self) -> datetime:
+        """When the trial started (its scheduled start until it runs), in UTC."""
         return self._ts_start
 
     @property
     def ts_end(self) -> datetime | None:
+        """When the trial ended, in UTC; None until it has a final status."""
         return self._ts_end
 
     @property
     def status(self) -> Status:
+        """The trial's status when it was read."""
         return self._status
 
     @property
     def trial_runner_id(self) -> int | None:
+        """The runner the trial was assigned to, or None."""
         return self._trial_runner_id
 
     @property
     def tunable_config_id(self) -> int:
+        """The id of the trial's tunable values."""
         return self._tunable_config_id
 
     @property
     def tunable_config_trial_group_id(self) -> int:
+        """The smallest trial id of the experiment that used the same config."""
         return self._group_id
 
     def __repr__(self) -> str:
@@ -296,10 +328,12 @@ class TrialData(SameStoredThing):
 
     @property
     def tunable_config(self) -> TunableConfigData:
+        """The trial's tunable values."""
         return TunableConfigData(self._engine, self._tunable_config_id)
 
     @property
     def tunable_config_trial_group(self) -> TunableConfigTrialGroupData:
+        """The trials of the experiment that used the same config (repeats of this one)."""
         return TunableConfigTrialGroupData(self._engine, self._experiment_id, self._tunable_config_id, self._group_id)
 
     def _result_rows(self) -> pa.Table:

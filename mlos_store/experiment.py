@@ -56,6 +56,13 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
     experiment was created: a different type is refused, and a tunable
     given with a None default (no type) keeps the stored type, so new trials
     cannot put a str where earlier trials stored ints.
+
+    Raises:
+        InvalidValueError: (when made) an empty or non-str id, a trial id outside ``[0, 2**63 - 1)``,
+            non-str texts, an objective direction other than ``"min"`` / ``"max"``.
+        ObjectiveConflictError: (when entered) the experiment is stored with other objectives.
+        TunableConflictError: (when entered) a tunable is stored with another type.
+        ExperimentStateError: entered twice; or a write (``new_trial``, ``merge``) outside ``with``.
     """
 
     def __init__(self, *, engine: Engine, schema: Catalog, tunables: TunablesLike, experiment_id: str,
@@ -165,6 +172,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
 
     @property
     def experiment_id(self) -> str:
+        """The experiment's id."""
         return self._experiment_id
 
     @property
@@ -176,18 +184,22 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
 
     @property
     def description(self) -> str:
+        """The description (once entered, the stored one)."""
         return self._description
 
     @property
     def root_env_config(self) -> str:
+        """The root environment config's path (once entered, the stored one)."""
         return self._root_env_config
 
     @property
     def tunables(self) -> Tunables:
+        """The declared tunables and their defaults (once entered, typed as stored)."""
         return self._tunables
 
     @property
     def opt_targets(self) -> dict[str, str]:
+        """Objectives: metric name to ``"min"`` or ``"max"``, in declared order (a copy)."""
         return dict(self._opt_targets)
 
     def __repr__(self) -> str:
@@ -199,9 +211,21 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
                   config: Mapping[str, Any] | None = None) -> Trial:
         """Store a PENDING trial of these tunable values, scheduled at ``ts_start``.
 
-        Everything is checked before anything is written: unknown tunables,
-        values of the wrong type, and a ``config`` that is not a mapping of
-        JSON-serialisable values are refused with InvalidValueError.
+        Everything is checked before anything is written. Equal values
+        share one stored tunable config (``tunable_config_id``).
+
+        Args:
+            tunables: Values of declared tunables (a mapping, or a Tunables); the rest keep their defaults.
+            ts_start: When the trial is scheduled to start (default: now); naive means local time.
+            config: The trial config: JSON-serialisable values that are not tunables (repeat number, ...).
+
+        Returns:
+            The new trial, PENDING, under the next free trial id.
+
+        Raises:
+            InvalidValueError: A tunable the experiment does not declare, a value of another type, a
+                ``config`` that is not a mapping of JSON-serialisable values, a bad ``ts_start``.
+            ExperimentStateError: The experiment is not entered.
         """
         self._require_entered("add trials")
         values = self._tunables.assign(tunable_values(tunables))
@@ -256,6 +280,9 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         trial id, with their tunables imputed as ``mlos_store.merge``
         describes; an experiment that merges others has an ``imputed``
         column (after ts_end) naming, per row, the imputed tunables.
+
+        Raises:
+            InvalidValueError: ``last_trial_id`` is not an int.
         """
         last_trial_id = checked_id(last_trial_id, "last_trial_id")
         with self._engine.transaction():
@@ -277,6 +304,9 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         as ``last_trial_id``: it is the largest own id seen (or -2 when only
         merged trials came back), the next call returns exactly the own
         trials after it, and merged trials come only with -1.
+
+        Raises:
+            InvalidValueError: ``last_trial_id`` is not an int.
         """
         return load_from_table(self.load_table(last_trial_id), self._experiment_id)
 
@@ -287,8 +317,20 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         trials after this experiment's own, as ``mlos_store.merge``
         describes. Every id is checked before anything is recorded: unknown
         ids, this experiment, conflicting objective directions and tunables
-        of types that do not fit are refused. Returns, per experiment, the
-        tunables dropped from and imputed into its configs.
+        of types that do not fit are refused, and then nothing is recorded.
+
+        Args:
+            experiment_ids: The experiments to merge in; merging one again changes nothing.
+
+        Returns:
+            Per experiment, the tunables dropped from and imputed into its configs.
+
+        Raises:
+            UnknownObjectError: An id that is not stored (a KeyError).
+            InvalidValueError: This experiment's own id.
+            ObjectiveConflictError: A shared objective with the other direction.
+            TunableConflictError: A shared tunable declared with a type that does not fit.
+            ExperimentStateError: The experiment is not entered.
         """
         self._require_entered("merge other experiments")
         return merge_experiments(self._engine, self._experiment_id, self._opt_targets, experiment_ids)
@@ -299,8 +341,12 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         For harnesses that buffer. One transaction and one insert; points
         already stored are skipped as in ``Trial.update_telemetry``. Accepts
         any stored trial of this experiment, whatever its status, and
-        records no status; an unknown trial id stores nothing and raises
-        UnknownObjectError (a KeyError).
+        records no status.
+
+        Raises:
+            UnknownObjectError: A trial id this experiment does not have (a KeyError); nothing is stored.
+            InvalidValueError: Other columns than trial_id, ts, metric, value; timestamps mixing naive and
+                aware; values that cannot be stored. Nothing is stored.
         """
         telemetry.ingest_many(self._engine, self._experiment_id, points)
 
@@ -313,12 +359,20 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         return TelemetryBuffer(self._engine, self._experiment_id)
 
     def load_telemetry(self, trial_id: int) -> list[tuple[datetime, str, Any]]:
-        """``[(ts, metric, value), ...]`` of one trial by ts then metric: ``telemetry_table`` converted."""
+        """``[(ts, metric, value), ...]`` of one trial by ts then metric: ``telemetry_table`` converted.
+
+        Raises:
+            UnknownObjectError: The experiment has no such trial.
+        """
         self._require_trial(checked_id(trial_id, "trial_id"))
         return telemetry_from_table(self.telemetry_table(trial_id))
 
     def load_tunable_config(self, config_id: int) -> dict[str, Any]:
-        """The tunable values stored under ``config_id``."""
+        """The tunable values stored under ``config_id``.
+
+        Raises:
+            UnknownObjectError: No config has that id.
+        """
         config_id = checked_id(config_id, "config_id")
         with self._engine.transaction():
             if not self._engine.fetch_value(self._sql.tunable_config_exists, config_id=config_id):
@@ -334,6 +388,9 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         ``trial_runner_assigned`` True keeps only trials assigned to a
         runner, False only unassigned ones, None both. Each comes with its
         tunables, trial config and runner restored (three queries).
+
+        Raises:
+            InvalidValueError: ``trial_runner_assigned`` is not None, True or False, or a bad timestamp.
         """
         if trial_runner_assigned is not None and not isinstance(trial_runner_assigned, bool):
             raise InvalidValueError(

@@ -25,7 +25,7 @@ class Storage:
     newer one wrote it. ``read_only=True`` opens an existing file without
     taking the write lock. Close it (or use ``with``) to release the file.
 
-    ``mode`` says how a file is held (see the README, "Parallel runners"):
+    ``mode`` says how a file is held (see the docs, "Share one file between processes"):
     ``"shared"`` (the default for files) lets several processes use it in
     turn, each holding it for one operation or transaction and waiting up
     to ``timeout`` seconds (then StoreBusyError) while another holds it;
@@ -39,6 +39,27 @@ class Storage:
     A store still open when the interpreter exits is closed then (DuckDB
     checkpoints its write-ahead log into the file), since callers such as
     mlos_bench's launcher never close theirs.
+
+    Args:
+        path: The store file, or None / ``":memory:"`` for a private in-memory store.
+        read_only: Open an existing file without writing to it (several readers may share it).
+        mode: ``"shared"`` (the default for a file) or ``"exclusive"``; an in-memory store is exclusive.
+        timeout: Seconds a shared store waits for its turn on the file before StoreBusyError.
+        linger: Seconds a shared store keeps the file after an operation while no one waits.
+
+    Raises:
+        NotAStoreError: The path is not an mlos_store database (a directory, a FIFO, another DuckDB
+            database: left untouched), or is missing with ``read_only=True``.
+        SchemaVersionError: A newer mlos_store wrote the file.
+        StoreUnavailableError: The file cannot be opened (a missing directory, no permission, held by
+            another program); an OSError.
+        StoreBusyError: Another process held the file longer than ``timeout`` (shared mode, and the
+            exclusive mode's open).
+        InvalidValueError: A bad ``mode``, ``timeout`` or ``linger``, or ``mode="shared"`` for an
+            in-memory store or on a platform without ``flock``; a backslash in the path.
+
+    Every method of an open store may also raise StoreBusyError (its turn
+    did not come within ``timeout``) and, once closed, StoreClosedError.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False,
@@ -64,6 +85,7 @@ class Storage:
 
     @property
     def read_only(self) -> bool:
+        """Whether the store was opened with ``read_only=True``."""
         return self._engine.read_only
 
     @property
@@ -73,6 +95,7 @@ class Storage:
 
     @property
     def engine(self) -> Engine:
+        """The engine that runs the named queries (for the library's own modules and the benchmarks)."""
         return self._engine
 
     def get_experiment_by_id(self, experiment_id: str, tunables: TunablesLike | None = None,
@@ -81,14 +104,40 @@ class Storage:
 
         It keeps its stored description, root_env_config and first trial id;
         ``tunables`` default to the stored ones and ``opt_targets`` to the
-        stored objectives (objectives that differ are refused with
-        ObjectiveConflictError). Enter it (``with``) to add trials.
+        stored objectives. Enter it (``with``) to add trials.
+
+        Args:
+            experiment_id: The experiment to restore.
+            tunables: Tunables to use instead of the stored ones (their types must fit).
+            opt_targets: The objectives the caller expects; checked against the stored ones.
+
+        Returns:
+            The experiment, not entered; None when no experiment has that id.
+
+        Raises:
+            InvalidValueError: ``experiment_id`` is not a non-empty str.
+            ObjectiveConflictError: ``opt_targets`` differ from the stored objectives.
         """
         return restore_experiment(self._engine, experiment_id, tunables, opt_targets)
 
     def experiment(self, *, experiment_id: str, trial_id: int, root_env_config: str, description: str,
                    tunables: TunablesLike, opt_targets: Mapping[str, str]) -> Experiment:
-        """An experiment of this store, to be entered with ``with`` (same keywords as mlos_bench)."""
+        """An experiment of this store, to be entered with ``with`` (same keywords as mlos_bench).
+
+        Nothing is written until it is entered: entering creates it, or
+        resumes it if stored (see ``Experiment``).
+
+        Args:
+            experiment_id: The experiment's id, any non-empty text.
+            trial_id: The first trial id to use; a resumed experiment goes on after its largest one.
+            root_env_config: The root environment config's path (recorded, with its git origin).
+            description: Free text; a resumed experiment keeps the stored one.
+            tunables: The tunables' defaults (a mapping of name to value, or a Tunables).
+            opt_targets: Objectives, metric name to ``"min"`` or ``"max"``, in priority order.
+
+        Raises:
+            InvalidValueError: A malformed id, text, trial id or objective direction.
+        """
         return Experiment(engine=self._engine, schema=self._engine.catalog, tunables=tunables,
                           experiment_id=experiment_id, trial_id=trial_id, root_env_config=root_env_config,
                           description=description, opt_targets=opt_targets)
@@ -102,10 +151,23 @@ class Storage:
                        progress: ProgressCallback | None = None) -> list[str]:
         """Store the experiments of a dataset ``Experiment.export_parquet`` wrote; returns their ids.
 
-        All of them, or only ``experiment_ids``; one transaction. An id
-        already stored is refused (InvalidValueError) and nothing is
-        imported; config ids are remapped to this store's. ``progress(done,
-        total)`` is called as tables are read in (``mlos_store.progress``).
+        All of them, or only ``experiment_ids``; one transaction, so a
+        refused import stores nothing. Config ids are remapped to this
+        store's (matched by the hash of their values).
+
+        Args:
+            path: The dataset folder ``export_parquet`` wrote.
+            experiment_ids: Only these experiments (default: every one in the folder).
+            progress: Called as ``progress(done, total)`` as tables are read in (``mlos_store.progress``).
+
+        Returns:
+            The ids of the imported experiments.
+
+        Raises:
+            InvalidValueError: An id already stored here; a folder without a manifest (an export that was
+                killed), a file missing, truncated or not regular, or row counts or config hashes that do
+                not match the manifest and values.
+            UnknownObjectError: An id in ``experiment_ids`` the folder does not hold.
         """
         return parquet.import_experiments(self._engine, path, experiment_ids, progress=progress)
 
@@ -117,7 +179,23 @@ class Storage:
         transaction; importing the same file again adds nothing. A file in
         use by another store is waited for (its turn, up to ``timeout``); the
         rules for locks and for ids that collide are in ``mlos_store.import_store``.
-        ``progress(done, total)`` is called as tables are copied (``mlos_store.progress``).
+
+        Args:
+            path: Another store file of this schema version.
+            experiment_ids: Only these experiments (default: all of the file's).
+            progress: Called as ``progress(done, total)`` as tables are copied (``mlos_store.progress``).
+
+        Returns:
+            What the import added: experiments, trials, configs, telemetry points.
+
+        Raises:
+            TrialConflictError: A trial id of the file is held here by another trial.
+            ObjectiveConflictError: An experiment stored here with other objectives.
+            TunableConflictError: An experiment stored here with other tunable types.
+            NotAStoreError: The file is not a store of this schema version, or holds tables, views or
+                macros a store does not have.
+            StoreBusyError: The file was held by another store longer than ``timeout``.
+            StoreUnavailableError: Another program holds the file.
         """
         return import_store(self._engine, path, experiment_ids, progress=progress)
 
@@ -148,6 +226,7 @@ class Storage:
         return self._engine.compact()
 
     def close(self) -> None:
+        """Release the file (DuckDB writes its log into it); closing twice does nothing."""
         self._engine.close()
 
     def __enter__(self) -> Storage:

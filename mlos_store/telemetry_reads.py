@@ -20,7 +20,14 @@ from .progress import ProgressCallback
 
 
 class TelemetryReads:
-    """Telemetry of one experiment as Arrow: raw, streamed, summarised, downsampled, exported."""
+    """Telemetry of one experiment as Arrow: raw, streamed, summarised, downsampled, exported.
+
+    Every read takes the same filters: ``trial_ids`` (one id or several),
+    ``metrics`` (one name or several), ``start`` (inclusive) and ``end``
+    (exclusive); a trial or metric without points simply has no rows. A
+    malformed filter (a trial id that is not an int, an empty metric name,
+    a start that is not a datetime) raises InvalidValueError.
+    """
 
     _engine: Engine
     _experiment_id: str
@@ -34,6 +41,9 @@ class TelemetryReads:
         ``start`` (inclusive) and ``end`` (exclusive) to a time range.
         ``value`` is numeric whenever any value is; values of mixed types add
         a ``value_json`` column (see ``mlos_store.values``).
+
+        Raises:
+            InvalidValueError: A malformed filter.
         """
         return telemetry.read_telemetry(self._engine, self._experiment_id, trial_ids,
                               metrics=metrics, start=start, end=end)
@@ -44,6 +54,11 @@ class TelemetryReads:
         """``telemetry_table`` as a stream of record batches, read with bounded memory.
 
         Reading it whole gives exactly ``telemetry_table`` of the same filters.
+        Until it is read through (or dropped), a shared store keeps its turn
+        on the file, and other processes wait: read it promptly.
+
+        Raises:
+            InvalidValueError: A malformed filter, or ``batch_size`` not a positive int.
         """
         return telemetry.stream_telemetry(self._engine, self._experiment_id, trial_ids, metrics=metrics,
                                           start=start, end=end, batch_size=batch_size)
@@ -51,20 +66,42 @@ class TelemetryReads:
     def telemetry_summary(self, trial_ids: int | Iterable[int] | None = None, *,
                           metrics: str | Iterable[str] | None = None,
                           start: datetime | None = None, end: datetime | None = None) -> pa.Table:
-        """Per trial and metric: count, min, max, mean, stddev, p50/p90/p95/p99, first_ts, last_ts."""
+        """Per trial and metric: count, min, max, mean, stddev, p50/p90/p95/p99, first_ts, last_ts.
+
+        Statistics use the numeric view of each value (bools as 0/1) and
+        leave NaN, strings and None out, which ``count`` still counts.
+        Percentiles are exact (linear interpolation).
+
+        Raises:
+            InvalidValueError: A malformed filter.
+        """
         return telemetry_stats.summary(self._engine, self._experiment_id, trial_ids, metrics=metrics,
                                        start=start, end=end)
 
     def telemetry_downsample(self, bucket: timedelta, trial_ids: int | Iterable[int] | None = None, *,
                              metrics: str | Iterable[str] | None = None,
                              start: datetime | None = None, end: datetime | None = None) -> pa.Table:
-        """Per trial, metric and epoch-aligned time bucket of width ``bucket``: count, mean, min, max."""
+        """Per trial, metric and epoch-aligned time bucket of width ``bucket``: count, mean, min, max.
+
+        Buckets are aligned to the Unix epoch and labelled by their start, so
+        the buckets of different trials line up.
+
+        Raises:
+            InvalidValueError: ``bucket`` is not a positive timedelta, or a malformed filter.
+        """
         return telemetry_stats.downsample(self._engine, self._experiment_id, bucket, trial_ids,
                                           metrics=metrics, start=start, end=end)
 
     def telemetry_by_config(self, metric: str, *, start: datetime | None = None,
                             end: datetime | None = None) -> pa.Table:
-        """One metric's statistics per tunable config, with ``config.*`` and mean ``result.*`` columns."""
+        """One metric's statistics per tunable config, with ``config.*`` and mean ``result.*`` columns.
+
+        The statistics are over all points of the config's trials; each
+        ``result.*`` is the mean of a numeric result over its SUCCEEDED trials.
+
+        Raises:
+            InvalidValueError: ``metric`` is not a non-empty str, or a malformed time range.
+        """
         return telemetry_stats.by_config(self._engine, self._experiment_id, metric, start=start, end=end)
 
     def export_parquet(self, path: str | os.PathLike[str], *, progress: ProgressCallback | None = None) -> None:

@@ -33,6 +33,9 @@ class Trial(PicklesWithoutCatalog):
     trial): the conditional UPDATE applies it only if the store still holds
     that status, and otherwise the stored status is read and decided from,
     as without a hint. A hint never decides a refusal or a no-op.
+
+    Every method that reads or writes the trial raises UnknownObjectError
+    (a KeyError) if the trial is no longer stored.
     """
 
     def __init__(self, *, engine: Engine, schema: Catalog, experiment_id: str, trial_id: int,
@@ -55,22 +58,27 @@ class Trial(PicklesWithoutCatalog):
 
     @property
     def experiment_id(self) -> str:
+        """The id of the trial's experiment."""
         return self._experiment_id
 
     @property
     def trial_id(self) -> int:
+        """The trial's id within its experiment."""
         return self._trial_id
 
     @property
     def tunable_config_id(self) -> int:
+        """The id of the trial's tunable values (shared by every trial with equal values)."""
         return self._tunable_config_id
 
     @property
     def tunables(self) -> Tunables:
+        """The trial's tunable values."""
         return self._tunables
 
     @property
     def opt_targets(self) -> dict[str, str]:
+        """The experiment's objectives: metric name to ``"min"`` or ``"max"`` (a copy)."""
         return dict(self._opt_targets)
 
     @property
@@ -85,6 +93,9 @@ class Trial(PicklesWithoutCatalog):
         still move it) or has no runner; otherwise the stored runner stays.
         Either way the stored value comes back, so a runner that lost a race
         for the trial learns which runner has it. One transaction.
+
+        Raises:
+            InvalidValueError: ``trial_runner_id`` is not an int in ``[0, 2**31 - 1]``.
         """
         if (not isinstance(trial_runner_id, int) or isinstance(trial_runner_id, bool)
                 or not 0 <= trial_runner_id <= MAX_RUNNER_ID):
@@ -123,9 +134,11 @@ class Trial(PicklesWithoutCatalog):
         """Add keys to the stored trial config (and this object's), in one transaction.
 
         For what a runner learns about a trial after it was created. Values
-        must be JSON-serialisable; a key the trial config already has is
-        refused (InvalidValueError, a ValueError) and nothing is written:
-        stored trial config is never rewritten.
+        must be JSON-serialisable; stored trial config is never rewritten.
+
+        Raises:
+            InvalidValueError: Not a mapping, a value that is not JSON-serialisable, or a key the trial
+                config already has (a ValueError); nothing is written.
         """
         if not isinstance(new_config_data, Mapping):
             raise InvalidValueError(f"trial {self}: new config data must be a mapping, got {new_config_data!r}")
@@ -146,10 +159,28 @@ class Trial(PicklesWithoutCatalog):
                ) -> Mapping[str, Any] | None:
         """Move the trial to ``status`` at ``timestamp``; a final status stores ``metrics``.
 
-        Raises TrialEndedError (a RuntimeError) if the trial has ended, and
-        IllegalTransitionError (a ValueError) for a move backwards; nothing
-        is changed then. The status, its history entry and the metrics are
-        one transaction.
+        Statuses only move forward: PENDING, READY, RUNNING, then one final
+        status (SUCCEEDED, CANCELED, FAILED, TIMED_OUT). The status, its
+        history entry and the metrics are one transaction; the current
+        status again is a no-op.
+
+        Args:
+            status: A Status, its name, or any enum member named like one (mlos_bench's Status).
+            timestamp: When the change happened (naive means local time), kept in the history.
+            metrics: The results, stored with a final status only.
+
+        Returns:
+            ``metrics``, as given (mlos_bench's signature).
+
+        Raises:
+            TrialEndedError: The trial has ended (a RuntimeError); nothing is changed.
+            IllegalTransitionError: A move backwards (a ValueError); nothing is changed.
+            InvalidValueError: An unknown status, a bad timestamp, metrics with a non-final status or
+                holding values that cannot be stored.
+            ConcurrentChangeError: Another writer changed the trial's status meanwhile; nothing is stored.
+
+        Warns:
+            MissingObjectiveWarning: SUCCEEDED without every objective among the metrics (stored anyway).
         """
         status = Status.parse(status, f"trial {self}")
         ts = to_utc(timestamp, f"trial {self} timestamp")
@@ -172,6 +203,12 @@ class Trial(PicklesWithoutCatalog):
         with columns ts, metric, value. A point already stored (same ts and
         metric) is kept as it was. A final status is recorded in the history
         but does not end the trial; the trial's current status is a no-op.
+
+        Raises:
+            TrialEndedError: The trial has ended (a RuntimeError); nothing is stored.
+            IllegalTransitionError: ``status`` is a move backwards; nothing is stored.
+            InvalidValueError: Points that cannot be stored (other columns, mixed naive and aware
+                timestamps, timestamps outside years 1 to 9999, decimals); nothing is stored.
         """
         status = Status.parse(status, f"trial {self}")
         ts = to_utc(timestamp, f"trial {self} timestamp")

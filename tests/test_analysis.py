@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -618,18 +617,6 @@ def test_the_store_and_its_analysis_side_work_without_pandas(tmp_path: Any) -> N
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert "pip install 'mlos_store[pandas]'" in out
-
-
-def test_readme_analysis_example_runs_as_described() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    example = re.search(r"## Analysing results.*?```python\n(.*?)\n```", readme, re.S)
-    assert example, "README has no analysis example"
-    namespace: dict[str, Any] = {}
-    exec(compile(example.group(1), "README.md", "exec"), namespace)
-    assert namespace["results"].column("status").to_pylist() == ["SUCCEEDED"] * 3 + ["PENDING"]
-    assert namespace["front"].column("trial_id").to_pylist() == [3]
-    assert namespace["scores"] == {"latency_ms": 1.5, "throughput": 90}
-    assert namespace["group"] == [2, 4]
 
 
 # ---------------------------------------------------------------- git origin

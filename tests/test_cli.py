@@ -8,7 +8,6 @@ import io
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -565,49 +564,3 @@ def test_console_script_and_python_m_are_wired(demo_store: str) -> None:
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr == "mlos-store: error: only a read statement (SELECT) may run here, got DELETE; " \
                              "nothing was run\n"
-
-
-# ---------------------------------------------------------------- the README's pasted output
-
-
-def _readme_section(title: str) -> str:
-    return (ROOT / "README.md").read_text().split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
-
-
-def _without_file_size(text: str) -> str:
-    return re.sub(r"^file size .*$", "file size (varies)", text, flags=re.M)
-
-
-def test_readme_command_line_output_is_what_the_commands_print(capsys: pytest.CaptureFixture[str],
-                                                               tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    section = _readme_section("Command line")
-    demo_command = re.search(r"<!-- cli-demo-command -->\s*```sh\n(.*?)\n```", section, re.S)
-    assert demo_command
-    monkeypatch.chdir(tmp_path)
-    assert run(capsys, *shlex.split(demo_command.group(1))[1:])[0] == 0
-    examples = re.findall(r"```console\n\$ (mlos-store .*?)\n(.*?)```", section, re.S)
-    assert [shlex.split(command)[1] for command, _ in examples] == [
-        "info", "experiments", "trials", "results", "telemetry", "sql"]
-    for command, pasted in examples:
-        code, out, err = run(capsys, *shlex.split(command)[1:])
-        assert (code, err) == (0, "")
-        assert _without_file_size(out) == _without_file_size(pasted), command
-
-
-def test_readme_plot_image_is_what_its_documented_command_draws(capsys: pytest.CaptureFixture[str],
-                                                                tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("matplotlib")  # the [plot] extra; the [test] extra installs it
-    section = _readme_section("Command line")
-    demo_command = re.search(r"<!-- cli-demo-command -->\s*```sh\n(.*?)\n```", section, re.S)
-    plot_command = re.search(r"<!-- cli-plot-command -->\s*```sh\n(.*?)\n```", section, re.S)
-    assert demo_command and plot_command
-    assert "](docs/telemetry.png)" in section
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "docs").mkdir()
-    assert run(capsys, *shlex.split(demo_command.group(1))[1:])[0] == 0
-    assert run(capsys, *shlex.split(plot_command.group(1))[1:])[0] == 0
-    shipped = ROOT / "docs" / "telemetry.png"
-    assert _png_size(tmp_path / "docs" / "telemetry.png") == _png_size(shipped) == (640, 360)
-    assert shipped.stat().st_size < 100_000  # small enough to keep in the repository

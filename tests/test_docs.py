@@ -1,16 +1,23 @@
-"""The README's example and commands stay true."""
+"""The README's example, commands and output stay true; it stays short, and its links resolve."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from mlos_store import cli
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+#: The README sells and starts you in a minute; the rest is in docs/.
+README_MAX_BYTES = 8 * 1024
 
 
 def _block_after(marker: str) -> str:
@@ -56,3 +63,45 @@ def test_demo_runs_and_resumes(tmp_path: Path) -> None:
     assert "FAILED" in first and "SUCCEEDED" in first
     second = subprocess.run(run, capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert "next trial id 6" in second and "10 completed trials" in second
+
+
+def test_readme_stays_short() -> None:
+    assert len(README.encode()) <= README_MAX_BYTES, "move the new text into a page of docs/ and link to it"
+
+
+def _anchors(page: Path) -> set[str]:
+    """The heading anchors MkDocs' toc gives a page (lower case, punctuation dropped, spaces as -)."""
+    headings = re.findall(r"^#+ (.+)$", page.read_text(), re.M)
+    return {re.sub(r"[\s]+", "-", re.sub(r"[^\w\s-]", "", heading.lower()).strip()) for heading in headings}
+
+
+def test_readme_links_resolve() -> None:
+    links = re.findall(r"\]\(([^)\s]+)\)", README)
+    local = [link for link in links if "://" not in link]
+    assert any(link.startswith("docs/") for link in local)
+    for link in local:
+        path, _, anchor = link.partition("#")
+        target = ROOT / path
+        assert target.is_file(), f"README links to {link}, which does not exist"
+        if anchor and target.parent == ROOT / "docs":
+            assert anchor in _anchors(target), f"README links to {link}: no such heading"
+
+
+def test_readme_command_line_output_is_what_the_commands_print(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    demo_command = shlex.split(_block_after("<!-- cli-demo-command -->"))
+    examples = re.findall(r"```console\n\$ (mlos-store .*?)\n(.*?)```", README, re.S)
+    assert demo_command[0] == "mlos-store" and examples
+    for command in [demo_command, *(shlex.split(command) for command, _ in examples)]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            assert cli.main(command[1:]) == 0, command
+        assert err.getvalue() == "", command
+        if command is not demo_command:
+            shown = dict(examples)[shlex.join(command)]
+            assert _without_file_size(out.getvalue()) == _without_file_size(shown), command
+
+
+def _without_file_size(text: str) -> str:
+    return re.sub(r"^file size .*$", "file size (varies)", text, flags=re.M)

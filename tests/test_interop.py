@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, timedelta
-from pathlib import Path
-from typing import Any
 
 import duckdb
 import pandas as pd
@@ -17,8 +14,6 @@ import pytest
 from conftest import T0
 
 from mlos_store import ExperimentData, Status, Storage
-
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -120,15 +115,3 @@ def test_duckdb_hands_timestamps_back_in_utc_once_its_session_says_so(data: Expe
     assert table.schema.field("ts_start").type == pa.timestamp("us", tz="UTC")
     assert table.column("ts_end").to_pylist()[0] == T0 + timedelta(seconds=4)
     assert table.column("ts_end").to_pylist()[0].utcoffset() == UTC.utcoffset(None)
-
-
-def test_readme_interop_example_runs_as_described() -> None:
-    example = re.search(r"## Using the tables elsewhere.*?```python\n(.*?)\n```", README, re.S)
-    assert example, "README has no interop example"
-    namespace: dict[str, Any] = {}
-    exec(compile(example.group(1), "README.md", "exec"), namespace)
-    assert str(namespace["frame"]["ts_start"].dtype) == "datetime64[us, UTC]"
-    assert str(namespace["frame_nullable"]["result.requests"].dtype) == "int64[pyarrow]"
-    assert namespace["peaks"]["value"].to_list() == [29.0, 49.0, 89.0]
-    assert namespace["fastest"] == [(3, 4)]
-    assert namespace["per_trial"].column("mean_cpu").to_pylist() == [24.5, 44.5, 84.5]

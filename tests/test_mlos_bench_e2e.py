@@ -1,7 +1,7 @@
-"""End to end: mlos_bench's optimization loop stores in mlos_store, through the README's command line.
+"""End to end: mlos_bench's optimization loop stores in mlos_store, through the documented command line.
 
 A mock environment and mlos_bench's mock optimizer run 10 configs x 3
-repeats in a subprocess (``mlos-store-bench``, the README's command); the
+repeats in a subprocess (``mlos-store-bench``, the mlos_bench how-to's command); the
 ``mlos-store`` CLI and ``ExperimentData`` then read what it stored, and a
 second run of the same command resumes the experiment (trial ids go on
 from 31) after warm-starting the optimizer with exactly the stored trials.
@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from docs_blocks import mlos_bench_command, mlos_bench_storage_config
 
 pytest.importorskip("mlos_bench", reason="mlos_bench is not installed: pip install -e '.[test,mlos-bench]'")
 
@@ -35,11 +36,12 @@ FILES = {
                              "mock_env_metrics": ["score"]}},
     "opt.jsonc": {"class": "mlos_bench.optimizers.MockOptimizer",
                   "config": {"optimization_targets": {"score": "min"}, "max_suggestions": 10, "seed": 42}},
-    # The README's storage config.
-    "storage.jsonc": {"class": "mlos_store.mlos_bench.MlosStoreStorage", "config": {"path": "results.duckdb"}},
+    # The storage config the mlos_bench how-to (docs/how-to/mlos-bench.md) tells a user to write.
+    "storage.jsonc": mlos_bench_storage_config(),
 }
-ARGS = ["--config-path", ".", "--environment", "env.jsonc", "--optimizer", "opt.jsonc", "--storage", "storage.jsonc",
-        "--trial-config-repeat-count", "3", "--experiment-id", "e2e", "--log-level", "INFO"]
+# That page's command line, as it is written there.
+ARGS = mlos_bench_command()[1:] + ["--log-level", "INFO"]
+EXP = ARGS[ARGS.index("--experiment-id") + 1]
 REGISTERED = re.compile(r"Register: .* = Status\.SUCCEEDED score: (\{.*\})$", re.MULTILINE)
 
 
@@ -78,7 +80,7 @@ def test_mlos_benchs_loop_stores_resumes_and_warm_starts_on_mlos_store(checkout:
     assert not path.with_name("results.duckdb.wal").exists()  # closed (checkpointed) at exit
 
     with Storage(path, read_only=True) as store:
-        data = store.experiments["e2e"]
+        data = store.experiments[EXP]
         trials = data.trials
         assert list(trials) == list(range(1, 31))
         assert all(t.status == Status.SUCCEEDED for t in trials.values())
@@ -90,11 +92,11 @@ def test_mlos_benchs_loop_stores_resumes_and_warm_starts_on_mlos_store(checkout:
         assert trials[1].metadata_dict["is_defaults"] is True and data.default_tunable_config_id == 1
         assert data.telemetry_table().num_rows >= 30
         assert set(data.telemetry_table().column("metric").to_pylist()) == {"score"}
-        history = store.get_experiment_by_id("e2e").get_trial_by_id(1).status_history()
+        history = store.get_experiment_by_id(EXP).get_trial_by_id(1).status_history()
         assert history[0][1] == Status.PENDING and history[-1][1] == Status.SUCCEEDED
         stored_scores = [trials[i].results_dict["score"] for i in range(1, 31)]
 
-    listed = subprocess.run(_command("mlos-store") + ["trials", str(path), "e2e", "--format", "json"],
+    listed = subprocess.run(_command("mlos-store") + ["trials", str(path), EXP, "--format", "json"],
                             capture_output=True, text=True, check=True, timeout=120)
     assert [row["trial_id"] for row in json.loads(listed.stdout)] == list(range(1, 31))
 
@@ -105,4 +107,4 @@ def test_mlos_benchs_loop_stores_resumes_and_warm_starts_on_mlos_store(checkout:
     registered = [ast.literal_eval(m)["score"] for m in REGISTERED.findall(second_log)][:30]
     assert registered == pytest.approx(stored_scores)
     with Storage(path, read_only=True) as store:
-        assert list(store.experiments["e2e"].trials) == list(range(1, 61))  # resumed after trial 30
+        assert list(store.experiments[EXP].trials) == list(range(1, 61))  # resumed after trial 30

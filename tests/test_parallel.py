@@ -277,20 +277,6 @@ def test_memory_store_cannot_be_shared() -> None:
         assert store.mode == "exclusive"
 
 
-def test_readme_parallel_runners_example_runs(tmp_path: Path) -> None:
-    readme = (REPO / "README.md").read_text()
-    example = readme.split("## Parallel runners", 1)[1].split("```python\n", 1)[1].split("\n```", 1)[0]
-    script = tmp_path / "example.py"
-    script.write_text(example)
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[1, 2, 3, 4]"
-    with Storage(tmp_path / "results.duckdb", read_only=True) as store:
-        exp = store.get_experiment_by_id("redis-latency")
-        assert exp is not None and exp.load()[2] == [{"latency_ms": 1.0}] * 4
-
-
 def test_without_flock_file_stores_are_exclusive(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a platform without flock (Windows) the store still works, holding its file from open to close."""
     import mlos_store.engine.modes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import struct
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from mlos_store import (
     Storage,
     StoreError,
     UnknownObjectError,
-    demo,
 )
 from mlos_store.plot import (
     MAX_POINTS_PER_LINE,
@@ -32,7 +30,6 @@ from mlos_store.plot import (
     telemetry_figure,
 )
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BUSY_POINTS = 3 * MAX_POINTS_PER_LINE + 17
 
@@ -227,17 +224,6 @@ def test_without_matplotlib_a_plot_says_what_to_install(data: ExperimentData, tm
             call()
         assert isinstance(info.value, ImportError)
     assert list(tmp_path.iterdir()) == []
-
-
-def test_readme_plot_example_runs_on_the_demo_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert demo.main(["mlos_store_demo.duckdb", "--seed", "3"]) == 0
-    example = re.search(r"### Plots.*?```python\n(.*?)\n```", README, re.S)
-    assert example, "README has no plot example"
-    exec(compile(example.group(1), "README.md", "exec"), {})
-    assert png_size(tmp_path / "telemetry.png") == (960, 540)
-    assert png_size(tmp_path / "latency.png") == (800, 450)
 
 
 def test_names_with_dollar_signs_are_drawn_as_written(tmp_path: Path) -> None:
