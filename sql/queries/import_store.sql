@@ -532,12 +532,13 @@ WHERE source_store_id = $source_store_id AND list_contains($experiment_ids, expe
 
 -- name: import_store_watermark_clear :none
 -- Drops the source's recorded watermarks of the chosen experiments that
--- $telemetry_rows replaces (import_store_watermark_record follows in the
--- same transaction); one already equal stays, so a sync that brought
--- nothing changes nothing.
+-- $telemetry_rows moves forward (import_store_watermark_record follows in
+-- the same transaction). One already equal stays, so a sync that brought
+-- nothing changes nothing, and a higher one stays: a stale copy of the
+-- source (read whole) does not make the next sync of the source reread.
 DELETE FROM sync_source
 WHERE source_store_id = $source_store_id AND list_contains($experiment_ids, experiment_id)
-  AND telemetry_rows <> $telemetry_rows;
+  AND telemetry_rows < $telemetry_rows;
 
 -- name: import_store_watermark_record :none
 -- Records that the source's first $telemetry_rows telemetry rows of each
