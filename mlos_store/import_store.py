@@ -14,11 +14,19 @@ Identity rules:
   gains the trials and tunables it lacks (as when an experiment is resumed).
 * Trials keep their experiment and trial ids. A trial already stored here
   under the same ids, created at the same time with the same tunable
-  values, is the same trial (an earlier import): it is skipped, so importing
-  a file twice adds nothing. Any other trial under those ids refuses the
-  whole import (TrialConflictError): shards of one experiment must number
-  their trials apart (``storage.experiment(trial_id=...)``), or use their own
-  experiment ids and ``Experiment.merge``.
+  values, is the same trial (an earlier import or sync): it takes the
+  source's later life (status, start and end times, runner; missing
+  history entries, results and telemetry points), but never a step back
+  (a stored final status stays; PENDING, READY, RUNNING, final only move
+  forward), so importing a file twice adds nothing. Any other trial under
+  those ids refuses the whole import (TrialConflictError): runners of one
+  experiment number their trials apart by opening it as their own shard
+  (``storage.experiment(..., shard=k)``), or use their own experiment ids
+  and ``Experiment.merge``.
+* Telemetry is read from where the last import of this source stopped:
+  ``sync_source`` keeps, per source store identity and experiment, how many
+  of its telemetry rows are stored here (the source only appends). Rows
+  read are still anti-joined against the points stored here.
 * Tunable configs are matched by the hash of their values: equal values get
   the id stored here; new ones keep their source id when it is free here,
   else take a new id above every id in use. Each source hash is first
@@ -99,26 +107,33 @@ class _Position(NamedTuple):
 
 def import_store(engine: Engine, path: str | os.PathLike[str],
                  experiment_ids: Iterable[str] | None = None, *,
-                 progress: ProgressCallback | None = None) -> ImportReport:
+                 progress: ProgressCallback | None = None, shown_as: str | None = None,
+                 follow: bool = True) -> ImportReport:
     """Copy experiments (all, or those named) from the store file at ``path``; see the module doc.
 
     ``progress`` hears of each copying statement run (``mlos_store.progress``).
+    The one pipeline of every import: ``import_parquet`` stages a lake into
+    a temporary store file and imports that, naming the lake (``shown_as``)
+    in its messages and keeping no watermark (``follow`` False: the staging
+    file is gone afterwards).
     """
     source = _checked_source(engine, path)
+    shown = shown_as or source
     sql = engine.catalog
     with engine.attached(sql.import_store_attach, sql.import_store_detach, source):
-        _check_source_store(engine, source)
+        _check_source_store(engine, shown)
         with engine.transaction():
-            chosen = _chosen_experiments(engine, source, experiment_ids)
+            chosen = _chosen_experiments(engine, shown, experiment_ids)
             if not chosen:
-                return ImportReport(source, (), 0, 0, 0, 0)
-            position = _position(engine, chosen)
-            _refuse_conflicts(engine, source, chosen, position.telemetry_from)
-            report = _copy(engine, source, chosen, position.telemetry_from, Steps(_COPY_STEPS, progress))
-            engine.execute(sql.import_store_watermark_clear, source_store_id=position.store_id, experiment_ids=chosen,
-                           telemetry_rows=position.telemetry_rows)
-            engine.execute(sql.import_store_watermark_record, source_store_id=position.store_id,
-                           experiment_ids=chosen, telemetry_rows=position.telemetry_rows)
+                return ImportReport(shown, (), 0, 0, 0, 0)
+            position = _position(engine, chosen) if follow else _Position("", 0, 0)
+            _refuse_conflicts(engine, shown, chosen, position.telemetry_from)
+            report = _copy(engine, shown, chosen, position.telemetry_from, Steps(_COPY_STEPS, progress))
+            if follow:
+                engine.execute(sql.import_store_watermark_clear, source_store_id=position.store_id,
+                               experiment_ids=chosen, telemetry_rows=position.telemetry_rows)
+                engine.execute(sql.import_store_watermark_record, source_store_id=position.store_id,
+                               experiment_ids=chosen, telemetry_rows=position.telemetry_rows)
             return report
 
 
@@ -309,8 +324,8 @@ def _refuse_conflicts(engine: Engine, source: str, chosen: list[str], telemetry_
         listed = ", ".join(f"{t['experiment_id']!r} trial {t['trial_id']}" for t in trials[:_LISTED_CONFLICTS])
         raise TrialConflictError(
             f"cannot import {source!r}: {len(trials)} trial id(s) are taken here by other trials ({listed}); "
-            "nothing was imported. Number each shard's trials apart (storage.experiment(trial_id=...)) "
-            "or give each shard its own experiment id and merge them"
+            "nothing was imported. Open the experiment as its own shard on each runner "
+            "(storage.experiment(..., shard=k)) or give each runner its own experiment id and merge them"
         )
 
 
