@@ -57,7 +57,9 @@ def shard_first_trial_id(shard: int, trial_id: int) -> int:
     """
     if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < SHARDS:
         raise InvalidValueError(f"shard must be an int in [0, 2**23), got {shard!r}")
-    if shard and (not isinstance(trial_id, int) or not 0 <= trial_id < SHARD_TRIAL_IDS):
+    if not shard:
+        return trial_id  # unsharded: checked by the experiment as always
+    if not isinstance(trial_id, int) or isinstance(trial_id, bool) or not 0 <= trial_id < SHARD_TRIAL_IDS:
         raise InvalidValueError(f"with a shard, trial_id must be an int in [0, 2**40), got {trial_id!r}")
     return shard * SHARD_TRIAL_IDS + trial_id
 
