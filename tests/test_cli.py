@@ -431,7 +431,7 @@ def _sub_commands() -> list[str]:
 
 def test_every_command_is_covered_by_help() -> None:
     assert _sub_commands() == sorted(["info", "experiments", "trials", "results", "telemetry", "export", "import",
-                                      "plot", "sql", "demo"])
+                                      "sync", "plot", "sql", "demo"])
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in _sub_commands()]])

@@ -286,3 +286,21 @@ def test_a_syncer_killed_mid_sync_loses_nothing_and_the_next_sync_completes(tmp_
         hub.sync(source)
         assert hub.check_integrity() == {}
     assert _logical_rows(central) == _logical_rows(source)
+
+
+def test_the_sync_command_brings_each_source_and_says_what_it_brought(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from mlos_store.cli import main
+
+    sources = [tmp_path / f"runner{shard}.duckdb" for shard in (1, 2)]
+    for shard, path in zip((1, 2), sources):
+        run_runner(str(path), shard)
+    central = tmp_path / "central.duckdb"
+    assert main(["sync", str(central), *map(str, sources)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"synced from {path}: 1 new experiment(s), {TRIALS} new trial(s), 0 trial(s) moved on, "
+                     f"{TRIALS - TRIALS // 4} result(s), {TRIALS * BATCHES * POINTS} telemetry point(s)"
+                     for path in sources[:1]] + [
+                     f"synced from {sources[1]}: 0 new experiment(s), {TRIALS} new trial(s), 0 trial(s) moved on, "
+                     f"{TRIALS - TRIALS // 4} result(s), {TRIALS * BATCHES * POINTS} telemetry point(s)"]
+    assert _logical_rows(central) == _union(sources)
