@@ -457,18 +457,26 @@ SELECT EXISTS (
 -- Copies the source's telemetry rows from $telemetry_from on, of the
 -- chosen experiments, that this store lacks, in one streaming statement,
 -- in the source's order (trial by trial, as it was written). Every row is
--- anti-joined against the points stored here: the watermark only prunes.
+-- anti-joined against the points stored here (the watermark only prunes),
+-- but only against those of the trials the rows belong to: a trial new here
+-- has none, so a first import streams, and a sync's few new rows are never
+-- matched against every stored point.
 INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
                              value, value_int, value_text)
+WITH touched AS (
+    SELECT DISTINCT experiment_id, trial_id FROM import_source.trial_telemetry
+    WHERE rowid >= $telemetry_from AND list_contains($experiment_ids, experiment_id)
+),
+stored AS (
+    SELECT d.experiment_id, d.trial_id, d.ts, d.metric FROM trial_telemetry d
+    SEMI JOIN touched t ON t.experiment_id = d.experiment_id AND t.trial_id = d.trial_id
+)
 SELECT s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
        s.value, s.value_int, s.value_text
 FROM import_source.trial_telemetry s
-WHERE s.rowid >= $telemetry_from AND list_contains($experiment_ids, s.experiment_id)
-  AND NOT EXISTS (
-      SELECT 1 FROM trial_telemetry d
-      WHERE d.experiment_id = s.experiment_id AND d.trial_id = s.trial_id
-        AND d.ts = s.ts AND d.metric = s.metric
-  );
+ANTI JOIN stored d
+    ON d.experiment_id = s.experiment_id AND d.trial_id = s.trial_id AND d.ts = s.ts AND d.metric = s.metric
+WHERE s.rowid >= $telemetry_from AND list_contains($experiment_ids, s.experiment_id);
 
 -- name: import_store_telemetry_insert_distinct :count
 -- As import_store_telemetry_insert, from a source that holds some point
@@ -478,16 +486,21 @@ WHERE s.rowid >= $telemetry_from AND list_contains($experiment_ids, s.experiment
 -- turned -0.0 into 0.0.)
 INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
                              value, value_int, value_text)
+WITH touched AS (
+    SELECT DISTINCT experiment_id, trial_id FROM import_source.trial_telemetry
+    WHERE rowid >= $telemetry_from AND list_contains($experiment_ids, experiment_id)
+),
+stored AS (
+    SELECT d.experiment_id, d.trial_id, d.ts, d.metric FROM trial_telemetry d
+    SEMI JOIN touched t ON t.experiment_id = d.experiment_id AND t.trial_id = d.trial_id
+)
 SELECT DISTINCT ON (s.experiment_id, s.trial_id, s.ts, s.metric)
        s.experiment_id, s.trial_id, s.ts, s.metric, s.value_kind::VARCHAR,
        s.value, s.value_int, s.value_text
 FROM import_source.trial_telemetry s
+ANTI JOIN stored d
+    ON d.experiment_id = s.experiment_id AND d.trial_id = s.trial_id AND d.ts = s.ts AND d.metric = s.metric
 WHERE s.rowid >= $telemetry_from AND list_contains($experiment_ids, s.experiment_id)
-  AND NOT EXISTS (
-      SELECT 1 FROM trial_telemetry d
-      WHERE d.experiment_id = s.experiment_id AND d.trial_id = s.trial_id
-        AND d.ts = s.ts AND d.metric = s.metric
-  )
 ORDER BY s.experiment_id, s.trial_id, s.ts, s.metric, s.rowid;
 
 -- name: import_store_merge_insert :count
