@@ -36,8 +36,13 @@ def _points(t0: Any, batch: int, count: int = POINTS) -> list[tuple[Any, str, fl
     return [(t0 + timedelta(seconds=batch * count + i), "cpu", float(batch * count + i)) for i in range(count)]
 
 
-def run_runner(path: str, shard: int, pause: float = 0.0) -> None:
-    """One machine: its own store file of the experiment, trials through their whole life."""
+def run_runner(path: str, shard: int, pause: float = 0.0, synced: Any = None) -> None:
+    """One machine: its own store file of the experiment, trials through their whole life.
+
+    With ``synced`` (the syncer's count of syncs), each trial waits, once
+    RUNNING with some telemetry, for one more sync: so syncs are sure to see
+    trials in the middle of their life, whatever the machine's load.
+    """
     with Storage(path) as storage, _experiment(storage, shard) as exp:
         for i in range(TRIALS):
             t0 = T0 + timedelta(hours=shard, minutes=i)
@@ -46,9 +51,17 @@ def run_runner(path: str, shard: int, pause: float = 0.0) -> None:
             for batch in range(BATCHES):
                 trial.update_telemetry(Status.RUNNING, t0, _points(t0, batch))
                 time.sleep(pause)
+                if synced is not None and batch == 0:
+                    _wait_for_a_sync(synced)
             final = Status.FAILED if i % 4 == 3 else Status.SUCCEEDED
             trial.update(final, t0 + timedelta(minutes=1),
                          {"score": shard + i / 10} if final == Status.SUCCEEDED else None)
+
+
+def _wait_for_a_sync(synced: Any, timeout: float = 120.0) -> None:
+    seen, deadline = synced.value, time.monotonic() + timeout
+    while synced.value == seen and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _logical_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -235,7 +248,7 @@ def test_four_runners_synced_in_a_loop_end_as_their_union(tmp_path: Path) -> Non
     checks = ctx.Value("i", 0)
     syncer = ctx.Process(target=_syncer, args=(str(central), list(map(str, sources)), str(stop), checks))
     syncer.start()
-    runners = [ctx.Process(target=run_runner, args=(str(path), shard, 0.01))
+    runners = [ctx.Process(target=run_runner, args=(str(path), shard, 0.01, checks))
                for shard, path in zip(range(1, 5), sources)]
     for process in runners:
         process.start()
@@ -244,7 +257,7 @@ def test_four_runners_synced_in_a_loop_end_as_their_union(tmp_path: Path) -> Non
         assert process.exitcode == 0
     stop.touch()
     syncer.join(timeout=300)
-    assert syncer.exitcode == 0 and checks.value > len(sources)
+    assert syncer.exitcode == 0 and checks.value >= TRIALS
     with Storage(central) as hub:
         for source in sources:
             hub.sync(source)
@@ -304,3 +317,16 @@ def test_the_sync_command_brings_each_source_and_says_what_it_brought(tmp_path: 
                      f"synced from {sources[1]}: 0 new experiment(s), {TRIALS} new trial(s), 0 trial(s) moved on, "
                      f"{TRIALS - TRIALS // 4} result(s), {TRIALS * BATCHES * POINTS} telemetry point(s)"]
     assert _logical_rows(central) == _union(sources)
+
+
+def test_a_source_holding_its_experiment_record_twice_gives_one_record(tmp_path: Path) -> None:
+    source, central = tmp_path / "runner.duckdb", tmp_path / "central.duckdb"
+    run_runner(str(source), 1)
+    con = duckdb.connect(str(source))
+    for table in ("experiment", "objective", "experiment_tunable"):
+        con.execute(f"INSERT INTO {table} SELECT * FROM {table}")
+    con.close()
+    with Storage(central) as hub:
+        hub.sync(source)
+        assert hub.check_integrity() == {}
+    assert _logical_rows(central)["experiment"] == [repr((EXPERIMENT,))]

@@ -81,8 +81,8 @@ SELECT
     (SELECT max(version) FROM import_source.schema_migration) AS version;
 
 -- name: import_store_source_experiment_list :arrow
--- The experiments the attached store holds, by id.
-SELECT experiment_id FROM import_source.experiment ORDER BY experiment_id;
+-- The experiments the attached store holds, by id, each once.
+SELECT DISTINCT experiment_id FROM import_source.experiment ORDER BY experiment_id;
 
 -- name: import_store_source_config_values :arrow
 -- The stored hash and the values of every config the chosen experiments'
@@ -234,41 +234,47 @@ ORDER BY s.experiment_id, s.trial_id;
 
 -- name: import_store_experiment_insert :count
 -- Copies the experiment records not stored here yet; a stored one keeps its
--- description and first trial id, as when an experiment is resumed.
+-- description and first trial id, as when an experiment is resumed. A
+-- source holding one id twice (no key keeps a file from it; a lake of
+-- several runners does) gives one record: the earliest created.
 INSERT INTO experiment (experiment_id, description, root_env_config,
                         git_repo, git_commit, first_trial_id, ts_created)
-SELECT experiment_id, description, root_env_config,
+SELECT DISTINCT ON (experiment_id) experiment_id, description, root_env_config,
        git_repo, git_commit, first_trial_id, ts_created
 FROM import_source.experiment
 WHERE list_contains($experiment_ids, experiment_id)
-  AND experiment_id NOT IN (SELECT experiment_id FROM experiment);
+  AND experiment_id NOT IN (SELECT experiment_id FROM experiment)
+ORDER BY experiment_id, ts_created, first_trial_id;
 
 -- name: import_store_objective_insert :count
 -- Copies the objectives of the experiments just copied (those of a stored
 -- experiment were checked equal).
 INSERT INTO objective (experiment_id, optimization_target,
                        optimization_direction, ordinal)
-SELECT s.experiment_id, s.optimization_target, s.optimization_direction, s.ordinal
+SELECT DISTINCT ON (s.experiment_id, s.optimization_target)
+       s.experiment_id, s.optimization_target, s.optimization_direction, s.ordinal
 FROM import_source.objective s
 WHERE list_contains($experiment_ids, s.experiment_id)
   AND NOT EXISTS (
       SELECT 1 FROM objective d
       WHERE d.experiment_id = s.experiment_id
         AND d.optimization_target = s.optimization_target
-  );
+  )
+ORDER BY s.experiment_id, s.optimization_target, s.ordinal;
 
 -- name: import_store_experiment_tunable_insert :count
 -- Copies the declared tunables not declared here yet; a stored default stays.
 INSERT INTO experiment_tunable (experiment_id, tunable_name, value_kind,
                                 value, value_int, value_text)
-SELECT s.experiment_id, s.tunable_name, s.value_kind::VARCHAR,
+SELECT DISTINCT ON (s.experiment_id, s.tunable_name) s.experiment_id, s.tunable_name, s.value_kind::VARCHAR,
        s.value, s.value_int, s.value_text
 FROM import_source.experiment_tunable s
 WHERE list_contains($experiment_ids, s.experiment_id)
   AND NOT EXISTS (
       SELECT 1 FROM experiment_tunable d
       WHERE d.experiment_id = s.experiment_id AND d.tunable_name = s.tunable_name
-  );
+  )
+ORDER BY s.experiment_id, s.tunable_name, s.rowid;
 
 -- name: import_store_config_map_fill :count
 -- Decides the config id of every config the copied trials use: the stored
