@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--experiment", nargs="+", action="extend", metavar="ID", help="only these experiments")
     _command(commands, "compact", run_compact, "rewrite the store file as compactly as a bulk copy of its rows "
              "(other processes wait meanwhile)", parents=[store])
+    follow = _command(commands, "sync", run_sync, "bring a central store up to date with runners' store files "
+                      "(new experiments, trials and their later life, telemetry); run it again to follow them",
+                      parents=[store])
+    follow.add_argument("sources", nargs="+", metavar="SOURCE", help="a runner's store file")
+    follow.add_argument("--experiment", nargs="+", action="extend", metavar="ID", help="only these experiments")
     _plot_command(commands, experiment, telemetry)
     sql = _command(commands, "sql", run_sql, "run one read-only SQL statement (a SELECT) over the store's tables",
                    parents=[store, output])
@@ -367,6 +372,19 @@ def run_import(args: argparse.Namespace) -> None:
         else:
             report = storage.import_store(source, args.experiment, progress=ProgressBar("import"))
             print(import_summary(report))
+
+
+def run_sync(args: argparse.Namespace) -> None:
+    """Each source in turn, each its own transaction: a refused source leaves the others synced."""
+    with Storage(args.path) as storage:
+        for source in args.sources:
+            print(sync_summary(storage.sync(source, args.experiment, progress=ProgressBar("sync"))))
+
+
+def sync_summary(report: ImportReport) -> str:
+    return (f"synced from {report.path}: {report.new_experiments} new experiment(s), {report.new_trials} new "
+            f"trial(s), {report.advanced_trials} trial(s) moved on, {report.new_results} result(s), "
+            f"{report.new_telemetry_points} telemetry point(s)")
 
 
 def import_summary(report: ImportReport) -> str:

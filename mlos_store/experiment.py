@@ -41,6 +41,27 @@ from .values import (
 
 DIRECTIONS = ("min", "max")
 MAX_TRIAL_ID = 2**63 - 1  # trial ids are BIGINT
+#: Trial ids per shard: shard k numbers its trials from k * 2**40 (sql/schema/0006_sync.sql).
+SHARD_TRIAL_IDS = 2**40
+#: Shards an experiment may be split into (every BIGINT id belongs to one).
+SHARDS = 2**23
+
+
+def shard_first_trial_id(shard: int, trial_id: int) -> int:
+    """The first trial id of a runner opening an experiment as ``shard``: ``shard * 2**40 + trial_id``.
+
+    Runners of one experiment, each given its own shard, allocate trial ids
+    in disjoint ranges (the next id is one past the largest of its shard),
+    so their store files sync into one central store without conflicts.
+    Shard 0 is the numbering of an unsharded experiment.
+    """
+    if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < SHARDS:
+        raise InvalidValueError(f"shard must be an int in [0, 2**23), got {shard!r}")
+    if not shard:
+        return trial_id  # unsharded: checked by the experiment as always
+    if not isinstance(trial_id, int) or isinstance(trial_id, bool) or not 0 <= trial_id < SHARD_TRIAL_IDS:
+        raise InvalidValueError(f"with a shard, trial_id must be an int in [0, 2**40), got {trial_id!r}")
+    return shard * SHARD_TRIAL_IDS + trial_id
 
 
 class Experiment(TelemetryReads, PicklesWithoutCatalog):
@@ -105,7 +126,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
                 self._store_tunables(known=set(stored_tunables))
                 self._tunables = self._tunables.typed_like(stored_tunables)
                 self._description, self._root_env_config = stored.description, stored.root_env_config
-                self._first_trial_id = max(self._first_trial_id, stored.first_trial_id)
+                self._first_trial_id = _resumed_first_trial_id(self._first_trial_id, stored.first_trial_id)
         self._entered = True
         return self
 
@@ -498,3 +519,15 @@ def _grouped_values(rows: pa.Table, key: str) -> dict[Any, dict[str, Any]]:
         groups.setdefault(k, {})[name] = value
     return groups
 
+
+
+def _resumed_first_trial_id(asked: int, stored: int) -> int:
+    """Where a resumed experiment numbers from: the larger of the two ids, within the shard asked for.
+
+    Unsharded (shard 0, as before shards) takes the larger of both. A
+    shard k >= 1 keeps to its own range even in a store that holds the
+    experiment as another shard created it (a central store).
+    """
+    if asked >= SHARD_TRIAL_IDS and asked // SHARD_TRIAL_IDS != stored // SHARD_TRIAL_IDS:
+        return asked
+    return max(asked, stored)

@@ -14,11 +14,19 @@ Identity rules:
   gains the trials and tunables it lacks (as when an experiment is resumed).
 * Trials keep their experiment and trial ids. A trial already stored here
   under the same ids, created at the same time with the same tunable
-  values, is the same trial (an earlier import): it is skipped, so importing
-  a file twice adds nothing. Any other trial under those ids refuses the
-  whole import (TrialConflictError): shards of one experiment must number
-  their trials apart (``storage.experiment(trial_id=...)``), or use their own
-  experiment ids and ``Experiment.merge``.
+  values, is the same trial (an earlier import or sync): it takes the
+  source's later life (status, start and end times, runner; missing
+  history entries, results and telemetry points), but never a step back
+  (a stored final status stays; PENDING, READY, RUNNING, final only move
+  forward), so importing a file twice adds nothing. Any other trial under
+  those ids refuses the whole import (TrialConflictError): runners of one
+  experiment number their trials apart by opening it as their own shard
+  (``storage.experiment(..., shard=k)``), or use their own experiment ids
+  and ``Experiment.merge``.
+* Telemetry is read from where the last import of this source stopped:
+  ``sync_source`` keeps, per source store identity and experiment, how many
+  of its telemetry rows are stored here (the source only appends). Rows
+  read are still anti-joined against the points stored here.
 * Tunable configs are matched by the hash of their values: equal values get
   the id stored here; new ones keep their source id when it is free here,
   else take a new id above every id in use. Each source hash is first
@@ -47,7 +55,7 @@ import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -68,7 +76,7 @@ from .values import experiment_id_list, sorted_runs
 
 _LISTED_CONFLICTS = 5
 #: Steps of ``_copy`` (a statement each, the two that empty the work tables one): what ``progress`` hears.
-_COPY_STEPS = 15
+_COPY_STEPS = 16
 
 
 @dataclass(frozen=True)
@@ -82,25 +90,67 @@ class ImportReport:
     new_trials: int
     new_configs: int
     new_telemetry_points: int
+    #: Trials stored before that moved on (status, times, runner) from the source's state.
+    advanced_trials: int = 0
+    #: Results and status history entries added to trials (new or stored before).
+    new_results: int = 0
+    new_history_entries: int = 0
+
+
+class _Position(NamedTuple):
+    """Where a source stands for this import: its identity, its telemetry rows now, and the first not brought."""
+
+    store_id: str
+    telemetry_rows: int
+    telemetry_from: int
 
 
 def import_store(engine: Engine, path: str | os.PathLike[str],
                  experiment_ids: Iterable[str] | None = None, *,
-                 progress: ProgressCallback | None = None) -> ImportReport:
+                 progress: ProgressCallback | None = None, shown_as: str | None = None,
+                 follow: bool = True) -> ImportReport:
     """Copy experiments (all, or those named) from the store file at ``path``; see the module doc.
 
     ``progress`` hears of each copying statement run (``mlos_store.progress``).
+    The one pipeline of every import: ``import_parquet`` stages a lake into
+    a temporary store file and imports that, naming the lake (``shown_as``)
+    in its messages and keeping no watermark (``follow`` False: the staging
+    file is gone afterwards).
     """
     source = _checked_source(engine, path)
+    shown = shown_as or source
     sql = engine.catalog
     with engine.attached(sql.import_store_attach, sql.import_store_detach, source):
-        _check_source_store(engine, source)
+        _check_source_store(engine, shown)
         with engine.transaction():
-            chosen = _chosen_experiments(engine, source, experiment_ids)
+            chosen = _chosen_experiments(engine, shown, experiment_ids)
             if not chosen:
-                return ImportReport(source, (), 0, 0, 0, 0)
-            _refuse_conflicts(engine, source, chosen)
-            return _copy(engine, source, chosen, Steps(_COPY_STEPS, progress))
+                return ImportReport(shown, (), 0, 0, 0, 0)
+            position = _position(engine, chosen) if follow else _Position("", 0, 0)
+            _refuse_conflicts(engine, shown, chosen, position.telemetry_from)
+            report = _copy(engine, shown, chosen, position.telemetry_from, Steps(_COPY_STEPS, progress))
+            if follow:
+                engine.execute(sql.import_store_watermark_clear, source_store_id=position.store_id,
+                               experiment_ids=chosen, telemetry_rows=position.telemetry_rows)
+                engine.execute(sql.import_store_watermark_record, source_store_id=position.store_id,
+                               experiment_ids=chosen, telemetry_rows=position.telemetry_rows)
+            return report
+
+
+def _position(engine: Engine, chosen: list[str]) -> _Position:
+    """The source's identity and telemetry rows now, and its first row not brought here for ``chosen``.
+
+    The source's telemetry is only ever appended, so what an earlier import
+    or sync of it brought is its first rows: only the later ones need
+    reading. The watermark prunes, it proves nothing: every row read is
+    still anti-joined against the points stored here.
+    """
+    sql = engine.catalog
+    row = engine.fetch_one(sql.import_store_source_identity)
+    assert row is not None  # one row by construction (two scalar subqueries)
+    telemetry_from = engine.fetch_value(sql.import_store_telemetry_from, source_store_id=row.store_id,
+                                        experiment_ids=chosen, telemetry_rows=row.telemetry_rows)
+    return _Position(row.store_id, int(row.telemetry_rows), int(telemetry_from))
 
 
 def _checked_source(engine: Engine, path: str | os.PathLike[str]) -> str:
@@ -234,17 +284,24 @@ def _chosen_experiments(engine: Engine, source: str, experiment_ids: Iterable[st
     return chosen
 
 
-def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
-    """Refuse the import, before anything is written, if it would change what is stored here."""
+def _refuse_conflicts(engine: Engine, source: str, chosen: list[str], telemetry_from: int) -> None:
+    """Refuse the import, before anything is written, if it would change what is stored here.
+
+    Telemetry rows are checked from ``telemetry_from`` on (those before were
+    checked when an earlier sync brought them).
+    """
     sql = engine.catalog
-    orphans = engine.fetch_table(sql.import_store_source_orphans, experiment_ids=chosen).to_pylist()
+    orphans = engine.fetch_table(sql.import_store_source_orphans, experiment_ids=chosen,
+                                 telemetry_from=telemetry_from).to_pylist()
     if orphans:
         listed = ", ".join(f"{o['row_count']} {o['rows_of']} row(s) of {o['experiment_id']!r} trial {o['trial_id']}"
                            for o in orphans[:_LISTED_CONFLICTS])
         raise InvalidValueError(f"cannot import {source!r}: it holds rows without their trial or config "
                                 f"({listed}); nothing was imported")
     check_config_hashes(engine.fetch_table(sql.import_store_source_config_values, experiment_ids=chosen), source)
-    times = engine.fetch_table(sql.import_store_source_unreadable_times, experiment_ids=chosen).to_pylist()
+    _refuse_broken_rules(engine, source, chosen, telemetry_from)
+    times = engine.fetch_table(sql.import_store_source_unreadable_times, experiment_ids=chosen,
+                               telemetry_from=telemetry_from).to_pylist()
     if times:
         listed = ", ".join(f"{t['table_name']}.{t['column_name']} {t['ts']} ({t['experiment_id']!r} trial "
                            f"{t['trial_id']})" for t in times)
@@ -267,12 +324,23 @@ def _refuse_conflicts(engine: Engine, source: str, chosen: list[str]) -> None:
         listed = ", ".join(f"{t['experiment_id']!r} trial {t['trial_id']}" for t in trials[:_LISTED_CONFLICTS])
         raise TrialConflictError(
             f"cannot import {source!r}: {len(trials)} trial id(s) are taken here by other trials ({listed}); "
-            "nothing was imported. Number each shard's trials apart (storage.experiment(trial_id=...)) "
-            "or give each shard its own experiment id and merge them"
+            "nothing was imported. Open the experiment as its own shard on each runner "
+            "(storage.experiment(..., shard=k)) or give each runner its own experiment id and merge them"
         )
 
 
-def _copy(engine: Engine, source: str, chosen: list[str], steps: Steps) -> ImportReport:
+def _refuse_broken_rules(engine: Engine, source: str, chosen: list[str], telemetry_from: int) -> None:
+    """Refuse rows the API would never have stored (empty metric names, values of undeclared tunables)."""
+    broken = engine.fetch_table(engine.catalog.import_store_source_broken_rules, experiment_ids=chosen,
+                                telemetry_from=telemetry_from).to_pylist()
+    if broken:
+        listed = ", ".join(f"{b['table_name']}: {b['rule']} ({b['row_count']} row(s), {b['experiment_id']!r} "
+                           f"trial {b['trial_id']})" for b in broken)
+        raise InvalidValueError(f"cannot import {source!r}: rows the API never stores ({listed}); "
+                                "nothing was imported")
+
+
+def _copy(engine: Engine, source: str, chosen: list[str], telemetry_from: int, steps: Steps) -> ImportReport:
     """Every table, one statement each, parents before children; the work tables emptied last."""
     sql = engine.catalog
     step = steps.step
@@ -286,13 +354,17 @@ def _copy(engine: Engine, source: str, chosen: list[str], steps: Steps) -> Impor
     step(engine.count(sql.import_store_new_trial_fill, experiment_ids=chosen))
     new_trials = step(engine.count(sql.import_store_trial_insert))
     step(engine.count(sql.import_store_trial_param_insert))
-    step(engine.count(sql.import_store_trial_status_insert))
-    step(engine.count(sql.import_store_trial_result_insert))
-    repeated = engine.fetch_value(sql.import_store_source_repeated_points, experiment_ids=chosen)
+    advanced = step(engine.count(sql.import_store_trial_advance, experiment_ids=chosen))
+    history = step(engine.count(sql.import_store_trial_status_insert, experiment_ids=chosen))
+    results = step(engine.count(sql.import_store_trial_result_insert, experiment_ids=chosen))
+    repeated = engine.fetch_value(sql.import_store_source_repeated_points, experiment_ids=chosen,
+                                  telemetry_from=telemetry_from)
     new_points = step(engine.count(sql.import_store_telemetry_insert_distinct if repeated
-                                   else sql.import_store_telemetry_insert))  # the streaming copy, unless it may not
+                                   else sql.import_store_telemetry_insert,  # the streaming copy, unless it may not
+                                   experiment_ids=chosen, telemetry_from=telemetry_from))
     step(engine.count(sql.import_store_merge_insert, experiment_ids=chosen))
     engine.execute(sql.import_store_config_map_clear)
     engine.execute(sql.import_store_new_trial_clear)
     step(None)  # the work tables emptied
-    return ImportReport(source, tuple(chosen), new_experiments, new_trials, new_configs, new_points)
+    return ImportReport(source, tuple(chosen), new_experiments, new_trials, new_configs, new_points,
+                        advanced, results, history)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from . import analysis
 from .errors import IllegalTransitionError, InvalidValueError, MissingDependencyError
 from .experiment import Experiment as StoreExperiment
+from .experiment import shard_first_trial_id
 from .storage import Storage as StoreStorage
 from .trial import Trial as StoreTrial
 
@@ -71,6 +72,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "mode": (str, type(None)),
     "timeout": (int, float),
     "read_only": (bool,),
+    "shard": (int,),
 }
 
 
@@ -89,7 +91,9 @@ class MlosStoreStorage(Storage):
 
     ``config`` keys: ``path`` (a store file; absent or None: in memory),
     and ``mode``, ``timeout``, ``read_only`` as ``mlos_store.Storage`` takes
-    them. Any other key is refused (InvalidValueError, a ValueError).
+    them; ``shard``: this runner's shard of experiments run on many machines
+    (``mlos_store.Storage.experiment``). Any other key is refused
+    (InvalidValueError, a ValueError).
     """
 
     def __init__(self, config: dict[str, Any], global_config: dict[str, Any] | None = None,
@@ -127,6 +131,7 @@ class MlosStoreStorage(Storage):
 
     def experiment(self, *, experiment_id: str, trial_id: int, root_env_config: str, description: str,
                    tunables: TunableGroups, opt_targets: dict[str, Literal["min", "max"]]) -> Storage.Experiment:
+        trial_id = shard_first_trial_id(self._config.get("shard", 0), trial_id)
         return MlosStoreStorage.Experiment(store=self._store, tunables=tunables, experiment_id=experiment_id,
                                            trial_id=trial_id, root_env_config=root_env_config,
                                            description=description, opt_targets=opt_targets)

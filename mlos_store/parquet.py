@@ -38,7 +38,8 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -47,8 +48,8 @@ import pyarrow.compute as pc
 
 from .catalog import Catalog, Query
 from .engine import Engine
-from .errors import InvalidValueError, UnknownObjectError
-from .import_store import check_config_hashes, refuse_unless_regular_file
+from .errors import InvalidValueError, StoreUnavailableError, UnknownObjectError
+from .import_store import check_config_hashes, import_store, refuse_unless_regular_file
 from .progress import ProgressCallback, Steps
 from .values import check_timestamp_range, experiment_id_list
 
@@ -300,14 +301,15 @@ def import_experiments(engine: Engine, path: str | os.PathLike[str],
     config's hash must be the hash of its values (a trial takes this store's
     config of that hash, so a forged hash would change its values).
 
-    Then one transaction: an experiment id already stored is refused, and
-    any failure leaves the store as it was. A row repeated in the files is
-    stored once (a telemetry point with its first value). Rows of a trial
-    the export's trial table lacks (a telemetry partition of another trial)
-    refuse the import, naming the trials, rather than becoming orphans.
-    Config ids are remapped through the config hash: a config this store
-    already holds keeps its id. ``progress`` hears of each table of each
-    experiment read in (``mlos_store.progress``).
+    Then the rows are staged into a temporary store file (a row repeated
+    in the files once, a telemetry point with its first value; config ids
+    given by hash) and imported from there by ``import_store``'s pipeline:
+    the same statements, checks and rules as a store file or a sync (an
+    experiment already stored is extended, its trials moving on; rows of a
+    trial the export lacks, empty metric names, undeclared tunables and
+    forged hashes refuse the import), one transaction, so any failure
+    leaves this store as it was. ``progress`` hears of each table of each
+    experiment staged (``mlos_store.progress``).
     """
     root = Path(path)
     folders = TABLE_FOLDERS
@@ -321,14 +323,34 @@ def import_experiments(engine: Engine, path: str | os.PathLike[str],
     for manifest in chosen:
         _check_files(root, manifest)
     configs = {m.experiment_id: _checked_configs(root, m, engine.catalog) for m in chosen}
-    with engine.transaction():
-        for experiment_id in wanted:
-            if engine.fetch_value(engine.catalog.experiment_exists, experiment_id=experiment_id):
-                raise InvalidValueError(f"experiment {experiment_id!r} is already stored; nothing was imported")
+    if engine.read_only:
+        raise StoreUnavailableError(f"{engine.path!r} is open read-only: open it read-write to import into it")
+    with tempfile.TemporaryDirectory(prefix="mlos_store_lake_") as staging_folder:
+        staged = os.path.join(staging_folder, "staged.duckdb")
         steps = Steps(len(wanted) * len(folders), progress)
-        for manifest in chosen:
-            _import_one(engine, root, manifest, configs[manifest.experiment_id], steps)
+
+        def fill(stage: Engine) -> None:
+            for manifest in chosen:
+                _import_one(stage, root, manifest, configs[manifest.experiment_id], steps)
+
+        _stage(staged, engine.catalog, fill)
+        import_store(engine, staged, wanted, shown_as=os.fspath(root), follow=False)
     return list(wanted)
+
+
+def _stage(path: str, catalog: Catalog, fill: Callable[[Engine], None]) -> None:
+    """A new store file at ``path`` filled by ``fill`` in one transaction: a lake's rows as a store holds them.
+
+    The staging store is what lets one pipeline import a lake: its rows go
+    in as the files hold them (config ids given by hash, repeats dropped),
+    and ``import_store`` then checks and copies them like any store file's.
+    """
+    stage = Engine(path, catalog=catalog, mode="exclusive")
+    try:
+        with stage.transaction():
+            fill(stage)
+    finally:
+        stage.close()
 
 
 def _refuse_unfinished(root: Path, manifests: dict[str, Manifest], wanted: list[str],

@@ -10,7 +10,7 @@ from typing import Any
 from . import parquet
 from .analysis import ExperimentData, experiments
 from .engine import DEFAULT_LINGER, DEFAULT_TIMEOUT, Compacted, Engine
-from .experiment import Experiment, restore_experiment
+from .experiment import Experiment, restore_experiment, shard_first_trial_id
 from .import_store import ImportReport, import_store
 from .overview import StoreOverview, store_overview
 from .progress import ProgressCallback
@@ -121,7 +121,7 @@ class Storage:
         return restore_experiment(self._engine, experiment_id, tunables, opt_targets)
 
     def experiment(self, *, experiment_id: str, trial_id: int, root_env_config: str, description: str,
-                   tunables: TunablesLike, opt_targets: Mapping[str, str]) -> Experiment:
+                   tunables: TunablesLike, opt_targets: Mapping[str, str], shard: int = 0) -> Experiment:
         """An experiment of this store, to be entered with ``with`` (same keywords as mlos_bench).
 
         Nothing is written until it is entered: entering creates it, or
@@ -134,12 +134,16 @@ class Storage:
             description: Free text; a resumed experiment keeps the stored one.
             tunables: The tunables' defaults (a mapping of name to value, or a Tunables).
             opt_targets: Objectives, metric name to ``"min"`` or ``"max"``, in priority order.
+            shard: For one experiment run on many machines, each runner's own number (1, 2, ...): its
+                trials are numbered from ``shard * 2**40 + trial_id`` on, apart from every other shard's,
+                so the runners' store files sync into one central store (``sync``) without conflicts.
 
         Raises:
             InvalidValueError: A malformed id, text, trial id or objective direction.
         """
         return Experiment(engine=self._engine, schema=self._engine.catalog, tunables=tunables,
-                          experiment_id=experiment_id, trial_id=trial_id, root_env_config=root_env_config,
+                          experiment_id=experiment_id, trial_id=shard_first_trial_id(shard, trial_id),
+                          root_env_config=root_env_config,
                           description=description, opt_targets=opt_targets)
 
     @property
@@ -196,6 +200,23 @@ class Storage:
                 macros a store does not have.
             StoreBusyError: The file was held by another store longer than ``timeout``.
             StoreUnavailableError: Another program holds the file.
+        """
+        return import_store(self._engine, path, experiment_ids, progress=progress)
+
+    def sync(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None, *,
+             progress: ProgressCallback | None = None) -> ImportReport:
+        """Bring this store up to date with a runner's store file: what it gained since the last sync.
+
+        New experiments, trials and configs, and the later life of trials
+        stored here already: status changes with their history entries, end
+        times, results, new telemetry points, runner assignments, new
+        merges; one transaction, so no trial is ever seen here ended without
+        its results. A stored trial never moves backwards (a stale copy of a
+        source cannot undo a newer state), and a sync with nothing new
+        changes nothing. Only the source's telemetry rows written since the
+        last sync of it are read (a watermark kept here per source store and
+        experiment). The same pipeline and refusals as ``import_store``:
+        this is ``import_store`` under the name a central store calls it by.
         """
         return import_store(self._engine, path, experiment_ids, progress=progress)
 

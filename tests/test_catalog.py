@@ -48,6 +48,9 @@ DUMMY_PARAMS = {
     "experiment_ids": ["exp"],
     "first_trial_id": 1,
     "first_ts": T0,
+    "source_store_id": "s",
+    "telemetry_from": 0,
+    "telemetry_rows": 0,
     "from_status": "PENDING",
     "git_commit": None,
     "git_repo": None,
@@ -775,6 +778,7 @@ SHIPPED_MIGRATIONS = {
     "0003_trial_id_exhaustion.sql": "663fed02e1f162361b28db4534bfcc05b78da2ae1d83e89a3917445a8e9d78d7",
     "0004_objective_losses.sql": "8817289bec09c9b51ec13cb65700a48020a55863ad517a23a6fed7820bff6091",
     "0005_no_indexes.sql": "221789ebd74fcf2d9806d51fa5ef620d580821bf9420375824a2ce81199474d1",
+    "0006_sync.sql": "ad3707bd5a9798bd2bf4876239729bbdce82b1ffb406e82842c37a398cf9fd32",
 }
 
 

@@ -448,7 +448,7 @@ def _sub_commands() -> list[str]:
 
 def test_every_command_is_covered_by_help() -> None:
     assert _sub_commands() == sorted(["info", "experiments", "trials", "results", "telemetry", "export", "import",
-                                      "compact", "plot", "sql", "serve", "demo"])
+                                      "compact", "sync", "plot", "sql", "serve", "demo"])
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in _sub_commands()]])

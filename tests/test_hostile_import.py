@@ -519,3 +519,24 @@ def test_a_store_file_with_timestamps_past_year_9999_is_refused(tmp_path: Path, 
     _refused(dest, InvalidValueError, r"timestamps outside years 1 to 9999, which no read could return "
              r"\(trial_telemetry.ts 12000-01-01 00:00:00\+00 \('exp' trial 2\), .*nothing was imported",
              lambda: dest.import_store(source))
+
+
+# ---------------------------------------------------------------- rows the API never stores (every import path)
+
+
+def test_a_lake_with_an_empty_metric_name_is_refused(tmp_path: Path, dest: Storage) -> None:
+    lake = _lake(tmp_path)
+    part = _part(lake, "telemetry", 1)
+    rows = pq.read_table(part)
+    _rewrite(lake, part, rows.set_column(rows.column_names.index("metric"), "metric", pa.array([""] * rows.num_rows)))
+    _refused(dest, InvalidValueError, "trial_telemetry: empty metric name", lambda: dest.import_parquet(lake))
+
+
+def test_a_lake_with_values_of_a_tunable_the_experiment_never_declared_is_refused(tmp_path: Path,
+                                                                                  dest: Storage) -> None:
+    lake = _lake(tmp_path)
+    part = _part(lake, "experiment_tunable")
+    rows = pq.read_table(part)
+    _rewrite(lake, part, rows.filter(pc.not_equal(rows.column("tunable_name"), "x")))
+    _refused(dest, InvalidValueError, "tunable_param: tunable x not declared by the experiment",
+             lambda: dest.import_parquet(lake))

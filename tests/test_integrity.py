@@ -113,6 +113,9 @@ BREAKAGES = [
      "value_text FROM trial_result", "trial configs, results, history and telemetry belong to a stored trial"),
     ("UPDATE trial SET config_id = 12345", "a trial and a config value belong to a stored config"),
     ("DELETE FROM experiment", "a trial belongs to a stored experiment"),
+    ("INSERT INTO sync_source VALUES ('s', 'gone', 0, now())", "sync watermarks belong to a stored experiment"),
+    ("INSERT INTO sync_source VALUES ('s', 'exp', 0, now()), ('s', 'exp', 1, now())",
+     "a sync watermark is kept once per source and experiment"),
 ]
 
 

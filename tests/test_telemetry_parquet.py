@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 import pytest
 from conftest import FAR_FUTURE, T0
 
-from mlos_store import Experiment, InvalidValueError, Status, Storage, Trial, UnknownObjectError
+from mlos_store import Experiment, InvalidValueError, Status, Storage, Trial, TrialConflictError, UnknownObjectError
 
 SEC = timedelta(seconds=1)
 TUNABLES = {"threads": 1, "ratio": 0.5, "mode": "a", "on": False}
@@ -147,20 +147,31 @@ def test_export_of_a_second_experiment_keeps_the_first(storage: Storage, exporte
         assert snapshot(target) == snapshot(storage)
 
 
-def test_import_of_an_experiment_already_stored_is_refused_and_nothing_imported(storage: Storage,
-                                                                                exported: Path) -> None:
-    with open_experiment(storage, "second") as second:
-        second.new_trial(dict(TUNABLES))
-        second.export_parquet(exported)
+def test_lakes_of_shards_of_one_experiment_combine_and_a_conflicting_trial_is_refused(tmp_path: Path) -> None:
+    """import_parquet runs import_store's pipeline: an experiment already stored is extended, as by a store file."""
+    lakes = []
+    for shard in (1, 2):
+        with Storage() as runner:
+            with runner.experiment(experiment_id="second", trial_id=1, root_env_config="", description="",
+                                   tunables=TUNABLES, opt_targets={"score": "min"}, shard=shard) as exp:
+                exp.new_trial(dict(TUNABLES)).update(Status.SUCCEEDED, T0 + timedelta(seconds=shard), {"score": 1.0})
+                exp.export_parquet(tmp_path / f"lake{shard}")
+        lakes.append(tmp_path / f"lake{shard}")
     with Storage() as target:
-        with open_experiment(target, "second"):
-            pass
-        with pytest.raises(InvalidValueError, match="experiment 'second' is already stored; nothing was imported"):
-            target.import_parquet(exported)
-        with pytest.raises(UnknownObjectError):
-            with target.experiment(experiment_id=ODD_ID, trial_id=1, root_env_config="", description="",
-                                   tunables={}, opt_targets={}) as exp:
-                exp.load_tunable_config(1)
+        for lake in lakes:
+            assert target.import_parquet(lake) == ["second"]
+        with target.experiment(experiment_id="second", trial_id=1, root_env_config="", description="",
+                               tunables=TUNABLES, opt_targets={"score": "min"}) as exp:
+            assert exp.load()[0] == [2**40 + 1, 2 * 2**40 + 1]
+        assert target.import_parquet(lakes[0]) == ["second"]  # again: nothing new
+        with Storage() as other:
+            with other.experiment(experiment_id="second", trial_id=1, root_env_config="", description="",
+                                  tunables=TUNABLES, opt_targets={"score": "min"}, shard=1) as exp:
+                exp.new_trial({**TUNABLES, "threads": 99}, ts_start=T0)
+                exp.export_parquet(tmp_path / "conflict")
+        with pytest.raises(TrialConflictError, match="taken here by other trials"):
+            target.import_parquet(tmp_path / "conflict")
+        assert target.overview().experiments.column("trials").to_pylist() == [2]
 
 
 def test_import_of_an_unknown_experiment_or_a_foreign_folder_is_refused(exported: Path, tmp_path: Path) -> None:

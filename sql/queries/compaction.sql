@@ -71,7 +71,8 @@ SELECT table_name, source_rows, target_rows FROM (VALUES
     ('import_config_map', (SELECT count(*) FROM compact_source.import_config_map),
                           (SELECT count(*) FROM compact_target.import_config_map)),
     ('import_new_trial', (SELECT count(*) FROM compact_source.import_new_trial),
-                         (SELECT count(*) FROM compact_target.import_new_trial))
+                         (SELECT count(*) FROM compact_target.import_new_trial)),
+    ('sync_source', (SELECT count(*) FROM compact_source.sync_source), (SELECT count(*) FROM compact_target.sync_source))
 ) AS counts(table_name, source_rows, target_rows)
 ORDER BY table_name;
 

@@ -39,6 +39,12 @@ WITH checks(guarantee, violations) AS (
     SELECT 'a merge is recorded once',
            count(*) - count(DISTINCT (experiment_id, merged_experiment_id)) FROM experiment_merge
     UNION ALL
+    SELECT 'a sync watermark is kept once per source and experiment',
+           count(*) - count(DISTINCT (source_store_id, experiment_id)) FROM sync_source
+    UNION ALL
+    SELECT 'sync watermarks belong to a stored experiment', count(*)
+    FROM sync_source WHERE experiment_id NOT IN (SELECT experiment_id FROM experiment)
+    UNION ALL
     SELECT 'objectives and tunables belong to a stored experiment', count(*)
     FROM (SELECT experiment_id FROM objective UNION ALL SELECT experiment_id FROM experiment_tunable) AS o
     WHERE experiment_id NOT IN (SELECT experiment_id FROM experiment)
