@@ -99,15 +99,18 @@ class Storage:
         return experiments(self._engine)
 
     def import_parquet(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None, *,
-                       progress: ProgressCallback | None = None) -> list[str]:
-        """Store the experiments of a dataset ``Experiment.export_parquet`` wrote; returns their ids.
+                       filesystem: Any = None, progress: ProgressCallback | None = None) -> list[str]:
+        """Store the experiments of a Parquet lake ``Experiment.export_parquet`` wrote; returns their ids.
 
-        All of them, or only ``experiment_ids``; one transaction. An id
-        already stored is refused (InvalidValueError) and nothing is
+        All of them, or only ``experiment_ids``; one transaction. ``path`` is
+        a local folder, a URL (``s3://bucket/lake``), or a path in
+        ``filesystem`` (a ``pyarrow.fs.FileSystem`` or an fsspec one). An
+        id already stored is refused (InvalidValueError) and nothing is
         imported; config ids are remapped to this store's. ``progress(done,
         total)`` is called as tables are read in (``mlos_store.progress``).
         """
-        return parquet.import_experiments(self._engine, path, experiment_ids, progress=progress)
+        return parquet.import_experiments(self._engine, path, experiment_ids, filesystem=filesystem,
+                                          progress=progress)
 
     def import_store(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None, *,
                      progress: ProgressCallback | None = None) -> ImportReport:
