@@ -265,6 +265,8 @@ def export_experiment(engine: Engine, experiment_id: str, path: str | os.PathLik
     if not isinstance(source, str) or not source:
         raise InvalidValueError(f"export_parquet source must be a non-empty string, not {source!r}")
     place = _Place(lake, folder_key(experiment_id), folder_key(source))
+    if lake.kind(lake.path(ROOT_MANIFEST)) != pafs.FileType.File:  # first: an unfinished export reads as such
+        _write_json(lake, lake.path(ROOT_MANIFEST), root_manifest())
     previous = _previous_export(place)
     snapshot = _read_snapshot(engine, experiment_id, previous)
     listed: dict[str, Any] = {}
@@ -280,8 +282,6 @@ def export_experiment(engine: Engine, experiment_id: str, path: str | os.PathLik
         "format": LAKE_FORMAT, "layout_version": LAYOUT_VERSION, "source": source, "source_key": place.source_key,
         "experiment_id": experiment_id, "experiment_key": place.experiment_key,
         "exported_at": datetime.now(UTC).isoformat(), "high_water_marks": marks, "datasets": listed})
-    if lake.kind(lake.path(ROOT_MANIFEST)) != pafs.FileType.File:
-        _write_json(lake, lake.path(ROOT_MANIFEST), root_manifest())
     _remove_unlisted(place, listed)
     if step is not None:
         step()
