@@ -343,24 +343,23 @@ def _read_snapshot(engine: Engine, experiment_id: str, previous: dict[str, Any] 
     return _Snapshot(tables, int(mark[0]), int(mark[1]))
 
 
-def _digest(table: pa.Table) -> str:
-    """The content of a small table, to tell whether it changed since the last export."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table.combine_chunks())
-    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
-
-
 def _export_small(place: _Place, name: str, rows: pa.Table, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """A small table's entry: the last export's if its content is unchanged, else one new file (none if empty)."""
-    rows = rows.cast(DATASETS[name])
-    digest = _digest(rows)
+    """A small table's entry: the last export's if its content is unchanged, else one new file (none if empty).
+
+    The table is encoded as Parquet in memory first: those bytes tell
+    whether it changed (Arrow buffers may differ under null slots; Parquet
+    stores no such slot) and are the file written.
+    """
+    sink = pa.BufferOutputStream()
+    _pq().write_table(rows.cast(DATASETS[name]), sink)
+    encoded = sink.getvalue()
+    digest = hashlib.sha256(encoded).hexdigest()
     if previous is not None and previous["datasets"].get(name, {}).get("digest") == digest:
         return dict(previous["datasets"][name])
     files = []
     if rows.num_rows:
         path = posixpath.join(place.folder(name), f"part-{digest[:16]}.parquet")
-        _write_parquet(place.lake, path, rows.to_batches(), DATASETS[name])
+        _write_atomically(place.lake, path, lambda stream: stream.write(encoded))
         files.append({"path": place.lake.relative(path), "rows": rows.num_rows})
     return {"rows": rows.num_rows, "digest": digest, "files": files}
 
@@ -438,6 +437,7 @@ class Manifest(NamedTuple):
     key: str
     files: dict[str, list[tuple[str, int]]]  # dataset -> (path in the lake's filesystem, rows)
     lake: Lake
+    sources: tuple[str, ...]  # the source keys that exported it
 
 
 def _refuse(lake: Lake, what: str) -> InvalidValueError:
@@ -512,6 +512,7 @@ def _manifests(lake: Lake) -> dict[str, Manifest]:
     if lake.kind(folder) != pafs.FileType.Directory:
         return {}
     files: dict[str, dict[str, list[tuple[str, int]]]] = {}
+    sources: dict[str, list[str]] = {}
     for info in sorted(lake.fs.get_file_info(pafs.FileSelector(folder, recursive=True)), key=lambda i: i.path):
         name = posixpath.basename(info.path)
         if name.endswith(".json") and not name.startswith(".") and info.type != pafs.FileType.Directory:
@@ -519,7 +520,8 @@ def _manifests(lake: Lake) -> dict[str, Manifest]:
             mine = files.setdefault(experiment_id, {name: [] for name in DATASETS})
             for dataset, entries in listed.items():
                 mine[dataset].extend(entries)
-    return {e: Manifest(e, folder_key(e), listed, lake) for e, listed in files.items()}
+            sources.setdefault(experiment_id, []).append(posixpath.basename(posixpath.dirname(info.path)))
+    return {e: Manifest(e, folder_key(e), listed, lake, tuple(sources[e])) for e, listed in files.items()}
 
 
 def _read_manifest(lake: Lake, path: str) -> tuple[str, dict[str, list[tuple[str, int]]]]:

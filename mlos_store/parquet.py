@@ -87,6 +87,11 @@ def import_experiments(engine: Engine, path: str | os.PathLike[str],
     root = lakes.open_lake(path, filesystem)
     chosen = lakes.lake_experiments(root, experiment_ids)
     wanted = [manifest.experiment_id for manifest in chosen]
+    for manifest in chosen:  # until imports combine shards: their experiment records would be stored twice
+        if len(manifest.sources) > 1:
+            raise InvalidValueError(f"cannot import {root.shown!r}: experiment {manifest.experiment_id!r} was "
+                                    f"exported by {len(manifest.sources)} stores; import it from one store's "
+                                    "export at a time; nothing was imported")
     folders = lakes.DATASETS
     configs = {m.experiment_id: _checked_configs(root, m, engine.catalog) for m in chosen}
     with engine.transaction():
