@@ -339,8 +339,9 @@ def test_a_truncated_part_file_is_a_clear_error(tmp_path: Path, dest: Storage,
     lake = _lake(tmp_path)
     part = _part(lake, "trial")
     part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
-    _refused(dest, InvalidValueError, r"/trial/experiment_key=exp-[0-9a-f]{16}/source=.*/part-[0-9a-f]{16}.parquet' is "
-             "not a whole Parquet file \\(truncated or damaged: .*\\); nothing was imported", lambda: dest.import_parquet(lake))
+    _refused(dest, InvalidValueError, r"/trial/experiment_key=exp-[0-9a-f]{16}/source=.*/part-[0-9a-f]{16}.parquet' "
+             "is not a whole Parquet file \\(truncated or damaged: .*\\); nothing was imported",
+             lambda: dest.import_parquet(lake))
     path = dest.path
     dest.close()
     assert "is not a whole Parquet file" in _cli_line(capsys, "import", str(path), str(lake))
