@@ -356,12 +356,10 @@ def _export_small(place: _Place, name: str, rows: pa.Table, previous: dict[str, 
     digest = hashlib.sha256(encoded).hexdigest()
     if previous is not None and previous["datasets"].get(name, {}).get("digest") == digest:
         return dict(previous["datasets"][name])
-    files = []
-    if rows.num_rows:
-        path = posixpath.join(place.folder(name), f"part-{digest[:16]}.parquet")
-        _write_atomically(place.lake, path, lambda stream: stream.write(encoded))
-        files.append({"path": place.lake.relative(path), "rows": rows.num_rows})
-    return {"rows": rows.num_rows, "digest": digest, "files": files}
+    path = posixpath.join(place.folder(name), f"part-{digest[:16]}.parquet")  # also empty: readers find the folder
+    _write_atomically(place.lake, path, lambda stream: stream.write(encoded))
+    entry = {"path": place.lake.relative(path), "rows": rows.num_rows}
+    return {"rows": rows.num_rows, "digest": digest, "files": [entry]}
 
 
 def _export_telemetry(engine: Engine, experiment_id: str, place: _Place, snapshot: _Snapshot,
@@ -377,6 +375,10 @@ def _export_telemetry(engine: Engine, experiment_id: str, place: _Place, snapsho
         reader = engine.stream(engine.catalog.export_telemetry, batch_size=EXPORT_BATCH_ROWS,
                                experiment_id=experiment_id, from_rowid=start, to_rowid=snapshot.next_rowid)
         files = kept + _write_chunks(place, reader, f"part-{start:019d}-{uuid.uuid4().hex[:8]}")
+    if not files:  # no points yet: one empty file, so readers find the dataset
+        path = posixpath.join(place.folder("telemetry"), "part-empty.parquet")
+        _write_parquet(place.lake, path, [], DATASETS["telemetry"])
+        files = [{"path": place.lake.relative(path), "rows": 0}]
     rows = sum(f["rows"] for f in files)
     return {"rows": rows, "files": files}, {"telemetry_rowid": max(start, snapshot.next_rowid), "telemetry_rows": rows}
 
