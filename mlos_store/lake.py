@@ -322,8 +322,18 @@ def _previous_export(place: _Place) -> dict[str, Any] | None:
             content = json.loads(stream.read())
     except (OSError, ValueError):
         return None  # unreadable: export everything again
-    ok = isinstance(content, dict) and content.get("layout_version") == LAYOUT_VERSION
-    return content if ok else None
+    return content if _continuable(content) else None
+
+
+def _continuable(content: Any) -> bool:
+    """Whether a manifest holds what an incremental export builds on (else everything is exported again)."""
+    if not isinstance(content, dict) or content.get("layout_version") != LAYOUT_VERSION:
+        return False
+    marks, listed = content.get("high_water_marks"), content.get("datasets")
+    return (isinstance(marks, dict) and isinstance(marks.get("telemetry_rowid"), int)
+            and isinstance(listed, dict) and all(
+                isinstance(listed.get(name), dict) and isinstance(listed[name].get("rows"), int)
+                and isinstance(listed[name].get("files"), list) for name in DATASETS))
 
 
 def _read_snapshot(engine: Engine, experiment_id: str, previous: dict[str, Any] | None) -> _Snapshot:

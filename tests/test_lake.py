@@ -158,3 +158,27 @@ def test_a_lake_of_an_unknown_layout_version_is_refused_before_export_or_import(
     with Storage() as target:
         with pytest.raises(InvalidValueError, match="has layout version 3"):
             target.import_parquet(lake)
+
+
+def test_an_export_whose_last_mark_no_longer_matches_the_store_writes_the_telemetry_again(
+        storage: Storage, tmp_path: Path) -> None:
+    """If the points below the last export's mark are not the ones it wrote (rowids moved), the telemetry
+    is exported whole again and the old files go: the lake never holds a point twice or misses one."""
+    lake = tmp_path / "lake"
+    with open_experiment(storage) as exp:
+        fill(exp)
+        exp.export_parquet(lake)
+    [path] = (lake / "_mlos_store").rglob("*.json")
+    manifest = json.loads(path.read_text())
+    manifest["high_water_marks"]["telemetry_rowid"] = 5  # as if rows had moved since
+    path.write_text(json.dumps(manifest))
+    old = _files(lake, "telemetry")
+    _more(storage, trials=1)
+    with open_experiment(storage) as exp:
+        exp.export_parquet(lake)
+    new = _files(lake, "telemetry")
+    assert len(new) == 1 and not new & old
+    with Storage() as target:
+        target.import_parquet(lake)
+        assert snapshot(target) == snapshot(storage)
+    assert pq.read_metadata(lake / next(iter(new))).num_rows == len(snapshot(storage)["telemetry"])
