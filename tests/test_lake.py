@@ -182,3 +182,16 @@ def test_an_export_whose_last_mark_no_longer_matches_the_store_writes_the_teleme
         target.import_parquet(lake)
         assert snapshot(target) == snapshot(storage)
     assert pq.read_metadata(lake / next(iter(new))).num_rows == len(snapshot(storage)["telemetry"])
+
+
+def test_a_lake_at_an_fsspec_url(storage: Storage, tmp_path: Path) -> None:
+    """A URL pyarrow has no filesystem for goes through fsspec (here its in-memory filesystem)."""
+    fsspec = pytest.importorskip("fsspec")
+    url = f"memory://{tmp_path.name}"  # fsspec's memory is one per process: a folder per test
+    with open_experiment(storage) as exp:
+        fill(exp)
+        exp.export_parquet(url)
+    assert fsspec.filesystem("memory").isfile(f"/{tmp_path.name}/_mlos_store.json")
+    with Storage() as target:
+        assert target.import_parquet(url) == [ODD_ID]
+        assert snapshot(target) == snapshot(storage)

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import dask.dataframe as dd
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
@@ -130,9 +131,14 @@ def test_polars_and_dask_read_the_lake_as_the_store(stored: tuple[Storage, Path]
                     pl.col("num").quantile(0.95, interpolation="linear").alias("p95"))
                .sort("trial_id", "metric").collect())
     assert summary.with_columns(pl.col("count").cast(pl.Int64)).to_dicts() == _summary(storage)
-    dd = pytest.importorskip("dask.dataframe", reason="dask is optional here (polars and Spark are not)")
-    frame = dd.read_parquet(str(lake / "telemetry"), dataset={"partitioning": None}).compute()
-    assert len(frame) == sum(row["count"] for row in _summary(storage))
+    frame = dd.read_parquet(str(lake / "telemetry"), dataset={"partitioning": None})
+    frame = frame[frame.experiment_id == EXPERIMENT]
+    frame["num"] = frame.value.where(~frame.value.isna())  # pandas skips NaN and None alike
+    stats = frame.groupby(["trial_id", "metric"]).agg(count=("ts", "size"), min=("num", "min"), max=("num", "max"),
+                                                      mean=("num", "mean")).compute().sort_index()
+    assert [{"trial_id": t, "metric": m, **{k: None if v != v else v for k, v in row.items()}}
+            for (t, m), row in stats.to_dict("index").items()] == [
+        {k: row[k] for k in ("trial_id", "metric", "count", "min", "max", "mean")} for row in _summary(storage)]
 
 
 # ---------------------------------------------------------------- a lake another tool writes
