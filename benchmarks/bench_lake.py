@@ -91,7 +91,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         with Storage(folder / "store.duckdb", mode="exclusive") as storage:
-            add_trials(storage, trials, points)
+            for done in range(0, trials, 500):  # in slices: bounded memory for the Python lists
+                add_trials(storage, min(500, trials - done), points)
             exp = storage.get_experiment_by_id("bench")
             lake = folder / "lake"
             exp.export_parquet(lake)

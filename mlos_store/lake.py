@@ -65,6 +65,9 @@ MANIFESTS = "_mlos_store"
 PARTITION_KEYS = ("experiment_key", "source")
 #: Telemetry rows per data file: few, large files for lake engines (not one per trial).
 TELEMETRY_ROWS_PER_FILE = 4_000_000
+#: Small telemetry files (below a quarter of TELEMETRY_ROWS_PER_FILE) a source keeps per experiment before
+#: its next export writes the telemetry whole again, as few large files (many increments, compacted).
+COMPACT_AFTER_SMALL_FILES = 64
 #: Rows DuckDB hands over per batch while exporting.
 EXPORT_BATCH_ROWS = 100_000
 _READABLE_KEY_CHARS = 40
@@ -378,7 +381,7 @@ def _export_telemetry(engine: Engine, experiment_id: str, place: _Place, snapsho
     old = previous["datasets"]["telemetry"] if previous else None
     start = 0
     kept: list[dict[str, Any]] = []
-    if previous is not None and old is not None and snapshot.rows_before == old["rows"]:
+    if previous is not None and old is not None and snapshot.rows_before == old["rows"] and not _fragmented(old):
         start, kept = previous["high_water_marks"]["telemetry_rowid"], list(old["files"])
     files = kept
     if snapshot.next_rowid > start:
@@ -391,6 +394,12 @@ def _export_telemetry(engine: Engine, experiment_id: str, place: _Place, snapsho
         files = [{"path": place.lake.relative(path), "rows": 0}]
     rows = sum(f["rows"] for f in files)
     return {"rows": rows, "files": files}, {"telemetry_rowid": max(start, snapshot.next_rowid), "telemetry_rows": rows}
+
+
+def _fragmented(listed: dict[str, Any]) -> bool:
+    """Whether incremental exports left so many small telemetry files that readers would pay for listing them."""
+    small = sum(1 for f in listed["files"] if f["rows"] < TELEMETRY_ROWS_PER_FILE // 4)
+    return small > COMPACT_AFTER_SMALL_FILES
 
 
 def _write_chunks(place: _Place, reader: pa.RecordBatchReader, stem: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from conftest import T0
 from test_telemetry_parquet import ODD_ID, TUNABLES, fill, open_experiment, snapshot
 
 from mlos_store import InvalidValueError, Status, Storage
+from mlos_store import lake as lake_module
 
 SEC = timedelta(seconds=1)
 
@@ -194,4 +195,23 @@ def test_a_lake_at_an_fsspec_url(storage: Storage, tmp_path: Path) -> None:
     assert fsspec.filesystem("memory").isfile(f"/{tmp_path.name}/_mlos_store.json")
     with Storage() as target:
         assert target.import_parquet(url) == [ODD_ID]
+        assert snapshot(target) == snapshot(storage)
+
+
+def test_many_incremental_exports_are_compacted_into_few_files(storage: Storage, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lake_module, "COMPACT_AFTER_SMALL_FILES", 2)
+    lake = tmp_path / "lake"
+    counts = []
+    with open_experiment(storage) as exp:
+        fill(exp)
+        exp.export_parquet(lake)
+    for _ in range(4):
+        _more(storage, trials=1)
+        with open_experiment(storage) as exp:
+            exp.export_parquet(lake)
+        counts.append(len(_files(lake, "telemetry")))
+    assert counts == [2, 3, 1, 2], "past 2 small files the next export writes the telemetry whole"
+    with Storage() as target:
+        target.import_parquet(lake)
         assert snapshot(target) == snapshot(storage)
