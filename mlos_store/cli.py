@@ -362,10 +362,11 @@ def run_export(args: argparse.Namespace) -> None:
 
 def run_import(args: argparse.Namespace) -> None:
     source = args.source
-    if not os.path.exists(source):
+    lake_url = "://" in source  # a lake on object storage (s3://...) or a file:// URL
+    if not lake_url and not os.path.exists(source):
         raise InvalidValueError(f"cannot import {source!r}: no such file or folder")
     with Storage(args.path) as storage:
-        if os.path.isdir(source):
+        if lake_url or os.path.isdir(source):
             imported = storage.import_parquet(source, args.experiment, progress=ProgressBar("import"))
             print(f"imported {len(imported)} experiment(s) from the Parquet datasets in {source}: "
                   f"{', '.join(imported)}")

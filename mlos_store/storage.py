@@ -152,28 +152,34 @@ class Storage:
         return experiments(self._engine)
 
     def import_parquet(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None, *,
-                       progress: ProgressCallback | None = None) -> list[str]:
-        """Store the experiments of a dataset ``Experiment.export_parquet`` wrote; returns their ids.
+                       filesystem: Any = None, progress: ProgressCallback | None = None) -> list[str]:
+        """Store the experiments of a Parquet lake ``Experiment.export_parquet`` wrote; returns their ids.
 
         All of them, or only ``experiment_ids``; one transaction, so a
-        refused import stores nothing. Config ids are remapped to this
-        store's (matched by the hash of their values).
+        refused import stores nothing. It runs the pipeline of
+        ``import_store``: config ids are remapped to this store's (matched by
+        the hash of their values), and an experiment already stored is
+        extended.
 
         Args:
-            path: The dataset folder ``export_parquet`` wrote.
-            experiment_ids: Only these experiments (default: every one in the folder).
+            path: The lake ``export_parquet`` wrote: a local folder, a URL (``s3://bucket/lake``), or a
+                path in ``filesystem``.
+            experiment_ids: Only these experiments (default: every one in the lake).
+            filesystem: A ``pyarrow.fs.FileSystem`` or an fsspec filesystem ``path`` is in (default: from ``path``).
             progress: Called as ``progress(done, total)`` as tables are read in (``mlos_store.progress``).
 
         Returns:
             The ids of the imported experiments.
 
         Raises:
-            InvalidValueError: An id already stored here; a folder without a manifest (an export that was
-                killed), a file missing, truncated or not regular, or row counts or config hashes that do
-                not match the manifest and values.
+            InvalidValueError: An unknown or layout-1 lake; an experiment folder without a manifest (an export
+                that was killed), a file missing, truncated or not regular, columns, Arrow types, row counts
+                or config hashes that do not match the layout, manifest and values; an experiment several
+                stores exported (import one store's export at a time).
             UnknownObjectError: An id in ``experiment_ids`` the folder does not hold.
         """
-        return parquet.import_experiments(self._engine, path, experiment_ids, progress=progress)
+        return parquet.import_experiments(self._engine, path, experiment_ids, filesystem=filesystem,
+                                          progress=progress)
 
     def import_store(self, path: str | os.PathLike[str], experiment_ids: Iterable[str] | None = None, *,
                      progress: ProgressCallback | None = None) -> ImportReport:

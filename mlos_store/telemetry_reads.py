@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 
@@ -104,9 +105,18 @@ class TelemetryReads:
         """
         return telemetry_stats.by_config(self._engine, self._experiment_id, metric, start=start, end=end)
 
-    def export_parquet(self, path: str | os.PathLike[str], *, progress: ProgressCallback | None = None) -> None:
-        """Write this experiment (trials, configs, results, telemetry) to a Hive-layout Parquet dataset.
+    def export_parquet(self, path: str | os.PathLike[str], *, filesystem: Any = None, source: str | None = None,
+                       progress: ProgressCallback | None = None) -> None:
+        """Write this experiment (trials, configs, results, telemetry) into the Parquet lake at ``path``.
 
-        ``progress(done, total)`` is called as each table is written (``mlos_store.progress``).
+        ``path`` is a local folder, a URL (``s3://bucket/lake``), or a path
+        in ``filesystem`` (a ``pyarrow.fs.FileSystem`` or an fsspec one).
+        Exporting again writes only what changed: new telemetry as new
+        files, a changed small table as one new file. ``source`` names this
+        store in the lake (default: its host and file), so several stores
+        export into one lake without touching each other's files.
+        ``progress(done, total)`` is called as each dataset is written
+        (``mlos_store.progress``).
         """
-        parquet.export_experiment(self._engine, self._experiment_id, path, progress=progress)
+        parquet.export_experiment(self._engine, self._experiment_id, path, filesystem=filesystem, source=source,
+                                  progress=progress)

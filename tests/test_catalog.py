@@ -20,6 +20,7 @@ from mlos_store import InvalidValueError, QueryError, StoreError
 from mlos_store.catalog import KINDS, Catalog, Migration, Query, load_catalog, load_catalog_from, parse_queries
 from mlos_store.engine import Engine
 from mlos_store.errors import CatalogError
+from mlos_store.lake import DATASETS
 from mlos_store.parquet import tables
 from mlos_store.telemetry import bulk_telemetry_rows, telemetry_rows
 from mlos_store.values import NAMED_VALUES_SCHEMA
@@ -30,9 +31,9 @@ CATALOG = load_catalog()
 QUERIES = CATALOG.queries
 T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 UTC_US = pa.timestamp("us", tz="UTC")
-#: Import query -> the export query whose rows it reads.
-IMPORT_SOURCES = {t.insert.name: t.export.name for t in tables(CATALOG) if t.insert.name.startswith("import_")} | {
-    "import_tunable_config_insert": "export_tunable_param"}
+#: Import query -> the lake dataset whose rows it reads.
+IMPORT_SOURCES = {t.insert.name: t.folder for t in tables(CATALOG) if t.insert.name.startswith("import_")} | {
+    "import_tunable_config_insert": "tunable_param"}
 
 #: A typed value for every parameter name the catalog uses.
 DUMMY_PARAMS = {
@@ -46,8 +47,10 @@ DUMMY_PARAMS = {
     "end": T0,
     "experiment_id": "exp",
     "experiment_ids": ["exp"],
+    "exported_before": 0,
     "first_trial_id": 1,
     "first_ts": T0,
+    "from_rowid": 0,
     "source_store_id": "s",
     "telemetry_from": 0,
     "telemetry_rows": 0,
@@ -68,6 +71,7 @@ DUMMY_PARAMS = {
     "status": "PENDING",
     "statuses": ["PENDING"],
     "timestamp": T0,
+    "to_rowid": 1,
     "to_status": "RUNNING",
     "trial_id": 1,
     "trial_ids": [1],
@@ -87,12 +91,8 @@ def _incoming(query: Query) -> pa.Table:
         return bulk_telemetry_rows(pa.table({"trial_id": pa.array([], pa.int64()), "ts": pa.array([], UTC_US),
                                              "metric": pa.array([], pa.string()),
                                              "value": pa.array([], pa.float64())}), "test")
-    if query.name in IMPORT_SOURCES:  # the rows an export query gives are the rows its import reads
-        source = Engine(None)
-        try:
-            rows = source.fetch_table(QUERIES[IMPORT_SOURCES[query.name]], experiment_id="exp")
-        finally:
-            source.close()
+    if query.name in IMPORT_SOURCES:  # an import reads the rows of its dataset's documented schema
+        rows = DATASETS[IMPORT_SOURCES[query.name]].empty_table()
         if query.name == "import_telemetry_insert":  # parquet numbers the rows it reads (a point's first value)
             rows = rows.append_column("row_idx", pa.array([], pa.int64()))
         return rows
@@ -786,3 +786,16 @@ def test_shipped_migrations_are_never_edited() -> None:
     files = sorted((SQL_DIR / "schema").glob("*.sql"))
     hashes = {file.name: hashlib.sha256(file.read_bytes()).hexdigest() for file in files}
     assert hashes == SHIPPED_MIGRATIONS
+
+
+def test_every_export_query_gives_its_lake_dataset_schema_exactly() -> None:
+    """The documented layout (lake.DATASETS, written into _mlos_store.json) is what the export queries give,
+    so an export never casts (and so never changes) a value."""
+    engine = Engine(None)
+    try:
+        for name, schema in DATASETS.items():
+            params = {"from_rowid": 0, "to_rowid": 1} if name == "telemetry" else {}
+            rows = engine.fetch_table(QUERIES[f"export_{name}"], experiment_id="exp", **params)
+            assert rows.schema.remove_metadata() == schema, name
+    finally:
+        engine.close()

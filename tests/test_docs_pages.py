@@ -126,7 +126,7 @@ def _check_cli_plot(namespace: dict[str, Any], cwd: Path) -> None:
 
 def _check_parquet(namespace: dict[str, Any], cwd: Path) -> None:
     assert namespace["imported"] == ["redis-latency"]
-    assert (cwd / "dataset" / "_manifests").is_dir()
+    assert (cwd / "dataset" / "_mlos_store.json").is_file() and (cwd / "dataset" / "_mlos_store").is_dir()
     assert namespace["copied"].column("result.latency_ms").to_pylist() == [2.0, 1.0]
 
 

@@ -241,13 +241,14 @@ def _lake(tmp_path: Path, experiment_id: str = "exp", xs: tuple[int, ...] = (1, 
     return tmp_path / "lake"
 
 
-def _part(lake: Path, table: str, trial: int | None = None) -> Path:
-    [part] = (lake / table).rglob(f"trial_id={trial}/*.parquet" if trial is not None else "*.parquet")
+def _part(lake: Path, table: str) -> Path:
+    """The one file of a table (telemetry of all trials too: one file, not one per trial)."""
+    [part] = (lake / table).rglob("*.parquet")
     return part
 
 
 def _manifest(lake: Path) -> Path:
-    [manifest] = (lake / "_manifests").glob("*.json")
+    [manifest] = (lake / "_mlos_store").rglob("*.json")
     return manifest
 
 
@@ -255,7 +256,7 @@ def _rewrite(lake: Path, part: Path, rows: pa.Table) -> None:
     """Replace a part file by ``rows``, its manifest kept consistent (as a careless or hostile writer would)."""
     pq.write_table(rows, part)
     manifest = json.loads(_manifest(lake).read_text())
-    for listed in manifest["tables"].values():
+    for listed in manifest["datasets"].values():
         for entry in listed["files"]:
             if lake / entry["path"] == part:
                 entry["rows"] = rows.num_rows
@@ -264,15 +265,15 @@ def _rewrite(lake: Path, part: Path, rows: pa.Table) -> None:
 
 
 def _with_parts(lake: Path, table: str, *, add: dict[str, pa.Table]) -> None:
-    """Add part files (path relative to the table's experiment folder) and list them in the manifest."""
+    """Add part files (path relative to the table's source folder of the experiment) and list them in the manifest."""
     manifest = json.loads(_manifest(lake).read_text())
-    [folder] = (lake / table).iterdir()
+    [folder] = (lake / table).glob("experiment_key=*/source=*")
     for relative, rows in add.items():
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(rows, folder / relative)
-        manifest["tables"][table]["files"].append(
+        manifest["datasets"][table]["files"].append(
             {"path": (folder / relative).relative_to(lake).as_posix(), "rows": rows.num_rows})
-        manifest["tables"][table]["rows"] += rows.num_rows
+        manifest["datasets"][table]["rows"] += rows.num_rows
     _manifest(lake).write_text(json.dumps(manifest))
 
 
@@ -303,20 +304,34 @@ def test_an_export_killed_part_way_is_refused(tmp_path: Path, dest: Storage, aft
     lake = tmp_path / "lake"
     _killed_export(tmp_path, lake, after_tables)
     _refused(dest, InvalidValueError,
-             r"cannot import '.*lake': the experiment folder\(s\) 'experiment_key=exp-[0-9a-f]{16}' have no "
-             "manifest: an export that did not finish .*export the experiment again; nothing was imported",
+             r"cannot import '.*lake': the experiment folder\(s\) 'exp-[0-9a-f]{16}/.*' have no "
+             "manifest: an export that did not finish; export the experiment again; nothing was imported",
              lambda: dest.import_parquet(lake))
     _refused(dest, InvalidValueError, "have no manifest", lambda: dest.import_parquet(lake, ["exp"]))
 
 
-def test_a_re_export_killed_part_way_is_refused_not_mixed_with_the_old_files(tmp_path: Path,
-                                                                              dest: Storage) -> None:
+def test_a_re_export_killed_part_way_leaves_the_last_finished_export_and_the_next_one_cleans_up(
+        tmp_path: Path) -> None:
+    """The killed export renamed new files into place but wrote no manifest: imports read the last finished
+    export exactly; the next export removes the stray files and covers everything."""
     lake = tmp_path / "lake"
     with Storage(tmp_path / "killed.duckdb") as storage:
         _fill(storage)
         storage.get_experiment_by_id("exp").export_parquet(lake)
-    _killed_export(tmp_path, lake, 5)
-    _refused(dest, InvalidValueError, "have no manifest", lambda: dest.import_parquet(lake))
+        before = _telemetry(storage)
+        _fill(storage, "exp", (3,))  # a new trial: every table but the experiment's own changes
+    _killed_export(tmp_path, lake, 7)
+    assert len(list((lake / "trial").rglob("*.parquet"))) == 2, "the killed export left its new trial file"
+    with Storage() as target:
+        target.import_parquet(lake)
+        assert _telemetry(target) == before
+    with Storage(tmp_path / "killed.duckdb") as storage:
+        storage.get_experiment_by_id("exp").export_parquet(lake)
+        after = _telemetry(storage)
+    assert len(list((lake / "trial").rglob("*.parquet"))) == 1
+    with Storage() as target:
+        target.import_parquet(lake)
+        assert _telemetry(target) == after != before
 
 
 def test_a_truncated_part_file_is_a_clear_error(tmp_path: Path, dest: Storage,
@@ -324,8 +339,9 @@ def test_a_truncated_part_file_is_a_clear_error(tmp_path: Path, dest: Storage,
     lake = _lake(tmp_path)
     part = _part(lake, "trial")
     part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
-    _refused(dest, InvalidValueError, r"/trial/experiment_key=exp-[0-9a-f]{16}/part-0.parquet' is not a whole "
-             "Parquet file \\(truncated or damaged: .*\\); nothing was imported", lambda: dest.import_parquet(lake))
+    _refused(dest, InvalidValueError, r"/trial/experiment_key=exp-[0-9a-f]{16}/source=.*/part-[0-9a-f]{16}.parquet' "
+             "is not a whole Parquet file \\(truncated or damaged: .*\\); nothing was imported",
+             lambda: dest.import_parquet(lake))
     path = dest.path
     dest.close()
     assert "is not a whole Parquet file" in _cli_line(capsys, "import", str(path), str(lake))
@@ -335,17 +351,17 @@ def test_a_part_file_with_other_rows_than_its_manifest_says_is_refused(tmp_path:
     lake = _lake(tmp_path)
     part = _part(lake, "trial_status")
     pq.write_table(pq.read_table(part).slice(0, 2), part)
-    _refused(dest, InvalidValueError, r"trial_status/.*part-0.parquet' holds 2 rows, its manifest says 6; "
+    _refused(dest, InvalidValueError, r"trial_status/.*\.parquet' holds 2 rows, its manifest says 6; "
              "nothing was imported", lambda: dest.import_parquet(lake))
 
 
 def test_a_damaged_manifest_is_refused(tmp_path: Path, dest: Storage) -> None:
     lake = _lake(tmp_path)
-    _manifest(lake).write_text('{"format": "mlos_store experiment export", "layout_version": 1')
-    _refused(dest, InvalidValueError, "the manifest 'exp-.*json' cannot be read", lambda: dest.import_parquet(lake))
-    manifest = {"format": "mlos_store experiment export", "layout_version": 99}
-    _manifest(lake).write_text(json.dumps(manifest))
-    _refused(dest, InvalidValueError, "has layout version 99, this mlos_store reads version 1",
+    _manifest(lake).write_text('{"format": "mlos_store lake", "layout_version": 2')
+    _refused(dest, InvalidValueError, "the manifest '_mlos_store/.*/exp-.*json' cannot be read",
+             lambda: dest.import_parquet(lake))
+    _manifest(lake).write_text(json.dumps({"format": "mlos_store lake", "layout_version": 99}))
+    _refused(dest, InvalidValueError, "has layout version 99, this mlos_store reads layout 2",
              lambda: dest.import_parquet(lake))
 
 
@@ -387,7 +403,7 @@ def test_a_fifo_among_the_part_files_is_refused_without_opening_it(tmp_path: Pat
     part = _part(lake, "trial_result")
     part.unlink()
     os.mkfifo(part)
-    _refused(dest, NotAStoreError, r"trial_result/.*part-0.parquet': not a regular file; it was not opened",
+    _refused(dest, NotAStoreError, r"trial_result/.*\.parquet': not a regular file; it was not opened",
              _unblocking(part, lambda: dest.import_parquet(lake)))
 
 
@@ -443,7 +459,7 @@ def test_rows_an_export_holds_twice_are_imported_once(tmp_path: Path) -> None:
         part = _part(lake, table)
         rows = pq.read_table(part)
         _rewrite(lake, part, pa.concat_tables([rows, rows]))
-    part = _part(lake, "telemetry", 1)
+    part = _part(lake, "telemetry")
     rows = pq.read_table(part)
     shifted = rows.set_column(rows.column_names.index("value"), "value", pc.add(rows.column("value"), 100.0))
     _rewrite(lake, part, pa.concat_tables([rows, shifted, rows]))
@@ -455,7 +471,10 @@ def test_rows_an_export_holds_twice_are_imported_once(tmp_path: Path) -> None:
 
 def test_telemetry_of_a_trial_the_export_lacks_is_refused(tmp_path: Path, dest: Storage) -> None:
     lake = _lake(tmp_path)
-    _with_parts(lake, "telemetry", add={"trial_id=99/part-0.parquet": pq.read_table(_part(lake, "telemetry", 1))})
+    points = pq.read_table(_part(lake, "telemetry")).filter(pc.field("trial_id") == 1)
+    moved = points.set_column(points.schema.get_field_index("trial_id"), "trial_id",
+                              pa.array([99] * points.num_rows, pa.int64()))
+    _with_parts(lake, "telemetry", add={"part-of-trial-99.parquet": moved})
     _refused(dest, InvalidValueError, r"experiment 'exp' has rows of trials its trial table lacks \(4 telemetry "
              r"row\(s\) of trial 99\); nothing was imported", lambda: dest.import_parquet(lake))
 
@@ -464,12 +483,13 @@ def test_the_manifest_names_the_layout_the_id_and_every_table_with_its_files_and
     lake = _lake(tmp_path, "exp/1")
     manifest = json.loads(_manifest(lake).read_text())
     assert (manifest["format"], manifest["layout_version"], manifest["experiment_id"]) == (
-        "mlos_store experiment export", 1, "exp/1")
-    assert list(manifest["tables"]) == [t.folder for t in tables(load_catalog())]
-    assert manifest["tables"]["telemetry"]["rows"] == 8
-    assert [f["path"].split("/", 2)[2] for f in manifest["tables"]["telemetry"]["files"]] == [
-        "trial_id=1/part-0.parquet", "trial_id=2/part-0.parquet"]
-    assert not list((lake / "_manifests").glob(".*")), "no temporary file is left behind"
+        "mlos_store lake", 2, "exp/1")
+    assert list(manifest["datasets"]) == [t.folder for t in tables(load_catalog())]
+    assert manifest["datasets"]["telemetry"]["rows"] == 8
+    [telemetry] = manifest["datasets"]["telemetry"]["files"]
+    assert telemetry["path"].startswith("telemetry/experiment_key=exp_1-") and telemetry["rows"] == 8
+    assert manifest["high_water_marks"]["max_trial_id"] == 2
+    assert not list(lake.rglob(".*")), "no temporary file is left behind"
 
 
 def test_telemetry_a_store_file_holds_for_a_trial_it_lacks_is_refused(tmp_path: Path, dest: Storage) -> None:
@@ -505,7 +525,7 @@ def test_an_export_without_its_experiment_record_is_refused(tmp_path: Path, dest
 def test_a_lake_with_timestamps_past_year_9999_is_refused(tmp_path: Path, dest: Storage) -> None:
     """Stored, such a point would break every read of it; refused as update_telemetry refuses it."""
     lake = _lake(tmp_path)
-    part = _part(lake, "telemetry", 1)
+    part = _part(lake, "telemetry")
     rows = pq.read_table(part)
     far = pa.array([253402300800 * 1_000_000] * rows.num_rows, pa.int64()).cast(rows.schema.field("ts").type)
     _rewrite(lake, part, rows.set_column(rows.schema.get_field_index("ts"), "ts", far))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from conftest import FAR_FUTURE, T0
 
 from mlos_store import Experiment, InvalidValueError, Status, Storage, Trial, TrialConflictError, UnknownObjectError
+from mlos_store.lake import DATASETS
 
 SEC = timedelta(seconds=1)
 TUNABLES = {"threads": 1, "ratio": 0.5, "mode": "a", "on": False}
@@ -118,20 +120,29 @@ def test_status_history_order_survives_the_round_trip(storage: Storage, exported
         assert snapshot(target) == snapshot(storage)
 
 
-def test_dataset_is_hive_partitioned_by_experiment_and_trial(exported: Path) -> None:
+def test_lake_is_hive_partitioned_by_experiment_and_source_with_the_ids_inside_the_files(exported: Path) -> None:
     telemetry = exported / "telemetry"
     [experiment_dir] = telemetry.iterdir()
     assert experiment_dir.name.startswith("experiment_key=bench_x_1___-") and "/" not in experiment_dir.name
-    assert sorted(p.name for p in experiment_dir.iterdir()) == ["trial_id=1", "trial_id=2", "trial_id=3",
-                                                                "trial_id=4"]
-    # any Hive reader sees the partition columns; value is numeric for engines that know nothing of the store
-    table = ds.dataset(telemetry, format="parquet", partitioning="hive").to_table()
+    [source_dir] = experiment_dir.iterdir()
+    assert source_dir.name.startswith("source=")
+    assert len(list(source_dir.iterdir())) == 1, "one telemetry file for all trials, not one per trial"
+    # any Hive reader sees the partition columns as strings; the ids come from inside the files
+    partitioning = ds.partitioning(pa.schema([("experiment_key", pa.string()), ("source", pa.string())]),
+                                   flavor="hive")
+    table = ds.dataset(telemetry, format="parquet", partitioning=partitioning).to_table()
     assert set(table.column("experiment_id").to_pylist()) == {ODD_ID}
+    assert sorted(set(table.column("trial_id").to_pylist())) == [1, 2, 3, 4]
     assert table.schema.field("value").type == pa.float64()
     assert table.num_rows == 4 * 3 * 7
-    for name in ("experiment", "objective", "experiment_tunable", "tunable_param", "trial", "trial_param",
-                 "trial_status", "trial_result"):
-        assert ds.dataset(exported / name, format="parquet", partitioning="hive").count_rows() > 0, name
+    for name in DATASETS:
+        files = ds.dataset(exported / name, format="parquet", partitioning=partitioning)
+        assert files.count_rows() > 0, name
+        assert pa.schema(list(files.schema)[:-2]) == DATASETS[name], name
+    root = json.loads((exported / "_mlos_store.json").read_text())
+    assert (root["format"], root["layout_version"]) == ("mlos_store lake", 2)
+    assert root["datasets"]["telemetry"][:2] == [{"name": "experiment_id", "type": "string"},
+                                                 {"name": "trial_id", "type": "int64"}]
 
 
 def test_export_of_a_second_experiment_keeps_the_first(storage: Storage, exported: Path) -> None:
@@ -188,10 +199,10 @@ def test_import_of_an_unknown_experiment_or_a_foreign_folder_is_refused(exported
 
 def test_a_failing_import_leaves_the_store_as_it_was(exported: Path) -> None:
     """A dataset whose telemetry is corrupt is refused: nothing of the experiment is stored."""
-    [part] = (exported / "telemetry").rglob("trial_id=2/*.parquet")
+    [part] = (exported / "telemetry").rglob("*.parquet")
     part.write_bytes(b"not parquet")
     with Storage() as target:
-        with pytest.raises(InvalidValueError, match="trial_id=2/part-0.parquet' is not a whole Parquet file"):
+        with pytest.raises(InvalidValueError, match=r"telemetry/.*\.parquet' is not a whole Parquet file"):
             target.import_parquet(exported)
         with target.experiment(experiment_id=ODD_ID, trial_id=1, root_env_config="", description="",
                                tunables={}, opt_targets={}) as exp:

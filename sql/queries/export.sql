@@ -63,12 +63,25 @@ FROM trial_result
 WHERE experiment_id = $experiment_id
 ORDER BY trial_id, metric;
 
--- name: export_telemetry :arrow
--- The experiment's telemetry with its four value columns, in stored order
--- (no sort: streamed to Parquet with bounded memory).
-SELECT experiment_id, trial_id, ts, metric, value_kind::VARCHAR AS value_kind, value, value_int, value_text
+-- name: export_telemetry_mark :one
+-- The experiment's telemetry high-water mark: the rowid after its last
+-- stored point (points are only ever appended, each at a higher rowid),
+-- and how many of its points lie below the mark $exported_before of an
+-- earlier export (equal to what that export wrote while the rows it
+-- covered are unchanged).
+SELECT coalesce(max(rowid) + 1, 0) AS next_rowid,
+       count(*) FILTER (WHERE rowid < $exported_before) AS rows_before
 FROM trial_telemetry
 WHERE experiment_id = $experiment_id;
+
+-- name: export_telemetry :arrow
+-- The experiment's telemetry stored at rowids $from_rowid up to (not
+-- including) $to_rowid, with its four value columns, in stored order (no
+-- sort: streamed to Parquet with bounded memory).
+SELECT experiment_id, trial_id, ts, metric, value_kind::VARCHAR AS value_kind, value, value_int, value_text
+FROM trial_telemetry
+WHERE experiment_id = $experiment_id
+  AND rowid >= $from_rowid AND rowid < $to_rowid;
 
 -- name: import_experiment_insert :ingest
 -- Stores the experiment record given as Arrow rows (the export_experiment
