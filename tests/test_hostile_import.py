@@ -546,7 +546,7 @@ def test_a_store_file_with_timestamps_past_year_9999_is_refused(tmp_path: Path, 
 
 def test_a_lake_with_an_empty_metric_name_is_refused(tmp_path: Path, dest: Storage) -> None:
     lake = _lake(tmp_path)
-    part = _part(lake, "telemetry", 1)
+    part = _part(lake, "telemetry")
     rows = pq.read_table(part)
     _rewrite(lake, part, rows.set_column(rows.column_names.index("metric"), "metric", pa.array([""] * rows.num_rows)))
     _refused(dest, InvalidValueError, "trial_telemetry: empty metric name", lambda: dest.import_parquet(lake))
