@@ -268,11 +268,12 @@ class _Rollback(Exception):
     """Raised to leave a transaction block without committing."""
 
 
-@pytest.mark.parametrize("name", TRANSACTIONAL_QUERIES)
-def test_query_runs_through_engine_kind(name: str, engine: Engine, source_store: str) -> None:
-    query = QUERIES[name]
-    if name in READS_SOURCE:
-        engine.execute(QUERIES["import_store_attach"], path=source_store)
+def run_by_kind(engine: Engine, query: Query, source_store: str) -> None:
+    """Run ``query`` through the engine method of its kind with typed dummy parameters.
+
+    A query in READS_SOURCE needs ``source_store`` attached first (outside the transaction).
+    Also used on upgraded store files (tests/test_upgrade.py).
+    """
     params = _params(query, source_store)
     run = {
         "arrow": lambda: engine.fetch_table(query, **params),
@@ -283,12 +284,19 @@ def test_query_runs_through_engine_kind(name: str, engine: Engine, source_store:
         "ingest": lambda: engine.ingest(query, _incoming(query), **params),
         "rows": lambda: engine.insert_rows(query, NAMED_VALUES_SCHEMA.empty_table(), **_scalar_params(params)),
     }[query.kind]
+    run()
+
+
+@pytest.mark.parametrize("name", TRANSACTIONAL_QUERIES)
+def test_query_runs_through_engine_kind(name: str, engine: Engine, source_store: str) -> None:
     expected: type[Exception] = _Rollback
     match: str | None = None
     if name in MISSING_ON_EMPTY_STORE:
         expected, match = QueryError, rf"{name} .*returned 0 rows, expected one"
+    if name in READS_SOURCE:
+        engine.execute(QUERIES["import_store_attach"], path=source_store)
     with pytest.raises(expected, match=match), engine.transaction():
-        run()
+        run_by_kind(engine, QUERIES[name], source_store)
         raise _Rollback
     assert engine.fetch_one(CATALOG.store_format_version) == ("mlos_store", CATALOG.schema_version)
 
