@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalog import Query
-from .convert import widen
+from .convert import matched_rows, widen
 from .engine import Engine
 from .errors import InvalidValueError, MissingDependencyError
 from .experiment import _checked_targets, config_hash_of
@@ -455,7 +455,7 @@ def results_of(engine: Engine, experiment_id: str, config_id: int | None) -> pa.
         trials = trial_rows(engine, experiment_id, config_id)
         values = engine.fetch_table(engine.catalog.trial_values, experiment_id=experiment_id,
                                     last_trial_id=-1, config_id=config_id, completed_only=False)
-    return widen(trials, values)
+    return widen(trials, matched_rows(trials, values))
 
 
 def long_table(rows: pa.Table, name_column: str) -> pa.Table:

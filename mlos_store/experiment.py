@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from . import telemetry
 from .catalog import Catalog, PicklesWithoutCatalog
-from .convert import LoadResult, load_from_table, telemetry_from_table, widen
+from .convert import LoadResult, load_from_table, matched_rows, telemetry_from_table, widen
 from .engine import Engine
 from .errors import (
     ExperimentStateError,
@@ -263,6 +263,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
                                               experiment_id=self._experiment_id, last_trial_id=last_trial_id)
             values = self._engine.fetch_table(self._sql.trial_values, experiment_id=self._experiment_id,
                                               last_trial_id=last_trial_id, config_id=None, completed_only=True)
+            values = matched_rows(trials, values)
             trials, values = add_merged_trials(self._engine, self._experiment_id, trials, values,
                                                include_trials=last_trial_id == -1)
         return widen(trials, values)

@@ -67,7 +67,6 @@ DUMMY_PARAMS = {
     "name": "n",
     "path": ":memory:",
     "root_env_config": "env.jsonc",
-    "row_offset": 0,
     "runner_assigned": None,
     "start": T0,
     "status": "PENDING",

@@ -20,7 +20,7 @@ import pytest
 from conftest import T0
 
 from mlos_store import Experiment, InvalidValueError, Status, Storage
-from mlos_store.convert import load_from_table, telemetry_from_table
+from mlos_store.convert import load_from_table, matched_rows, telemetry_from_table, widen
 from mlos_store.values import telemetry_values, utc_datetimes
 
 ENCODING = b"mlos_store.encoding"
@@ -654,3 +654,30 @@ def test_utc_datetimes_equal_arrows_own_conversion() -> None:
         converted = utc_datetimes(column)
         assert converted == column.to_pylist()
         assert [d.utcoffset() for d in converted] == [timedelta(0)] * len(stamps)
+
+
+def _long(trial_ids: list[int], experiment_ids: list[str] | None = None) -> pa.Table:
+    """Long value rows, one float 'config.x' per trial id, the value being the trial id."""
+    columns: dict[str, Any] = {"source": ["config"] * len(trial_ids), "name": ["x"] * len(trial_ids),
+                               "trial_id": pa.array(trial_ids, pa.int64())}
+    if experiment_ids is not None:
+        columns["experiment_id"] = experiment_ids
+    columns |= {"value_kind": ["float"] * len(trial_ids), "value": [float(t) for t in trial_ids],
+                "value_int": pa.nulls(len(trial_ids), pa.int64()), "value_text": pa.nulls(len(trial_ids), pa.string())}
+    return pa.table(columns)
+
+
+def test_values_are_matched_to_their_trials_by_id_not_by_position() -> None:
+    trials = pa.table({"trial_id": pa.array([7, 3, 5], pa.int64())})
+    values = _long([5, 9, 3, 7])  # another order, and a trial the list lacks (9)
+    wide = widen(trials, matched_rows(trials, values))
+    assert wide.column("config.x").to_pylist() == [7.0, 3.0, 5.0]
+
+
+def test_merged_values_are_matched_by_experiment_and_trial_id() -> None:
+    trials = pa.table({"experiment_id": ["a", "b", "a"], "trial_id": pa.array([1, 1, 2], pa.int64())})
+    values = _long([1, 2, 1], ["b", "a", "a"])
+    rows = matched_rows(trials, values, first_row=10)
+    assert sorted(zip(rows.column("row_pos").to_pylist(), rows.column("value").to_pylist())) == [
+        (10, 1.0), (11, 1.0), (12, 2.0)]
+    assert "experiment_id" not in rows.column_names and "trial_id" not in rows.column_names
