@@ -37,10 +37,11 @@ from .catalog import Query
 from .convert import matched_rows, widen
 from .engine import Engine
 from .errors import InvalidValueError, MissingDependencyError
-from .experiment import _checked_targets, config_hash_of
+from .objectives import checked_objectives, stored_objectives
 from .status import Status
 from .telemetry import read_telemetry
 from .telemetry_reads import TelemetryReads
+from .tunables import config_hash_of
 from .values import (
     ABSENT,
     ENCODING_KEY,
@@ -132,9 +133,7 @@ class ExperimentData(SameStoredThing, TelemetryReads):
     @property
     def objectives(self) -> dict[str, str]:
         """Optimization target -> "min" or "max", in the order the experiment declared them."""
-        table = self._engine.fetch_table(self._sql.objective_list, experiment_id=self._experiment_id)
-        return dict(zip(table.column("optimization_target").to_pylist(),
-                        table.column("optimization_direction").to_pylist()))
+        return stored_objectives(self._engine, self._experiment_id)
 
     @property
     def trials(self) -> dict[int, TrialData]:
@@ -230,7 +229,7 @@ class ExperimentData(SameStoredThing, TelemetryReads):
         return results.take(rows)
 
     def _checked_objectives(self, objectives: Mapping[str, str] | None) -> dict[str, str]:
-        chosen = _checked_targets(self._experiment_id, self.objectives if objectives is None else objectives)
+        chosen = checked_objectives(self._experiment_id, self.objectives if objectives is None else objectives)
         if not chosen:
             raise InvalidValueError(
                 f"experiment {self._experiment_id!r}: best() needs objectives (metric names to 'min' or 'max'); "

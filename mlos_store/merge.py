@@ -23,6 +23,7 @@ import pyarrow as pa
 from .convert import matched_rows
 from .engine import Engine
 from .errors import InvalidValueError, ObjectiveConflictError, TunableConflictError, UnknownObjectError
+from .objectives import stored_objectives
 from .values import experiment_id_list
 
 #: Load-table column naming, for each row, the tunables whose value was imputed.
@@ -75,9 +76,7 @@ def _checked_merge(engine: Engine, experiment_id: str, opt_targets: Mapping[str,
     sql = engine.catalog
     if engine.fetch_one(sql.experiment_get, experiment_id=other) is None:
         raise UnknownObjectError(f"experiment {experiment_id!r} cannot merge {other!r}: no such experiment")
-    objectives = engine.fetch_table(sql.objective_list, experiment_id=other)
-    for target, direction in zip(objectives.column("optimization_target").to_pylist(),
-                                 objectives.column("optimization_direction").to_pylist()):
+    for target, direction in stored_objectives(engine, other).items():
         if target in opt_targets and opt_targets[target] != direction:
             raise ObjectiveConflictError(
                 f"experiment {experiment_id!r} cannot merge {other!r}: objective {target!r} is "
