@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalog import Query
-from .convert import matched_rows, widen
+from .convert import exact_values, matched_rows, needs_decoding, widen, without_json_companion
 from .engine import Engine
 from .errors import InvalidValueError, MissingDependencyError
 from .objectives import checked_objectives, stored_objectives
@@ -43,12 +43,7 @@ from .telemetry import read_telemetry
 from .telemetry_reads import TelemetryReads
 from .tunables import config_hash_of
 from .values import (
-    ABSENT,
-    ENCODING_KEY,
-    JSON_COMPANION,
-    column_to_python,
     telemetry_value_columns,
-    telemetry_values,
     values_from_rows,
 )
 
@@ -493,17 +488,8 @@ def to_pandas(table: pa.Table) -> pandas.DataFrame:
     optional extra, imported here on first use, never by ``import mlos_store``.
     """
     pandas = _import_pandas()
-    if JSON_COMPANION in table.column_names:
-        exact = telemetry_values(table)
-        table = table.drop_columns([JSON_COMPANION])
-    else:
-        exact = None
-    frame = table.to_pandas()
-    for field in table.schema:
-        if (field.metadata or {}).get(ENCODING_KEY) == b"json":
-            values = column_to_python(field, table.column(field.name))
-            frame[field.name] = pandas.Series([None if v is ABSENT else v for v in values], dtype=object,
-                                              index=frame.index)
-    if exact is not None:
-        frame["value"] = pandas.Series(exact, dtype=object, index=frame.index)
+    frame = without_json_companion(table).to_pandas()
+    for field in without_json_companion(table).schema:
+        if needs_decoding(field):
+            frame[field.name] = pandas.Series(exact_values(table, field), dtype=object, index=frame.index)
     return frame

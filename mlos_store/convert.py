@@ -175,13 +175,28 @@ def exact_columns(table: pa.Table) -> list[tuple[str, list[Any]]]:
     ``value_json`` companion becomes one ``value`` column of exact values
     (the companion is left out). A cell with no stored value is None.
     """
-    merged = (table.schema.get_field_index("value") >= 0 and JSON_COMPANION in table.column_names
-              and (table.schema.field("value").metadata or {}).get(ENCODING_KEY) == NUMERIC_WITH_JSON)
-    columns = []
-    for field in table.schema:
-        if merged and field.name == JSON_COMPANION:
-            continue
-        values = telemetry_values(table) if merged and field.name == "value" else \
-            column_to_python(field, table.column(field.name))
-        columns.append((field.name, [None if v is ABSENT else v for v in values]))
-    return columns
+    return [(field.name, exact_values(table, field)) for field in without_json_companion(table).schema]
+
+
+def without_json_companion(table: pa.Table) -> pa.Table:
+    """``table`` less the ``value_json`` companion of a mixed ``value`` column, if it has one."""
+    return table.drop_columns([JSON_COMPANION]) if _has_json_companion(table) else table
+
+
+def needs_decoding(field: pa.Field) -> bool:
+    """Whether a column's Arrow cells differ from its exact values: JSON text, or numbers with a companion."""
+    return (field.metadata or {}).get(ENCODING_KEY) in (b"json", NUMERIC_WITH_JSON)
+
+
+def exact_values(table: pa.Table, field: pa.Field) -> list[Any]:
+    """The exact stored values of one column of ``table``: the one place ``value`` meets ``value_json``."""
+    if field.name == "value" and _has_json_companion(table):
+        values = telemetry_values(table)
+    else:
+        values = column_to_python(field, table.column(field.name))
+    return [None if v is ABSENT else v for v in values]
+
+
+def _has_json_companion(table: pa.Table) -> bool:
+    return (table.schema.get_field_index("value") >= 0 and JSON_COMPANION in table.column_names
+            and (table.schema.field("value").metadata or {}).get(ENCODING_KEY) == NUMERIC_WITH_JSON)
