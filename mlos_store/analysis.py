@@ -37,10 +37,10 @@ from .catalog import Query
 from .convert import exact_values, matched_rows, needs_decoding, widen, without_json_companion
 from .engine import Engine
 from .errors import InvalidValueError, MissingDependencyError
+from .experiment_reads import ExperimentReads
 from .objectives import checked_objectives, stored_objectives
 from .status import Status
 from .telemetry import read_telemetry
-from .telemetry_reads import TelemetryReads
 from .tunables import config_hash_of
 from .values import (
     telemetry_value_columns,
@@ -85,7 +85,7 @@ def experiments(engine: Engine) -> dict[str, ExperimentData]:
     return {row["experiment_id"]: ExperimentData(engine, **row) for row in rows}
 
 
-class ExperimentData(SameStoredThing, TelemetryReads):
+class ExperimentData(SameStoredThing, ExperimentReads):
     """One stored experiment, for analysis: its objectives, trials, configs and results."""
 
     def __init__(self, engine: Engine, *, experiment_id: str, description: str, root_env_config: str,

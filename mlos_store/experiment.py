@@ -20,12 +20,12 @@ from .errors import (
     TunableConflictError,
     UnknownObjectError,
 )
+from .experiment_reads import ExperimentReads
 from .gitinfo import git_origin
 from .merge import MergeReport, add_merged_trials, merge_experiments
 from .objectives import checked_objectives, objective_rows, stored_objectives
 from .status import Status
 from .telemetry_buffer import TelemetryBuffer
-from .telemetry_reads import TelemetryReads
 from .trial import Trial
 from .tunables import Tunables, TunablesLike, tunable_values
 from .tunables import config_hash_of as config_hash_of  # import_store.py still imports it from here
@@ -42,7 +42,7 @@ from .values import (
 MAX_TRIAL_ID = 2**63 - 1  # trial ids are BIGINT
 
 
-class Experiment(TelemetryReads, PicklesWithoutCatalog):
+class Experiment(ExperimentReads, PicklesWithoutCatalog):
     """One experiment in a store, used as a context manager to add trials.
 
     Normally obtained from ``Storage.experiment(...)``. Entering creates the
