@@ -7,9 +7,10 @@ import contextlib
 import hashlib
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -283,7 +284,7 @@ def run_by_kind(engine: Engine, query: Query, source_store: str) -> None:
     Also used on upgraded store files (tests/test_upgrade.py).
     """
     params = _params(query, source_store)
-    run = {
+    run: Callable[[], object] = {
         "arrow": lambda: engine.fetch_table(query, **params),
         "one": lambda: engine.fetch_one(query, **params),
         "value": lambda: engine.fetch_value(query, **params),
@@ -531,7 +532,7 @@ class _CursorSpy:
         self.cursors.append(cursor)
         return cursor
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
 
 
@@ -789,7 +790,7 @@ def _engine_calls(source: str, filename: str) -> list[tuple[str, str, str]]:
 
     A query held in a local variable first (``query = sql.a if c else sql.b``) counts as each value it may take.
     """
-    calls = []
+    calls: list[tuple[str, str, str]] = []
     for function in ast.walk(ast.parse(source, filename)):
         if not isinstance(function, (ast.FunctionDef, ast.Lambda)):
             continue
@@ -855,7 +856,7 @@ def test_engine_methods_refuse_the_kinds_the_catalog_maps() -> None:
                 for node in ast.walk(function):
                     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                             and node.func.attr == "_expect" and isinstance(node.args[1], ast.Constant)):
-                        expected.setdefault(function.name, set()).add(node.args[1].value)
+                        expected.setdefault(function.name, set()).add(str(node.args[1].value))
     public = {method: kinds for method, kinds in ENGINE_METHOD_KINDS.items() if not method.startswith("_")}
     assert expected == public
 

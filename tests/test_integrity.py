@@ -71,7 +71,7 @@ def test_racing_processes_keep_ids_configs_and_the_experiment_unique(db_path: Pa
 
 
 def _counts(store: Storage) -> dict[str, int]:
-    return {t: store.engine._con_or_raise().execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # type: ignore
+    return {t: store.engine._con_or_raise().execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
             for t in ("experiment", "objective", "experiment_tunable", "tunable_config", "tunable_param", "trial",
                       "trial_param", "trial_status", "trial_result", "trial_telemetry", "experiment_merge")}
 
