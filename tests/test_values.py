@@ -130,7 +130,13 @@ def shared_storage(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 @pytest.fixture
 def own_id(request: pytest.FixtureRequest) -> str:
     """An experiment id no other test uses."""
-    return request.node.name
+    return str(request.node.name)
+
+
+def scored(scores: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """``load()``'s scores of trials known to have succeeded (each a dict, never None)."""
+    assert all(score is not None for score in scores), scores
+    return [score for score in scores if score is not None]
 
 
 # ---------------------------------------------------------------- round trips
@@ -148,13 +154,13 @@ def test_edge_value_keeps_type_through_every_documented_read(shared_storage: Sto
         _, configs, scores, _ = exp.load()
         ((ts, metric, point),) = exp.load_telemetry(trial.trial_id)
         assert (ts, metric) == (T0, "m")
-        assert list(scores[0]) == ["score"]
+        assert list(scored(scores)[0]) == ["score"]
         assert_reads_same({
             "load() configs": configs[0]["x"],
             "load_tunable_config()": exp.load_tunable_config(trial.tunable_config_id)["x"],
             "pending_trials() tunables": pending.tunables["x"],
             "pending_trials() config()": pending.config()["c"],
-            "load() scores": scores[0]["score"],
+            "load() scores": scored(scores)[0]["score"],
             "load_telemetry() of tuples": point,
         }, value)
         # Arrow ingest: a one-row table whose value column pyarrow typed from the value itself.
@@ -186,7 +192,7 @@ def test_int_beyond_64_bits_is_refused_everywhere_and_nothing_is_stored(shared_s
         trial.update(Status.RUNNING, T0)
         with pytest.raises(InvalidValueError, match=str(value)):
             trial.update(Status.SUCCEEDED, LATER, {"score": value})
-        assert trial.status == Status.RUNNING
+        assert trial.status == Status.RUNNING  # type: ignore[comparison-overlap]  # update() changed it
         assert exp.load() == ([], [], [], [])
 
 
@@ -250,7 +256,7 @@ def test_column_has_one_type_and_converters_return_exact_values(
         assert (value.metadata or {}).get(ENCODING) is None, value
         assert (value.metadata or {}).get(NULL) == b"value", value
     assert_all_same([c["x"] for c in configs], expected)
-    assert_all_same([s["m"] for s in scores], expected)
+    assert_all_same([s["m"] for s in scored(scores)], expected)
     assert_all_same([c["x"] for c in load_from_table(table)[1]], expected)
     assert [(ts, m) for ts, m, _ in loaded_points] == [(ts, m) for ts, m, _ in points]
     assert_all_same([v for _, _, v in loaded_points], expected)
@@ -271,7 +277,7 @@ def test_int_beyond_2_53_mixed_with_floats_is_json_and_comes_back_exact(shared_s
         _, configs, scores, _ = exp.load()
         table = exp.load_table()
     assert_all_same([c["x"] for c in configs], [big, 0.5])
-    assert_all_same([s["m"] for s in scores], [big, 0.5])
+    assert_all_same([s["m"] for s in scored(scores)], [big, 0.5])
     for name in ("config.x", "result.m"):
         field = table.schema.field(name)
         assert (field.type, (field.metadata or {}).get(ENCODING)) == (pa.string(), b"json"), name
@@ -310,7 +316,7 @@ def test_stored_none_and_absent_in_one_column_make_it_json(experiment: Experimen
     assert field.metadata[NULL] == b"absent"
     _, _, scores, _ = experiment.load()
     assert scores == [{"score": 1.0, "extra": None}, {"score": 2.0}, {"score": 3.0, "extra": 4.5}]
-    assert list(scores[1]) == ["score"]
+    assert list(scored(scores)[1]) == ["score"]
 
 
 def test_unsucceeded_trials_have_no_scores_even_with_results(experiment: Experiment) -> None:
@@ -318,8 +324,8 @@ def test_unsucceeded_trials_have_no_scores_even_with_results(experiment: Experim
     experiment.new_trial({}).update(Status.SUCCEEDED, T0, {"score": 2})
     _, _, scores, statuses = experiment.load()
     assert statuses == [Status.FAILED, Status.SUCCEEDED]
-    assert scores[0] is None
-    assert_same(scores[1]["score"], 2.0)  # the column mixes 1.0 and 2: float
+    assert scored(scores)[0] is None
+    assert_same(scored(scores)[1]["score"], 2.0)  # the column mixes 1.0 and 2: float
 
 
 def test_load_table_columns_are_fixed_then_config_sorted_then_result_sorted(storage: Storage) -> None:
@@ -360,8 +366,8 @@ def test_each_load_table_column_holds_the_values_of_its_own_name(
     assert scores == [results, results]
     for name, value in tunables.items():
         assert table.column(f"config.{name}").to_pylist() == [value, value], name
-    for name, value in results.items():
-        assert table.column(f"result.{name}").to_pylist() == [value, value], name
+    for metric, result in results.items():
+        assert table.column(f"result.{metric}").to_pylist() == [result, result], metric
     assert table.column_names[6:] == [f"config.{n}" for n in sorted(tunable_names)] + [
         f"result.{n}" for n in sorted(metric_names)]
 
@@ -376,8 +382,8 @@ def test_load_is_the_converter_applied_to_load_table(experiment: Experiment) -> 
     assert_same(configs[0]["int_knob"], 1)
     assert_same(configs[2]["cat_knob"], "b")
     assert_same(configs[0]["bool_knob"], False)
-    assert_same(scores[0]["note"], "a")
-    assert_same(scores[2]["note"], True)
+    assert_same(scored(scores)[0]["note"], "a")
+    assert_same(scored(scores)[2]["note"], True)
 
 
 # ---------------------------------------------------------------- telemetry of mixed types
@@ -473,9 +479,9 @@ def test_load_from_table_decodes_json_and_absent_cells() -> None:
     assert statuses == [Status.SUCCEEDED] * 4 + [Status.FAILED]
     assert_all_same([c["x"] for c in configs], [1.5, None, -0.0, math.inf, 2.0])
     assert scores[:4] == [{"mixed": 1}, {"mixed": 1.0, "sparse": 7}, {"mixed": True}, {"sparse": 8}]
-    assert_same(scores[0]["mixed"], 1)
-    assert_same(scores[1]["mixed"], 1.0)
-    assert scores[4] is None
+    assert_same(scored(scores)[0]["mixed"], 1)
+    assert_same(scored(scores)[1]["mixed"], 1.0)
+    assert scored(scores)[4] is None
 
 
 def test_telemetry_from_table_decodes_json_values() -> None:
