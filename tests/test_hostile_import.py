@@ -237,7 +237,7 @@ def _lake(tmp_path: Path, experiment_id: str = "exp", xs: tuple[int, ...] = (1, 
     """A finished export of one filled experiment."""
     with Storage() as storage:
         _fill(storage, experiment_id, xs)
-        storage.get_experiment_by_id(experiment_id).export_parquet(tmp_path / "lake")
+        storage.get_experiment_by_id(experiment_id).export_parquet(tmp_path / "lake")  # type: ignore[union-attr]
     return tmp_path / "lake"
 
 
@@ -314,7 +314,7 @@ def test_a_re_export_killed_part_way_is_refused_not_mixed_with_the_old_files(tmp
     lake = tmp_path / "lake"
     with Storage(tmp_path / "killed.duckdb") as storage:
         _fill(storage)
-        storage.get_experiment_by_id("exp").export_parquet(lake)
+        storage.get_experiment_by_id("exp").export_parquet(lake)  # type: ignore[union-attr]
     _killed_export(tmp_path, lake, 5)
     _refused(dest, InvalidValueError, "have no manifest", lambda: dest.import_parquet(lake))
 
@@ -374,7 +374,7 @@ def test_ids_that_differ_only_by_case_or_by_dropped_characters_keep_their_own_fo
     with Storage() as storage:
         for experiment_id in ("A", "a", "a/b", "a_b"):
             _fill(storage, experiment_id)
-            storage.get_experiment_by_id(experiment_id).export_parquet(tmp_path / "lake")
+            storage.get_experiment_by_id(experiment_id).export_parquet(tmp_path / "lake")  # type: ignore[union-attr]
     with Storage() as target:
         assert target.import_parquet(tmp_path / "lake") == ["A", "a", "a/b", "a_b"]
 
@@ -437,7 +437,7 @@ def test_rows_an_export_holds_twice_are_imported_once(tmp_path: Path) -> None:
     with Storage() as original:
         _fill(original)
         expected = _telemetry(original)
-        expected_results = original.get_experiment_by_id("exp").load()
+        expected_results = original.get_experiment_by_id("exp").load()  # type: ignore[union-attr]
     for table in ("trial", "trial_param", "trial_status", "trial_result", "objective", "experiment_tunable",
                   "tunable_param", "experiment"):
         part = _part(lake, table)
@@ -450,7 +450,7 @@ def test_rows_an_export_holds_twice_are_imported_once(tmp_path: Path) -> None:
     with Storage() as target:
         target.import_parquet(lake)
         assert _telemetry(target) == expected
-        assert target.get_experiment_by_id("exp").load() == expected_results
+        assert target.get_experiment_by_id("exp").load() == expected_results  # type: ignore[union-attr]
 
 
 def test_telemetry_of_a_trial_the_export_lacks_is_refused(tmp_path: Path, dest: Storage) -> None:

@@ -133,6 +133,13 @@ def own_id(request: pytest.FixtureRequest) -> str:
     return str(request.node.name)
 
 
+def score(scores: list[dict[str, Any] | None], index: int) -> dict[str, Any]:
+    """``load()``'s scores of one trial known to have succeeded (a dict, never None)."""
+    chosen = scores[index]
+    assert chosen is not None, scores
+    return chosen
+
+
 def scored(scores: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
     """``load()``'s scores of trials known to have succeeded (each a dict, never None)."""
     assert all(score is not None for score in scores), scores
@@ -154,13 +161,13 @@ def test_edge_value_keeps_type_through_every_documented_read(shared_storage: Sto
         _, configs, scores, _ = exp.load()
         ((ts, metric, point),) = exp.load_telemetry(trial.trial_id)
         assert (ts, metric) == (T0, "m")
-        assert list(scored(scores)[0]) == ["score"]
+        assert list(score(scores, 0)) == ["score"]
         assert_reads_same({
             "load() configs": configs[0]["x"],
             "load_tunable_config()": exp.load_tunable_config(trial.tunable_config_id)["x"],
             "pending_trials() tunables": pending.tunables["x"],
             "pending_trials() config()": pending.config()["c"],
-            "load() scores": scored(scores)[0]["score"],
+            "load() scores": score(scores, 0)["score"],
             "load_telemetry() of tuples": point,
         }, value)
         # Arrow ingest: a one-row table whose value column pyarrow typed from the value itself.
@@ -316,7 +323,7 @@ def test_stored_none_and_absent_in_one_column_make_it_json(experiment: Experimen
     assert field.metadata[NULL] == b"absent"
     _, _, scores, _ = experiment.load()
     assert scores == [{"score": 1.0, "extra": None}, {"score": 2.0}, {"score": 3.0, "extra": 4.5}]
-    assert list(scored(scores)[1]) == ["score"]
+    assert list(score(scores, 1)) == ["score"]
 
 
 def test_unsucceeded_trials_have_no_scores_even_with_results(experiment: Experiment) -> None:
@@ -324,8 +331,8 @@ def test_unsucceeded_trials_have_no_scores_even_with_results(experiment: Experim
     experiment.new_trial({}).update(Status.SUCCEEDED, T0, {"score": 2})
     _, _, scores, statuses = experiment.load()
     assert statuses == [Status.FAILED, Status.SUCCEEDED]
-    assert scored(scores)[0] is None
-    assert_same(scored(scores)[1]["score"], 2.0)  # the column mixes 1.0 and 2: float
+    assert scores[0] is None
+    assert_same(score(scores, 1)["score"], 2.0)  # the column mixes 1.0 and 2: float
 
 
 def test_load_table_columns_are_fixed_then_config_sorted_then_result_sorted(storage: Storage) -> None:
@@ -382,8 +389,8 @@ def test_load_is_the_converter_applied_to_load_table(experiment: Experiment) -> 
     assert_same(configs[0]["int_knob"], 1)
     assert_same(configs[2]["cat_knob"], "b")
     assert_same(configs[0]["bool_knob"], False)
-    assert_same(scored(scores)[0]["note"], "a")
-    assert_same(scored(scores)[2]["note"], True)
+    assert_same(score(scores, 0)["note"], "a")
+    assert_same(score(scores, 2)["note"], True)
 
 
 # ---------------------------------------------------------------- telemetry of mixed types
@@ -479,9 +486,9 @@ def test_load_from_table_decodes_json_and_absent_cells() -> None:
     assert statuses == [Status.SUCCEEDED] * 4 + [Status.FAILED]
     assert_all_same([c["x"] for c in configs], [1.5, None, -0.0, math.inf, 2.0])
     assert scores[:4] == [{"mixed": 1}, {"mixed": 1.0, "sparse": 7}, {"mixed": True}, {"sparse": 8}]
-    assert_same(scored(scores)[0]["mixed"], 1)
-    assert_same(scored(scores)[1]["mixed"], 1.0)
-    assert scored(scores)[4] is None
+    assert_same(score(scores, 0)["mixed"], 1)
+    assert_same(score(scores, 1)["mixed"], 1.0)
+    assert scores[4] is None
 
 
 def test_telemetry_from_table_decodes_json_values() -> None:
