@@ -11,8 +11,6 @@ and deduplication). ``--quick`` is the smoke-test size.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+from harness import arguments, interleaved, median, ratio_row, table_header
 
 from mlos_store import Status, Storage
 from mlos_store.catalog import Catalog, load_catalog
@@ -96,32 +95,30 @@ def baseline_catalog() -> Catalog:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    parser = arguments(__doc__, rounds=3)
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--points", type=int, default=4_000)
-    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.points, args.rounds = 10, 400, 1
     points = telemetry(args.points)
     catalog = baseline_catalog()
-    results: dict[str, dict[str, list[float]]] = {"baseline": {}, "mlos_store": {}}
     runners: dict[str, Callable[[Path], dict[str, float]]] = {
         "baseline": lambda p: run_baseline(p, args.trials, points, catalog),
         "mlos_store": lambda p: run_store(p, args.trials, points),
     }
-    for round_no in range(args.rounds):
-        for name, run in runners.items():  # interleaved, fresh file each time
+
+    def in_fresh_file(name: str) -> Callable[[int], dict[str, float]]:
+        def run(round_no: int) -> dict[str, float]:
             with tempfile.TemporaryDirectory() as tmp:
-                for phase, seconds in run(Path(tmp) / f"{name}-{round_no}.duckdb").items():
-                    results[name].setdefault(phase, []).append(seconds)
+                return runners[name](Path(tmp) / f"{name}-{round_no}.duckdb")
+        return run
+
+    results = interleaved(args.rounds, {name: in_fresh_file(name) for name in runners})
     print(f"{args.trials} trials x {points.num_rows} telemetry points, median of {args.rounds} rounds")
-    print("| phase | baseline s | mlos_store s | ratio |\n|---|---:|---:|---:|")
+    table_header("phase", "baseline s", "mlos_store s")
     for phase in PHASES:
-        base = statistics.median(results["baseline"][phase])
-        store = statistics.median(results["mlos_store"][phase])
-        print(f"| {phase} | {base:.3f} | {store:.3f} | {store / base:.2f}x |")
+        ratio_row(phase, median(r[phase] for r in results["baseline"]), median(r[phase] for r in results["mlos_store"]))
     return 0
 
 

@@ -13,14 +13,13 @@ ratio candidate / baseline. ``--quick`` is the smoke-test size.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+from harness import arguments, interleaved, median, ratio_row, table_header
 
 from mlos_store import Status, Storage
 from mlos_store.catalog import Catalog, load_catalog
@@ -82,28 +81,25 @@ def baseline_catalog() -> Catalog:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    parser = arguments(__doc__, rounds=5)
     parser.add_argument("--trials", type=int, default=1_000)
     parser.add_argument("--points", type=int, default=1_000)
-    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.points, args.rounds = 20, 200, 1
     catalog = baseline_catalog()
-    results: dict[str, list[float]] = {"baseline": [], "mlos_store": []}
     with tempfile.TemporaryDirectory() as tmp:
         shard = Path(tmp) / "shard.duckdb"
         start = time.perf_counter()
         build_shard(shard, args.trials, args.points)
         print(f"shard built in {time.perf_counter() - start:.1f} s")
-        for round_no in range(args.rounds):  # interleaved, fresh destination file each time
-            results["baseline"].append(run_baseline(Path(tmp) / f"baseline-{round_no}.duckdb", shard, catalog))
-            results["mlos_store"].append(run_store(Path(tmp) / f"store-{round_no}.duckdb", shard, args.trials))
-    base, store = statistics.median(results["baseline"]), statistics.median(results["mlos_store"])
+        results = interleaved(args.rounds, {  # a fresh destination file each time
+            "baseline": lambda n: run_baseline(Path(tmp) / f"baseline-{n}.duckdb", shard, catalog),
+            "mlos_store": lambda n: run_store(Path(tmp) / f"store-{n}.duckdb", shard, args.trials),
+        })
     print(f"import of {args.trials} trials x {args.points} telemetry points, median of {args.rounds} rounds")
-    print("| phase | baseline s | mlos_store s | ratio |\n|---|---:|---:|---:|")
-    print(f"| import | {base:.3f} | {store:.3f} | {store / base:.2f}x |")
+    table_header("phase", "baseline s", "mlos_store s")
+    ratio_row("import", median(results["baseline"]), median(results["mlos_store"]))
     return 0
 
 

@@ -17,6 +17,7 @@ Medians; ratio = candidate / baseline (lower is faster for the candidate).
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import importlib.util
 import os
@@ -42,7 +43,7 @@ def add_trials(storage: Storage, trials: int, points: int) -> None:
     """``trials`` finished trials with ``points`` telemetry points each (4 metrics), one bulk ingest."""
     with storage.experiment(experiment_id="bench", trial_id=1, root_env_config="", description="",
                             tunables={"x": 0}, opt_targets={"score": "min"}) as exp:
-        ids = []
+        ids: list[int] = []
         for _ in range(trials):
             trial = exp.new_trial({"x": len(ids) % 10}, ts_start=T0)
             trial.update(Status.SUCCEEDED, T0 + timedelta(seconds=1), {"score": 1.0})
@@ -94,12 +95,13 @@ def main() -> None:
             for done in range(0, trials, 500):  # in slices: bounded memory for the Python lists
                 add_trials(storage, min(500, trials - done), points)
             exp = storage.get_experiment_by_id("bench")
+            assert exp is not None
             lake = folder / "lake"
             exp.export_parquet(lake)
             full, incremental = [], []
             for n in range(rounds):
                 add_trials(storage, step, points)
-                full.append(timed(lambda n=n: exp.export_parquet(folder / f"full{n}")))
+                full.append(timed(functools.partial(exp.export_parquet, folder / f"full{n}")))
                 incremental.append(timed(lambda: exp.export_parquet(lake)))
                 shutil.rmtree(folder / f"full{n}")
             files = len(list((lake / "telemetry").rglob("*.parquet")))
@@ -125,6 +127,7 @@ def spark_rows(storage: Storage, lake: Path, folder: Path, rounds: int) -> None:
                      max_partitions=1 << 20)
     spark = spark_session()
     exp = storage.get_experiment_by_id("bench")
+    assert exp is not None
     try:
         job.telemetry_summary(spark, str(lake), "bench").collect()  # warm the JVM
         duck, sparked, layout1, layout2 = [], [], [], []

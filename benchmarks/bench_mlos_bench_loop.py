@@ -80,7 +80,7 @@ def close(storage: Storage) -> None:
     if isinstance(storage, MlosStoreStorage):
         storage.close()
     else:
-        storage._engine.dispose()  # noqa: SLF001 - SqlStorage has no close()
+        storage._engine.dispose()  # type: ignore[attr-defined]  # SqlStorage has no close()
 
 
 def one_round(make: Callable[[str], Storage], path: str, root_env_config: str, configs: int) -> dict[str, float]:

@@ -13,14 +13,13 @@ queries results_table ran. ``--quick`` is the smoke-test size.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from harness import arguments, interleaved, median, ratio_row, table_header
 
 from mlos_store import Storage
 from mlos_store.analysis import ExperimentData
@@ -72,16 +71,13 @@ class CountingEngine:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    parser = arguments(__doc__, rounds=5)
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--tunables", type=int, default=20)
     parser.add_argument("--metrics", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.tunables, args.metrics, args.rounds = 200, 5, 2, 1
-    times: dict[str, list[float]] = {"baseline": [], "mlos_store": []}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "results.duckdb"
         build(path, args.trials, args.tunables, args.metrics)
@@ -89,22 +85,28 @@ def main(argv: list[str] | None = None) -> int:
         with Storage(path, read_only=True) as storage:
             data: ExperimentData = storage.experiments["bench"]
             counter = CountingEngine(storage.engine)
-            for _ in range(args.rounds):  # interleaved
+
+            def run_baseline(_: int) -> float:
                 start = time.perf_counter()
                 expected = baseline.fetch_table(baseline.catalog.baseline_results_pivot)
-                times["baseline"].append(time.perf_counter() - start)
+                assert expected.num_rows == args.trials
+                return time.perf_counter() - start
+
+            def run_store(_: int) -> float:
                 counter.calls = 0
                 start = time.perf_counter()
                 table = data.results_table
-                times["mlos_store"].append(time.perf_counter() - start)
-                assert table.num_rows == expected.num_rows == args.trials
+                seconds = time.perf_counter() - start
+                assert table.num_rows == args.trials
                 assert table.num_columns == 7 + args.tunables + args.metrics
+                return seconds
+
+            times = interleaved(args.rounds, {"baseline": run_baseline, "mlos_store": run_store})
         baseline.close()
-    base, store = statistics.median(times["baseline"]), statistics.median(times["mlos_store"])
     print(f"results_table: {args.trials} trials x {args.tunables} tunables x {args.metrics} metrics, "
           f"median of {args.rounds} rounds; results_table ran {counter.calls} queries")
-    print("| read | baseline s | mlos_store s | ratio |\n|---|---:|---:|---:|")
-    print(f"| results_table vs one PIVOT | {base:.3f} | {store:.3f} | {store / base:.2f}x |")
+    table_header("read", "baseline s", "mlos_store s")
+    ratio_row("results_table vs one PIVOT", median(times["baseline"]), median(times["mlos_store"]))
     return 0
 
 

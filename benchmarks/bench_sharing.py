@@ -20,17 +20,17 @@ smoke-test size.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
-import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from harness import arguments, interleaved, median, ratio_row, table_header
 
 from mlos_store import Status, Storage
 
@@ -73,38 +73,45 @@ def count_trials(path: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    parser = arguments(__doc__, rounds=3)
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--points", type=int, default=1_000)
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.points, args.rounds, args.workers = 8, 100, 1, 2
     trials = args.trials // args.workers * args.workers
-    runs = {
+    pool: Pool | None = None  # started below, before any run
+
+    def parallel_run(path: str) -> float:
+        assert pool is not None
+        return parallel(pool, path, args.workers, trials, args.points)
+
+    runs: dict[str, Callable[[str], float]] = {
         "baseline": lambda p: trial_loop(p, 0, trials, args.points, {"mode": "exclusive"}),
         "1 process, shared": lambda p: trial_loop(p, 0, trials, args.points, {}),
         "1 process, shared, a turn per operation": lambda p: trial_loop(p, 0, trials, args.points, {"linger": 0}),
-        f"{args.workers} processes, shared": lambda p: parallel(pool, p, args.workers, trials, args.points),
+        f"{args.workers} processes, shared": parallel_run,
     }
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+
+    def in_fresh_file(name: str) -> Callable[[int], float]:
+        def run(round_no: int) -> float:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = str(Path(tmp) / f"round{round_no}.duckdb")
+                seconds = runs[name](path)
+                assert count_trials(path) == trials, name
+                return seconds
+        return run
+
+    with multiprocessing.get_context("spawn").Pool(args.workers) as started:
+        pool = started
         pool.starmap(time.sleep, [(0,)] * args.workers)  # workers started and warm before timing
-        for round_no in range(args.rounds):
-            for name, run in runs.items():
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = str(Path(tmp) / f"round{round_no}.duckdb")
-                    seconds[name].append(run(path))
-                    assert count_trials(path) == trials, name
+        seconds = interleaved(args.rounds, {name: in_fresh_file(name) for name in runs})
     print(f"{trials} trials x {args.points} telemetry points, median of {args.rounds} rounds; "
           f"baseline: one process, mode='exclusive'")
-    print("| run | baseline s | run s | ratio |\n|---|---:|---:|---:|")
-    base = statistics.median(seconds["baseline"])
+    table_header("run", "baseline s", "run s")
     for name in list(runs)[1:]:
-        run_s = statistics.median(seconds[name])
-        print(f"| {name} | {base:.3f} | {run_s:.3f} | {run_s / base:.2f}x |")
+        ratio_row(name, median(seconds["baseline"]), median(seconds[name]))
     return 0
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from harness import arguments, interleaved, median, ratio_row, table_header
 
 from mlos_store import Experiment, Status, Storage
 from mlos_store.catalog import Query, parse_queries
@@ -255,16 +256,14 @@ def export_phase(path: Path, tmp: Path, which: str) -> dict[str, float]:
 
 
 def row(phase: str, base: float, store: float, unit: str = "s") -> None:
-    print(f"| {phase} | {base:.4f} {unit} | {store:.4f} {unit} | {store / base:.2f}x |")
+    ratio_row(phase, base, store, digits=4, unit=unit)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    parser = arguments(__doc__, rounds=3)
     parser.add_argument("--trials", type=int, default=1_000, help="trials of the ingest phases")
     parser.add_argument("--large", type=int, default=10_000, help="trials of the store the reads run on")
     parser.add_argument("--points", type=int, default=1_000, help="points per trial (5 metrics)")
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--export-child", nargs=3, metavar=("STORE", "OUT", "WHICH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.export_child:
@@ -286,13 +285,15 @@ def main(argv: list[str] | None = None) -> int:
         "bulk ingest": {"baseline": lambda p: baseline_bulk(p, args.trials, bulk),
                         "store": lambda p: store_bulk(p, args.trials, bulk)},
     }
-    ingest: dict[str, dict[str, list[float]]] = {phase: {"baseline": [], "store": []} for phase in runs}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        for round_no in range(args.rounds):
-            for number, (phase, runners) in enumerate(runs.items()):
-                for name, run in runners.items():  # interleaved, a fresh file each time
-                    ingest[phase][name].append(run(tmp / f"{number}-{name}-{round_no}.duckdb"))
+
+        def in_fresh_file(number: int, name: str, run: Callable[[Path], float]) -> Callable[[int], float]:
+            return lambda round_no: run(tmp / f"{number}-{name}-{round_no}.duckdb")
+
+        ingest = interleaved(args.rounds, {(phase, name): in_fresh_file(number, name, run)
+                                           for number, (phase, runners) in enumerate(runs.items())
+                                           for name, run in runners.items()})
         small, large = tmp / "small.duckdb", tmp / "large.duckdb"
         build_store(small, max(1, args.large // 10), points)
         build_store(large, args.large, points)
@@ -306,24 +307,24 @@ def main(argv: list[str] | None = None) -> int:
     n_points = args.trials * points.num_rows
     print(f"ingest: {args.trials} trials x {points.num_rows} points ({len(METRICS)} metrics), "
           f"median of {args.rounds} rounds; ratio = store time / baseline time")
-    print("| phase | baseline | mlos_store | ratio |\n|---|---:|---:|---:|")
-    for phase, times in ingest.items():
-        base, store = statistics.median(times["baseline"]), statistics.median(times["store"])
+    table_header("phase", "baseline", "mlos_store")
+    for phase in runs:
+        base, store = median(ingest[phase, "baseline"]), median(ingest[phase, "store"])
         row(phase, base, store)
         print(f"|   rate (points/s), store/baseline | {n_points / base:,.0f} | {n_points / store:,.0f} "
               f"| {base / store:.2f}x |")
     large_points = args.large * points.num_rows
     print(f"\nreads: store of {args.large} trials ({large_points:,} points); "
           f"one-trial read also on {max(1, args.large // 10)} trials")
-    print("| phase | raw DuckDB | mlos_store | ratio |\n|---|---:|---:|---:|")
+    table_header("phase", "raw DuckDB", "mlos_store")
     row(f"one-trial read, {large_points // 10:,} points stored", *reads_small["one-trial read"])
     row(f"one-trial read, {large_points:,} points stored", *reads["one-trial read"])
     row(f"summary stats over {large_points:,} points", *reads["summary stats"])
-    base = statistics.median(e["seconds"] for e in exports["baseline"])
-    store = statistics.median(e["seconds"] for e in exports["store"])
+    base = median(e["seconds"] for e in exports["baseline"])
+    store = median(e["seconds"] for e in exports["store"])
     row(f"Parquet export of {large_points:,} points (DuckDB COPY vs streamed)", base, store)
-    base_mem = statistics.median(e["peak_mib"] for e in exports["baseline"])
-    store_mem = statistics.median(e["peak_mib"] for e in exports["store"])
+    base_mem = median(e["peak_mib"] for e in exports["baseline"])
+    store_mem = median(e["peak_mib"] for e in exports["store"])
     row("  export peak RSS of the process", base_mem, store_mem, "MiB")
     return 0
 

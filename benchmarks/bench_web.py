@@ -21,6 +21,7 @@ own, which the experiment and trial pages load after themselves.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
@@ -146,11 +147,11 @@ def run(args: argparse.Namespace) -> int:
         for path, _ in table.values():  # warm up: imports, first reads
             assert view.respond(path).status == 200, path
         for _ in range(args.rounds):
-            for name, (path, reads) in table.items():
-                read_times[name].append(timed(reads))
+            for name, (path, read) in table.items():
+                read_times[name].append(timed(read))
                 view.forget_charts()  # a first view: every chart drawn
-                page_times[name].append(timed(lambda path=path: view.respond(path)))
-                cached_times[name].append(timed(lambda path=path: view.respond(path)))
+                page_times[name].append(timed(functools.partial(view.respond, path)))
+                cached_times[name].append(timed(functools.partial(view.respond, path)))
     finally:
         server.close()
     print(f"\n{args.trials:,} trials, {args.points:,} telemetry points (trial 1: {args.big:,}); "

@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
 EXPERIMENT_ID = "bench"
 TELEMETRY_METRICS = ("cpu_pct", "mem_mb", "latency_ms", "throughput", "io_wait")
-OBJECTIVES = {"score": "min", "throughput": "max"}
+OBJECTIVES: dict[str, Literal["min", "max"]] = {"score": "min", "throughput": "max"}
 RESULT_METRICS = ("score", "throughput", "p99_ms")
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "CANCELED", "TIMED_OUT")
 FINAL_STATUS_WEIGHTS = (0.85, 0.08, 0.04, 0.03)

@@ -34,20 +34,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalog import Query
-from .convert import widen
+from .convert import exact_values, matched_rows, needs_decoding, widen, without_json_companion
 from .engine import Engine
 from .errors import InvalidValueError, MissingDependencyError
-from .experiment import _checked_targets, config_hash_of
+from .experiment_reads import ExperimentReads
+from .objectives import checked_objectives, stored_objectives
 from .status import Status
 from .telemetry import read_telemetry
-from .telemetry_reads import TelemetryReads
+from .tunables import config_hash_of
 from .values import (
-    ABSENT,
-    ENCODING_KEY,
-    JSON_COMPANION,
-    column_to_python,
     telemetry_value_columns,
-    telemetry_values,
     values_from_rows,
 )
 
@@ -89,7 +85,7 @@ def experiments(engine: Engine) -> dict[str, ExperimentData]:
     return {row["experiment_id"]: ExperimentData(engine, **row) for row in rows}
 
 
-class ExperimentData(SameStoredThing, TelemetryReads):
+class ExperimentData(SameStoredThing, ExperimentReads):
     """One stored experiment, for analysis: its objectives, trials, configs and results.
 
     Obtained from ``Storage.experiments``. Each property reads the store
@@ -144,9 +140,7 @@ class ExperimentData(SameStoredThing, TelemetryReads):
     @property
     def objectives(self) -> dict[str, str]:
         """Optimization target -> "min" or "max", in the order the experiment declared them."""
-        table = self._engine.fetch_table(self._sql.objective_list, experiment_id=self._experiment_id)
-        return dict(zip(table.column("optimization_target").to_pylist(),
-                        table.column("optimization_direction").to_pylist()))
+        return stored_objectives(self._engine, self._experiment_id)
 
     @property
     def trials(self) -> dict[int, TrialData]:
@@ -248,7 +242,7 @@ class ExperimentData(SameStoredThing, TelemetryReads):
         return results.take(rows)
 
     def _checked_objectives(self, objectives: Mapping[str, str] | None) -> dict[str, str]:
-        chosen = _checked_targets(self._experiment_id, self.objectives if objectives is None else objectives)
+        chosen = checked_objectives(self._experiment_id, self.objectives if objectives is None else objectives)
         if not chosen:
             raise InvalidValueError(
                 f"experiment {self._experiment_id!r}: best() needs objectives (metric names to 'min' or 'max'); "
@@ -489,7 +483,7 @@ def results_of(engine: Engine, experiment_id: str, config_id: int | None) -> pa.
         trials = trial_rows(engine, experiment_id, config_id)
         values = engine.fetch_table(engine.catalog.trial_values, experiment_id=experiment_id,
                                     last_trial_id=-1, config_id=config_id, completed_only=False)
-    return widen(trials, values)
+    return widen(trials, matched_rows(trials, values))
 
 
 def long_table(rows: pa.Table, name_column: str) -> pa.Table:
@@ -528,17 +522,8 @@ def to_pandas(table: pa.Table) -> pandas.DataFrame:
     optional extra, imported here on first use, never by ``import mlos_store``.
     """
     pandas = _import_pandas()
-    if JSON_COMPANION in table.column_names:
-        exact = telemetry_values(table)
-        table = table.drop_columns([JSON_COMPANION])
-    else:
-        exact = None
-    frame = table.to_pandas()
-    for field in table.schema:
-        if (field.metadata or {}).get(ENCODING_KEY) == b"json":
-            values = column_to_python(field, table.column(field.name))
-            frame[field.name] = pandas.Series([None if v is ABSENT else v for v in values], dtype=object,
-                                              index=frame.index)
-    if exact is not None:
-        frame["value"] = pandas.Series(exact, dtype=object, index=frame.index)
+    frame = without_json_companion(table).to_pandas()
+    for field in without_json_companion(table).schema:
+        if needs_decoding(field):
+            frame[field.name] = pandas.Series(exact_values(table, field), dtype=object, index=frame.index)
     return frame

@@ -32,6 +32,25 @@ from .errors import CatalogError
 #: registering a table (about 1 ms a call here).
 KINDS = ("arrow", "one", "value", "count", "none", "ingest", "rows")
 
+#: The kinds of query each Engine method runs: the engine refuses any other
+#: kind when the call runs, and ``tests/test_catalog.py`` checks every call in
+#: the package against this before anything runs (and the engine's own checks
+#: against it). ``attached`` takes two queries, its attach and its detach; the
+#: private ``_run`` runs any kind for the methods above.
+ENGINE_METHOD_KINDS: dict[str, frozenset[str]] = {
+    "fetch_table": frozenset({"arrow"}),
+    "stream": frozenset({"arrow"}),
+    "fetch_one": frozenset({"one"}),
+    "fetch_value": frozenset({"value"}),
+    "count": frozenset({"count"}),
+    "execute": frozenset({"none"}),
+    "ingest": frozenset({"ingest"}),
+    "insert_rows": frozenset({"rows"}),
+    "attached": frozenset({"none"}),
+    "_fetch_row": frozenset({"one"}),
+    "_run": frozenset(KINDS),
+}
+
 _HEADER = re.compile(r"^--\s*name:\s*(?P<name>\w+)\s+:(?P<kind>\w+)\s*$")
 _MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>\w+)\.sql$")
 # Placeholders outside quoted text and comments.
@@ -78,6 +97,11 @@ def parse_queries(text: str, filename: str) -> list[Query]:
         if current is None:
             return
         sql = "\n".join(body).strip().rstrip(";").strip()
+        if not doc:
+            raise CatalogError(
+                f"{current['source']}: query {current['name']!r} has no doc line (a '-- ' comment under "
+                "the header saying why it exists)"
+            )
         if not sql:
             raise CatalogError(f"{current['source']}: query {current['name']!r} has no statement")
         if ";" in _LEXEME.sub(" ", sql):
@@ -137,6 +161,13 @@ class Catalog:
                     f"0001, 0002, ... without gaps; expected {expected:04d} here"
                 )
         self.migrations: tuple[Migration, ...] = tuple(migrations)
+        taken = set(dir(self))
+        for query in queries:
+            if query.name in taken:  # read as catalog.<name>, it would be the attribute, not the query
+                raise CatalogError(
+                    f"{query.source}: query name {query.name!r} is taken by the catalog's own attribute "
+                    f"Catalog.{query.name}: choose another"
+                )
 
     @property
     def schema_version(self) -> int:

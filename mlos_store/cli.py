@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from . import demo
 from .analysis import ExperimentData
+from .arguments import iso_timestamp
 from .cli_output import (
     FORMATS,
     ProgressBar,
@@ -201,9 +202,9 @@ def _telemetry_filters() -> argparse.ArgumentParser:
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--trial", nargs="+", action="extend", type=int, metavar="ID", help="only these trials")
     filters.add_argument("--metric", nargs="+", action="extend", metavar="M", help="only these metrics")
-    filters.add_argument("--since", type=demo.iso_timestamp, metavar="TS",
+    filters.add_argument("--since", type=iso_timestamp, metavar="TS",
                          help="points at or after TS (ISO 8601; without an offset, local time)")
-    filters.add_argument("--until", type=demo.iso_timestamp, metavar="TS", help="points before TS (ISO 8601)")
+    filters.add_argument("--until", type=iso_timestamp, metavar="TS", help="points before TS (ISO 8601)")
     return filters
 
 

@@ -85,11 +85,45 @@ def merged_trial_ids(trial_ids: list[int], origins: list[str], experiment_id: st
             for tid, origin in zip(trial_ids, origins)]
 
 
+def matched_rows(trials: pa.Table, values: pa.Table, first_row: int = 0) -> pa.Table:
+    """Long ``values`` with ``row_pos``: the row of ``trials`` (counted from ``first_row``) each belongs to.
+
+    Matched on ``trial_id``, and on ``experiment_id`` too when ``values``
+    holds it (merged trials of several experiments); those key columns are
+    dropped. The two tables come from two queries: matched by identity,
+    never by position, a filter written differently in one of them can
+    leave a cell empty but never put a value on another trial. Values of a
+    trial ``trials`` lacks are dropped. (Arrow's hash lookup per experiment:
+    a table join cost several times more at 20,000 trials.)
+    """
+    if "experiment_id" not in values.column_names:
+        return _with_rows(values, trials.column("trial_id"), pa.array(range(trials.num_rows), pa.int64()), first_row)
+    parts = []
+    for experiment_id in pc.unique(trials.column("experiment_id")).to_pylist():
+        rows = pc.indices_nonzero(pc.equal(trials.column("experiment_id"), experiment_id))
+        own = values.filter(pc.equal(values.column("experiment_id"), experiment_id))
+        parts.append(_with_rows(own.drop_columns(["experiment_id"]), trials.column("trial_id").take(rows),
+                                rows.cast(pa.int64()), first_row))
+    if not parts:
+        return _with_rows(values.drop_columns(["experiment_id"]), pa.array([], pa.int64()),
+                          pa.array([], pa.int64()), first_row)
+    return pa.concat_tables(parts)
+
+
+def _with_rows(values: pa.Table, trial_ids: pa.Array, rows: pa.Array, first_row: int) -> pa.Table:
+    """``values`` keyed by trial_id, with the row each id has in ``rows`` (parallel to ``trial_ids``)."""
+    found = pc.index_in(values.column("trial_id"), value_set=trial_ids)
+    kept = values.filter(pc.is_valid(found)).drop_columns(["trial_id"])
+    row_pos = pc.add(pc.take(rows, found.drop_null()), first_row)
+    return kept.append_column("row_pos", row_pos)
+
+
 def widen(trials: pa.Table, values: pa.Table) -> pa.Table:
     """Trial rows plus one typed column per (source, name) of the long value rows.
 
     ``values`` has columns source ('config' or 'result'), name, row_pos (the
-    trial's row in ``trials``) and the four value columns, in any order.
+    trial's row in ``trials``, see ``matched_rows``) and the four value
+    columns, in any order.
     Columns come out as ``config.<name>`` then
     ``result.<name>``, each sorted by name, typed as ``mlos_store.values``
     describes.
@@ -141,13 +175,28 @@ def exact_columns(table: pa.Table) -> list[tuple[str, list[Any]]]:
     ``value_json`` companion becomes one ``value`` column of exact values
     (the companion is left out). A cell with no stored value is None.
     """
-    merged = (table.schema.get_field_index("value") >= 0 and JSON_COMPANION in table.column_names
-              and (table.schema.field("value").metadata or {}).get(ENCODING_KEY) == NUMERIC_WITH_JSON)
-    columns = []
-    for field in table.schema:
-        if merged and field.name == JSON_COMPANION:
-            continue
-        values = telemetry_values(table) if merged and field.name == "value" else \
-            column_to_python(field, table.column(field.name))
-        columns.append((field.name, [None if v is ABSENT else v for v in values]))
-    return columns
+    return [(field.name, exact_values(table, field)) for field in without_json_companion(table).schema]
+
+
+def without_json_companion(table: pa.Table) -> pa.Table:
+    """``table`` less the ``value_json`` companion of a mixed ``value`` column, if it has one."""
+    return table.drop_columns([JSON_COMPANION]) if _has_json_companion(table) else table
+
+
+def needs_decoding(field: pa.Field) -> bool:
+    """Whether a column's Arrow cells differ from its exact values: JSON text, or numbers with a companion."""
+    return (field.metadata or {}).get(ENCODING_KEY) in (b"json", NUMERIC_WITH_JSON)
+
+
+def exact_values(table: pa.Table, field: pa.Field) -> list[Any]:
+    """The exact stored values of one column of ``table``: the one place ``value`` meets ``value_json``."""
+    if field.name == "value" and _has_json_companion(table):
+        values = telemetry_values(table)
+    else:
+        values = column_to_python(field, table.column(field.name))
+    return [None if v is ABSENT else v for v in values]
+
+
+def _has_json_companion(table: pa.Table) -> bool:
+    return (table.schema.get_field_index("value") >= 0 and JSON_COMPANION in table.column_names
+            and (table.schema.field("value").metadata or {}).get(ENCODING_KEY) == NUMERIC_WITH_JSON)

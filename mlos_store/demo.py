@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import Experiment, Status, Storage
+from .arguments import iso_timestamp
 from .progress import ProgressCallback, Steps
 
 TUNABLES = {"buffer_mb": 64, "threads": 4, "compression": "lz4", "prefetch": False}
@@ -95,14 +96,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=iso_timestamp, default=None,
                         help="start time of the first trial, ISO 8601 (default: now); with --seed, "
                              "a run that repeats exactly")
-
-
-def iso_timestamp(text: str) -> datetime:
-    """An ISO 8601 timestamp; one without an offset is local time, as everywhere in mlos_store."""
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 timestamp: {text!r}") from None
 
 
 def run_demo(path: str, *, trials: int = TRIALS_PER_RUN, seed: int | None = None, start: datetime | None = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -12,7 +11,7 @@ import pyarrow as pa
 
 from . import telemetry
 from .catalog import Catalog, PicklesWithoutCatalog
-from .convert import LoadResult, load_from_table, telemetry_from_table, widen
+from .convert import LoadResult, load_from_table, matched_rows, telemetry_from_table, widen
 from .engine import Engine
 from .errors import (
     ExperimentStateError,
@@ -21,15 +20,16 @@ from .errors import (
     TunableConflictError,
     UnknownObjectError,
 )
+from .experiment_reads import ExperimentReads
 from .gitinfo import git_origin
 from .merge import MergeReport, add_merged_trials, merge_experiments
+from .objectives import checked_objectives, objective_rows, stored_objectives
 from .status import Status
 from .telemetry_buffer import TelemetryBuffer
-from .telemetry_reads import TelemetryReads
 from .trial import Trial
 from .tunables import Tunables, TunablesLike, tunable_values
+from .tunables import config_hash_of as config_hash_of  # import_store.py still imports it from here
 from .values import (
-    canonical_json,
     check_text,
     checked_id,
     named_value_pairs,
@@ -39,7 +39,6 @@ from .values import (
     values_from_rows,
 )
 
-DIRECTIONS = ("min", "max")
 MAX_TRIAL_ID = 2**63 - 1  # trial ids are BIGINT
 #: Trial ids per shard: shard k numbers its trials from k * 2**40 (sql/schema/0006_sync.sql).
 SHARD_TRIAL_IDS = 2**40
@@ -64,7 +63,7 @@ def shard_first_trial_id(shard: int, trial_id: int) -> int:
     return shard * SHARD_TRIAL_IDS + trial_id
 
 
-class Experiment(TelemetryReads, PicklesWithoutCatalog):
+class Experiment(ExperimentReads, PicklesWithoutCatalog):
     """One experiment in a store, used as a context manager to add trials.
 
     Normally obtained from ``Storage.experiment(...)``. Entering creates the
@@ -107,7 +106,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         self._root_env_config = root_env_config
         self._description = description
         self._tunables = Tunables.from_any(tunables)
-        self._opt_targets = _checked_targets(experiment_id, opt_targets)
+        self._opt_targets = checked_objectives(experiment_id, opt_targets)
         self._entered = False
 
     # ------------------------------------------------------------ context
@@ -142,12 +141,8 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         self._engine.execute(self._sql.experiment_insert, experiment_id=self._experiment_id,
                              description=self._description, root_env_config=self._root_env_config,
                              git_repo=git_repo, git_commit=git_commit, first_trial_id=self._first_trial_id)
-        objectives = pa.table({
-            "optimization_target": pa.array(list(self._opt_targets), pa.string()),
-            "optimization_direction": pa.array(list(self._opt_targets.values()), pa.string()),
-            "ordinal": pa.array(range(len(self._opt_targets)), pa.int32()),
-        })
-        self._engine.ingest(self._sql.objective_insert, objectives, experiment_id=self._experiment_id)
+        self._engine.ingest(self._sql.objective_insert, objective_rows(self._opt_targets),
+                            experiment_id=self._experiment_id)
         self._store_tunables(known=set())
 
     def _store_tunables(self, known: set[str]) -> None:
@@ -171,17 +166,12 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
         return stored
 
     def _check_objectives(self) -> None:
-        stored = self._stored_objectives()
+        stored = stored_objectives(self._engine, self._experiment_id)
         if stored != self._opt_targets:
             raise ObjectiveConflictError(
                 f"experiment {self._experiment_id!r} is stored with objectives {stored}, "
                 f"not {self._opt_targets}; use another experiment id"
             )
-
-    def _stored_objectives(self) -> dict[str, str]:
-        table = self._engine.fetch_table(self._sql.objective_list, experiment_id=self._experiment_id)
-        return dict(zip(table.column("optimization_target").to_pylist(),
-                        table.column("optimization_direction").to_pylist()))
 
     def _require_entered(self, action: str) -> None:
         if not self._entered:
@@ -311,6 +301,7 @@ class Experiment(TelemetryReads, PicklesWithoutCatalog):
                                               experiment_id=self._experiment_id, last_trial_id=last_trial_id)
             values = self._engine.fetch_table(self._sql.trial_values, experiment_id=self._experiment_id,
                                               last_trial_id=last_trial_id, config_id=None, completed_only=True)
+            values = matched_rows(trials, values)
             trials, values = add_merged_trials(self._engine, self._experiment_id, trials, values,
                                                include_trials=last_trial_id == -1)
         return widen(trials, values)
@@ -473,11 +464,9 @@ def restore_experiment(engine: Engine, experiment_id: str, tunables: TunablesLik
         stored = engine.fetch_one(sql.experiment_get, experiment_id=experiment_id)
         if stored is None:
             return None
-        objectives = engine.fetch_table(sql.objective_list, experiment_id=experiment_id)
+        stored_targets = stored_objectives(engine, experiment_id)
         declared = values_from_rows(engine.fetch_table(sql.experiment_tunable_list, experiment_id=experiment_id))
-    stored_targets = dict(zip(objectives.column("optimization_target").to_pylist(),
-                              objectives.column("optimization_direction").to_pylist()))
-    if opt_targets is not None and _checked_targets(experiment_id, opt_targets) != stored_targets:
+    if opt_targets is not None and checked_objectives(experiment_id, opt_targets) != stored_targets:
         raise ObjectiveConflictError(
             f"experiment {experiment_id!r} is stored with objectives {stored_targets}, not {dict(opt_targets)}"
         )
@@ -485,23 +474,6 @@ def restore_experiment(engine: Engine, experiment_id: str, tunables: TunablesLik
                       experiment_id=experiment_id, trial_id=stored.first_trial_id,
                       root_env_config=stored.root_env_config, description=stored.description,
                       opt_targets=stored_targets)
-
-
-def config_hash_of(rows: pa.Table) -> str:
-    """Hash of the canonical tunable values: the same in every process and experiment."""
-    return hashlib.sha256(canonical_json(rows).encode()).hexdigest()
-
-
-def _checked_targets(experiment_id: str, opt_targets: Mapping[str, str]) -> dict[str, str]:
-    if not isinstance(opt_targets, Mapping):
-        raise InvalidValueError(f"experiment {experiment_id!r}: opt_targets must map metric names to 'min' or 'max'")
-    for name, direction in opt_targets.items():
-        if not isinstance(name, str) or not name or direction not in DIRECTIONS:
-            raise InvalidValueError(
-                f"experiment {experiment_id!r}: objective {name!r}: {direction!r} is not 'min' or 'max'"
-            )
-        check_text(name, f"experiment {experiment_id!r}: objective")
-    return dict(opt_targets)
 
 
 def _checked_config(experiment_id: str, config: Mapping[str, Any] | None) -> dict[str, Any]:

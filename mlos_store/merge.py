@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from .convert import matched_rows
 from .engine import Engine
 from .errors import InvalidValueError, ObjectiveConflictError, TunableConflictError, UnknownObjectError
+from .objectives import stored_objectives
 from .values import experiment_id_list
 
 #: Load-table column naming, for each row, the tunables whose value was imputed.
@@ -74,9 +76,7 @@ def _checked_merge(engine: Engine, experiment_id: str, opt_targets: Mapping[str,
     sql = engine.catalog
     if engine.fetch_one(sql.experiment_get, experiment_id=other) is None:
         raise UnknownObjectError(f"experiment {experiment_id!r} cannot merge {other!r}: no such experiment")
-    objectives = engine.fetch_table(sql.objective_list, experiment_id=other)
-    for target, direction in zip(objectives.column("optimization_target").to_pylist(),
-                                 objectives.column("optimization_direction").to_pylist()):
+    for target, direction in stored_objectives(engine, other).items():
         if target in opt_targets and opt_targets[target] != direction:
             raise ObjectiveConflictError(
                 f"experiment {experiment_id!r} cannot merge {other!r}: objective {target!r} is "
@@ -100,7 +100,7 @@ def _checked_merge(engine: Engine, experiment_id: str, opt_targets: Mapping[str,
 
 def add_merged_trials(engine: Engine, experiment_id: str, trials: pa.Table, values: pa.Table, *,
                       include_trials: bool) -> tuple[pa.Table, pa.Table]:
-    """Own trial rows and long values, followed by those of the merged experiments.
+    """Own trial rows and long values (with ``row_pos``), followed by those of the merged experiments.
 
     Call inside the transaction that read ``trials`` and ``values`` (one
     snapshot). With ``include_trials`` False (an incremental load) no merged
@@ -115,10 +115,10 @@ def add_merged_trials(engine: Engine, experiment_id: str, trials: pa.Table, valu
     imputed: list[list[str]] = [[] for _ in range(own_count)]
     if include_trials:
         merged = engine.fetch_table(sql.merged_trial_list, experiment_id=experiment_id)
-        merged_values = engine.fetch_table(sql.merged_trial_values, experiment_id=experiment_id,
-                                           row_offset=own_count)
+        merged_values = matched_rows(merged, engine.fetch_table(sql.merged_trial_values, experiment_id=experiment_id),
+                                     first_row=own_count)
         imputed.extend([] for _ in range(merged.num_rows))
-        flagged = merged_values.filter(merged_values.column("imputed"))
+        flagged = merged_values.filter(merged_values.column("imputed")).sort_by("name")
         for row_pos, name in zip(flagged.column("row_pos").to_pylist(), flagged.column("name").to_pylist()):
             imputed[row_pos].append(name)
         trials = pa.concat_tables([trials, merged.cast(trials.schema)])

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeAlias
+
+import pyarrow as pa
 
 from .errors import InvalidValueError
 from .values import Scalar, check_name, encode_value, plain_scalar
@@ -156,3 +160,30 @@ def _fits(kind: str, expected: type) -> bool:
     if expected in (int, float):
         return kind in numeric
     return kind == "str"
+
+
+def config_hash_of(rows: pa.Table) -> str:
+    """SHA-256 of a config's canonical values: equal exactly when the named values and their types are.
+
+    ``rows`` are ``values.named_values_table`` rows (name order), hashed as
+    encoded, with no decoding back to Python values: the text hashed is
+    ``[[name, kind, value], ...]``, a float as its repr, a bool as
+    true/false, an int exact. Stored config hashes are this text's, so it
+    never changes (tests/upgrade/0001.sql holds two).
+    """
+    canonical = [[row["name"], row["value_kind"], _canonical_value(row)] for row in rows.select(
+        ["name", "value_kind", "value", "value_int", "value_text"]).to_pylist()]
+    return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
+
+
+def _canonical_value(row: dict[str, Any]) -> Any:
+    kind = row["value_kind"]
+    if kind == "float":
+        return repr(row["value"])
+    if kind == "bool":
+        return row["value_int"] == 1
+    if kind == "int":
+        return row["value_int"]
+    if kind == "json":  # never a tunable's: a config imported from a crafted file hashes as it always did
+        return json.loads(row["value_text"])
+    return row["value_text"]  # str, and None for null

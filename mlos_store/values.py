@@ -287,16 +287,6 @@ def values_from_rows(table: pa.Table) -> dict[str, Any]:
     return dict(named_value_pairs(table))
 
 
-def canonical_json(rows: pa.Table) -> str:
-    """Text equal exactly when the named values of ``named_values_table`` rows (and their types) are."""
-    kinds = rows.column("value_kind").to_pylist()
-    return json.dumps(
-        [[name, kind, repr(value) if kind == "float" else value]
-         for kind, (name, value) in zip(kinds, named_value_pairs(rows))],
-        separators=(",", ":"),
-    )
-
-
 # ---------------------------------------------------------------- Arrow columns
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from conftest import T0
@@ -19,7 +20,8 @@ def exp(storage: Storage) -> Iterator[Experiment]:
         yield experiment
 
 
-def _succeed(exp: Experiment, tunables: dict, metrics: dict, config: dict | None = None) -> int:
+def _succeed(exp: Experiment, tunables: dict[str, Any], metrics: dict[str, Any],
+             config: dict[str, Any] | None = None) -> int:
     trial = exp.new_trial(tunables, config=config)
     trial.update(Status.RUNNING, T0)
     trial.update(Status.SUCCEEDED, T0 + timedelta(seconds=1), metrics)
@@ -72,7 +74,7 @@ def test_add_new_config_data_adds_keys_to_the_stored_trial_config(storage: Stora
     assert trial.config()["host"] == "vm-3"
     assert storage.experiments["mix"].trials[trial.trial_id].metadata_dict == {"cores": 8, "host": "vm-3",
                                                                                  "repeat": 1}
-    assert exp.get_trial_by_id(trial.trial_id).config()["cores"] == 8
+    assert exp.get_trial_by_id(trial.trial_id).config()["cores"] == 8  # type: ignore[union-attr]
 
 
 def test_add_new_config_data_refuses_an_existing_key_and_writes_nothing(storage: Storage, exp: Experiment) -> None:
@@ -90,4 +92,4 @@ def test_trial_config_names_its_runner(exp: Experiment) -> None:
     assert trial.config()["trial_runner_id"] is None
     trial.set_trial_runner(3)
     assert trial.config()["trial_runner_id"] == 3
-    assert exp.get_trial_by_id(trial.trial_id).config()["trial_runner_id"] == 3
+    assert exp.get_trial_by_id(trial.trial_id).config()["trial_runner_id"] == 3  # type: ignore[union-attr]

@@ -7,9 +7,10 @@ import contextlib
 import hashlib
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -17,7 +18,16 @@ import pytest
 
 import mlos_store
 from mlos_store import InvalidValueError, QueryError, StoreError
-from mlos_store.catalog import KINDS, Catalog, Migration, Query, load_catalog, load_catalog_from, parse_queries
+from mlos_store.catalog import (
+    ENGINE_METHOD_KINDS,
+    KINDS,
+    Catalog,
+    Migration,
+    Query,
+    load_catalog,
+    load_catalog_from,
+    parse_queries,
+)
 from mlos_store.engine import Engine
 from mlos_store.errors import CatalogError
 from mlos_store.lake import DATASETS
@@ -65,7 +75,6 @@ DUMMY_PARAMS = {
     "name": "n",
     "path": ":memory:",
     "root_env_config": "env.jsonc",
-    "row_offset": 0,
     "runner_assigned": None,
     "start": T0,
     "status": "PENDING",
@@ -293,13 +302,14 @@ class _Rollback(Exception):
     """Raised to leave a transaction block without committing."""
 
 
-@pytest.mark.parametrize("name", TRANSACTIONAL_QUERIES)
-def test_query_runs_through_engine_kind(name: str, engine: Engine, source_store: str) -> None:
-    query = QUERIES[name]
-    if name in READS_SOURCE:
-        engine.execute(QUERIES["import_store_attach"], path=source_store)
+def run_by_kind(engine: Engine, query: Query, source_store: str) -> None:
+    """Run ``query`` through the engine method of its kind with typed dummy parameters.
+
+    A query in READS_SOURCE needs ``source_store`` attached first (outside the transaction).
+    Also used on upgraded store files (tests/test_upgrade.py).
+    """
     params = _params(query, source_store)
-    run = {
+    run: Callable[[], object] = {
         "arrow": lambda: engine.fetch_table(query, **params),
         "one": lambda: engine.fetch_one(query, **params),
         "value": lambda: engine.fetch_value(query, **params),
@@ -308,12 +318,19 @@ def test_query_runs_through_engine_kind(name: str, engine: Engine, source_store:
         "ingest": lambda: engine.ingest(query, _incoming(query), **params),
         "rows": lambda: engine.insert_rows(query, NAMED_VALUES_SCHEMA.empty_table(), **_scalar_params(params)),
     }[query.kind]
+    run()
+
+
+@pytest.mark.parametrize("name", TRANSACTIONAL_QUERIES)
+def test_query_runs_through_engine_kind(name: str, engine: Engine, source_store: str) -> None:
     expected: type[Exception] = _Rollback
     match: str | None = None
     if name in MISSING_ON_EMPTY_STORE:
         expected, match = QueryError, rf"{name} .*returned 0 rows, expected one"
+    if name in READS_SOURCE:
+        engine.execute(QUERIES["import_store_attach"], path=source_store)
     with pytest.raises(expected, match=match), engine.transaction():
-        run()
+        run_by_kind(engine, QUERIES[name], source_store)
         raise _Rollback
     assert engine.fetch_one(CATALOG.store_format_version) == ("mlos_store", CATALOG.schema_version)
 
@@ -368,6 +385,19 @@ def test_two_statements_under_one_header_are_refused() -> None:
 def test_ingest_query_not_reading_incoming_is_refused() -> None:
     queries = parse_queries("-- name: a :ingest\n-- Doc.\nINSERT INTO t SELECT 1;\n", "x.sql")
     with pytest.raises(CatalogError, match=r"x\.sql:1: ingest query 'a' never reads 'incoming'"):
+        Catalog(queries, [])
+
+
+def test_query_without_doc_line_is_refused() -> None:
+    with pytest.raises(CatalogError, match=r"^x\.sql:4: query 'b' has no doc line"):
+        parse_queries("-- name: a :one\n-- Doc.\nSELECT 1;\n-- name: b :one\nSELECT 2;\n", "x.sql")
+
+
+@pytest.mark.parametrize("name", ["queries", "migrations", "schema_version", "with_queries", "__init__"])
+def test_query_named_like_a_catalog_attribute_is_refused(name: str) -> None:
+    queries = parse_queries(f"-- name: {name} :value\n-- Doc.\nSELECT 1;\n", "x.sql")
+    with pytest.raises(CatalogError, match=rf"^x\.sql:1: query name '{name}' is taken by the catalog's own "
+                                           rf"attribute Catalog\.{name}"):
         Catalog(queries, [])
 
 
@@ -527,7 +557,7 @@ class _CursorSpy:
         self.cursors.append(cursor)
         return cursor
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
 
 
@@ -757,6 +787,103 @@ def test_every_named_query_is_used_by_the_package() -> None:
     source = "\n".join(path.read_text() for path in PACKAGE_DIR.rglob("*.py"))
     unused = [name for name in CATALOG.queries if not re.search(rf"\.{name}\b", source)]
     assert unused == []
+
+
+#: What ``catalog.<name>`` reads besides queries.
+CATALOG_ATTRIBUTES = frozenset(dir(CATALOG))
+
+
+#: How package code names the store's catalog: a local ``sql`` or ``catalog``, or ``<x>._sql`` / ``<x>.catalog``.
+def _is_catalog(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Name) and node.id in ("sql", "catalog")) or (
+        isinstance(node, ast.Attribute) and node.attr in ("_sql", "catalog"))
+
+
+def _query_names(node: ast.expr, local: dict[str, set[str]]) -> set[str]:
+    """The catalog query names an expression may evaluate to: ``sql.x``, ``a if c else b``, a local."""
+    if isinstance(node, ast.Attribute) and _is_catalog(node.value) and node.attr not in CATALOG_ATTRIBUTES:
+        return {node.attr}
+    if isinstance(node, ast.IfExp):
+        return _query_names(node.body, local) | _query_names(node.orelse, local)
+    if isinstance(node, ast.Name):
+        return local.get(node.id, set())
+    return set()
+
+
+def _engine_calls(source: str, filename: str) -> list[tuple[str, str, str]]:
+    """``(where, engine method, query name)`` for each query handed straight to an engine method.
+
+    A query held in a local variable first (``query = sql.a if c else sql.b``) counts as each value it may take.
+    """
+    calls: list[tuple[str, str, str]] = []
+    for function in ast.walk(ast.parse(source, filename)):
+        if not isinstance(function, (ast.FunctionDef, ast.Lambda)):
+            continue
+        local: dict[str, set[str]] = {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                local.setdefault(node.targets[0].id, set()).update(_query_names(node.value, {}))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+                    node.func.attr in ENGINE_METHOD_KINDS):
+                for arg in [*node.args, *(k.value for k in node.keywords)]:
+                    calls.extend((f"{filename}:{node.lineno}", node.func.attr, name)
+                                 for name in _query_names(arg, local))
+    return sorted(set(calls))
+
+
+def _catalog_references(source: str, filename: str) -> list[tuple[str, str]]:
+    """``(where, name)`` for every ``<catalog>.<name>`` that is no attribute of Catalog itself.
+
+    A query is never called, so ``sql.add_argument(...)`` (an argparse parser named sql) is no reference.
+    """
+    tree = ast.parse(source, filename)
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return [(f"{filename}:{node.lineno}", node.attr) for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and id(node) not in called and _is_catalog(node.value)
+            and node.attr not in CATALOG_ATTRIBUTES]
+
+
+def _package_sources() -> list[tuple[str, str]]:
+    return [(path.read_text(), path.relative_to(PACKAGE_DIR.parent).as_posix()) for path in _package_modules()]
+
+
+def test_every_catalog_reference_in_the_package_names_a_query() -> None:
+    """A misspelt query name fails here, not when its line first runs."""
+    references = [ref for source, name in _package_sources() for ref in _catalog_references(source, name)]
+    assert len(references) > 100
+    assert [(where, name) for where, name in references if name not in QUERIES] == []
+
+
+def test_every_query_handed_to_an_engine_method_has_a_kind_it_runs() -> None:
+    calls = [call for source, name in _package_sources() for call in _engine_calls(source, name)]
+    assert {method for _, method, _ in calls} == set(ENGINE_METHOD_KINDS)  # every method's calls are seen
+    misfits = [f"{where}: {method}({name}) but {name} is :{QUERIES[name].kind}" for where, method, name in calls
+               if name in QUERIES and QUERIES[name].kind not in ENGINE_METHOD_KINDS[method]]
+    assert misfits == []
+
+
+def test_contract_scan_finds_a_misspelt_name_and_a_wrong_kind() -> None:
+    source = ("def f(self, engine, sql):\n"
+              "    engine.fetch_one(self._sql.trial_insrt, x=1)\n"
+              "    query = sql.trial_insert if x else sql.experiment_list\n"
+              "    engine.count(query)\n")
+    assert [name for _, name in _catalog_references(source, "f.py") if name not in QUERIES] == ["trial_insrt"]
+    assert [(m, n, QUERIES[n].kind) for _, m, n in _engine_calls(source, "f.py") if n in QUERIES] == [
+        ("count", "experiment_list", "arrow"), ("count", "trial_insert", "value")]
+
+
+def test_engine_methods_refuse_the_kinds_the_catalog_maps() -> None:
+    """The engine's own run-time check (``self._expect(query, kind)``) agrees with ENGINE_METHOD_KINDS."""
+    expected: dict[str, set[str]] = {}
+    for path in sorted((PACKAGE_DIR / "engine").glob("*.py")):
+        for function in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(function, ast.FunctionDef) and not function.name.startswith("_"):
+                for node in ast.walk(function):
+                    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                            and node.func.attr == "_expect" and isinstance(node.args[1], ast.Constant)):
+                        expected.setdefault(function.name, set()).add(str(node.args[1].value))
+    public = {method: kinds for method, kinds in ENGINE_METHOD_KINDS.items() if not method.startswith("_")}
+    assert expected == public
 
 
 def test_with_queries_adds_named_queries_and_keeps_names_unique() -> None:

@@ -105,3 +105,43 @@ def test_readme_command_line_output_is_what_the_commands_print(tmp_path: Path,
 
 def _without_file_size(text: str) -> str:
     return re.sub(r"^file size .*$", "file size (varies)", text, flags=re.M)
+
+
+# ---------------------------------------------------------------- DESIGN.md names what exists
+
+DESIGN = (ROOT / "DESIGN.md").read_text()
+#: Where DESIGN.md's file names live. A module may have become a package (engine.py -> engine/).
+SOURCE_DIRS = [ROOT, ROOT / "mlos_store", ROOT / "mlos_store" / "engine", ROOT / "benchmarks", ROOT / "tests",
+               ROOT / "sql", ROOT / "sql" / "schema", ROOT / "sql" / "queries"]
+
+
+def _exists(name: str) -> bool:
+    """A file name or glob (``bench_*.py``) DESIGN.md uses: some file matches it, or the package it became."""
+    for folder in SOURCE_DIRS:
+        if any(folder.glob(name)) or (name.endswith(".py") and (folder / name[:-3] / "__init__.py").exists()):
+            return True
+    return False
+
+
+def _source_words() -> set[str]:
+    files = [*(ROOT / "mlos_store").rglob("*.py"), *(ROOT / "sql").rglob("*.sql"), *(ROOT / "benchmarks").glob("*.py")]
+    return {word for path in files for word in re.findall(r"\w+", path.read_text())}
+
+
+def test_design_names_only_files_that_exist() -> None:
+    names = set(re.findall(r"[\w/*]+\.(?:py|sql)\b", DESIGN))
+    assert len(names) > 20
+    assert sorted(name for name in names if not _exists(name.replace("NNNN", "[0-9]" * 4))) == []
+
+
+def test_design_names_only_queries_and_code_that_exist() -> None:
+    """Every identifier DESIGN.md quotes (a query, a function, ``module.name``) is still in the sources."""
+    from mlos_store.catalog import load_catalog
+
+    queries = set(load_catalog().queries)
+    quoted = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", DESIGN, flags=re.S))
+    identifiers = {word for text in quoted for word in re.findall(r"\b[a-z]\w*_\w+\b|(?<=\.)\w+\b", text)
+                   if not re.search(r"\.(py|sql|json)$", text)}
+    assert queries & identifiers  # the queries of the walk-through are among them
+    words = _source_words()
+    assert sorted(name for name in identifiers if name not in queries and name not in words) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from mlos_store import (
     QueryError,
     Status,
     Storage,
+    Trial,
     TunableConflictError,
     Tunables,
     UnknownObjectError,
@@ -52,7 +53,7 @@ def pending_ids(exp: Experiment, timestamp: datetime = FAR_FUTURE, *, running: b
 
 
 def trial_with_status(exp: Experiment, status: Status, tunables: Any = None,
-                      metrics: dict[str, Any] | None = None):
+                      metrics: dict[str, Any] | None = None) -> Trial:
     """A new trial moved to ``status`` (through RUNNING for a final one)."""
     trial = exp.new_trial({} if tunables is None else tunables)
     if status == Status.PENDING:
@@ -76,7 +77,7 @@ class FakeTunableGroups:
     def __init__(self, values: dict[str, Any], defaults: dict[str, Any]) -> None:
         self._tunables = [FakeTunable(n, values.get(n, d), d) for n, d in defaults.items()]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[FakeTunable, str]]:
         return iter((t, "group") for t in self._tunables)
 
 
@@ -177,7 +178,7 @@ def test_trial_id_property_does_not_consume_ids(experiment: Experiment) -> None:
     {"score": "min", "latency": "max"},
     {},
 ], ids=["other-direction", "other-name", "extra-objective", "no-objectives"])
-def test_conflicting_objectives_raise_and_keep_stored_ones(storage: Storage, other_targets: dict) -> None:
+def test_conflicting_objectives_raise_and_keep_stored_ones(storage: Storage, other_targets: dict[str, str]) -> None:
     with make_experiment(storage) as exp:
         exp.new_trial({})
     other = make_experiment(storage, opt_targets=other_targets)
@@ -225,7 +226,7 @@ def test_reentering_keeps_the_stored_root_env_config(storage: Storage) -> None:
 
 def stored_tunable_defaults(storage: Storage, experiment_id: str = "exp") -> list[dict[str, Any]]:
     engine = storage.engine
-    return engine.fetch_table(engine.catalog.experiment_tunable_list, experiment_id=experiment_id).to_pylist()
+    return list(engine.fetch_table(engine.catalog.experiment_tunable_list, experiment_id=experiment_id).to_pylist())
 
 
 @pytest.mark.parametrize(("name", "other_default"), [
@@ -446,7 +447,7 @@ def test_int_and_float_values_of_a_float_tunable_are_different_configs(experimen
 # ---------------------------------------------------------------- refused input
 
 
-def _snapshot(exp: Experiment) -> tuple:
+def _snapshot(exp: Experiment) -> tuple[Any, ...]:
     return exp.trial_id, pending_ids(exp), exp.load_table()
 
 
@@ -468,7 +469,7 @@ def test_unknown_tunable_or_wrong_value_type_is_refused_and_nothing_stored(exper
     before = _snapshot(experiment)
     for values, name in BAD_TUNABLE_VALUES:
         with pytest.raises(InvalidValueError, match=name) as info:
-            experiment.new_trial(values)
+            experiment.new_trial(values)  # type: ignore[arg-type]  # deliberately bad
         assert isinstance(info.value, ValueError)
         assert _snapshot(experiment) == before, values
 
@@ -503,7 +504,7 @@ def test_non_json_config_is_refused_before_anything_is_written(experiment: Exper
     before = _snapshot(experiment)
     for config in NON_JSON_CONFIGS:
         with pytest.raises(ValueError, match="config") as info:
-            experiment.new_trial({"int_knob": 99}, config=config)
+            experiment.new_trial({"int_knob": 99}, config=config)  # type: ignore[arg-type]
         assert isinstance(info.value, InvalidValueError)
         assert _snapshot(experiment) == before, config
     with pytest.raises(KeyError):  # not even the tunable config was stored
@@ -539,7 +540,7 @@ def test_new_trial_is_one_transaction(storage: Storage, experiment: Experiment,
 
 def test_config_that_is_not_a_mapping_is_refused(experiment: Experiment) -> None:
     with pytest.raises(InvalidValueError, match="config"):
-        experiment.new_trial({}, config=[("a", 1)])
+        experiment.new_trial({}, config=[("a", 1)])  # type: ignore[arg-type]
     assert experiment.trial_id == 1
 
 
@@ -620,7 +621,7 @@ def test_pending_trials_restore_tunables_and_config(experiment: Experiment) -> N
 
 
 def test_load_returns_only_completed_trials_in_id_order(experiment: Experiment) -> None:
-    made = {}
+    made: dict[int, Status] = {}
     for status in [Status.FAILED, Status.PENDING, Status.SUCCEEDED, Status.CANCELED,
                    Status.RUNNING, Status.TIMED_OUT, Status.READY, Status.SUCCEEDED]:
         metrics = {"score": float(len(made))} if status.is_completed() else None
@@ -681,7 +682,7 @@ def _count_queries(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> list[st
     for method in ("fetch_table", "fetch_one", "fetch_value", "count", "execute", "ingest", "insert_rows", "stream"):
         original = getattr(engine, method)
 
-        def counting(*args: Any, _original=original, _method=method, **kwargs: Any) -> Any:
+        def counting(*args: Any, _original: Any = original, _method: str = method, **kwargs: Any) -> Any:
             calls.append(_method)
             return _original(*args, **kwargs)
 
@@ -745,7 +746,7 @@ def test_malformed_ids_are_refused_naming_them(experiment: Experiment, read: Cal
 
 def test_load_by_keyword_refuses_malformed_last_trial_id(experiment: Experiment) -> None:
     with pytest.raises(InvalidValueError, match="last_trial_id.*'1'"):
-        experiment.load(last_trial_id="1")
+        experiment.load(last_trial_id="1")  # type: ignore[arg-type]
     assert experiment.load(last_trial_id=-1) == experiment.load()
 
 
@@ -820,6 +821,6 @@ def test_running_out_of_trial_ids_is_refused_saying_so_and_stores_nothing(storag
 def test_trial_id_out_of_range_is_refused_naming_it(storage: Storage) -> None:
     for bad in (-1, 2**63 - 1, 2**63, True, 1.0, "1"):
         with pytest.raises(InvalidValueError, match=re.escape(repr(bad))):
-            make_experiment(storage, trial_id=bad)
+            make_experiment(storage, trial_id=bad)  # type: ignore[arg-type]
     with make_experiment(storage, trial_id=0) as exp:  # 0 is a valid first id; nothing was left behind
         assert exp.new_trial({}).trial_id == 0

@@ -84,7 +84,12 @@ def _kill_writer_after(db_path: Path, seconds: float, points: int) -> list[dict[
     assert json.loads(proc.stdout.readline()) == {"op": "ready"}, proc.stderr.read() if proc.stderr else ""
     time.sleep(seconds)
     proc.send_signal(signal.SIGKILL)
-    out, _ = proc.communicate(timeout=60)
+    # Read on through the buffer readline() filled: communicate() reads the descriptor itself and
+    # would lose the lines that buffer already holds (the first "new" of a fast writer).
+    out = proc.stdout.read()
+    proc.wait(timeout=60)
+    if proc.stderr:
+        proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     return [json.loads(line) for line in out.splitlines()]
 

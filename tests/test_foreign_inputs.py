@@ -33,9 +33,9 @@ def test_numpy_scalars_are_stored_as_the_equal_python_values(storage: Storage) -
         restored = exp.get_trial_by_id(trial.trial_id)
     assert configs == [{"n": 3, "f": 0.25, "b": True}]
     assert (type(configs[0]["n"]), type(configs[0]["f"]), type(configs[0]["b"])) == (int, float, bool)
-    assert scores == [{"score": 1.5, "count": 4}] and type(scores[0]["count"]) is int
+    assert scores == [{"score": 1.5, "count": 4}] and type(scores[0]["count"]) is int  # type: ignore[index]
     assert type(dict(trial.tunables)["n"]) is int
-    assert restored.config()["repeat"] == 2 and restored.config()["sizes"] == [1, 2.5]
+    assert restored.config()["repeat"] == 2 and restored.config()["sizes"] == [1, 2.5]  # type: ignore[union-attr]
     utc = UTC
     assert telemetry == [(datetime(2026, 1, 1, 0, 0, 1, 500000, tzinfo=utc), "cpu", 12),
                          (datetime(2026, 1, 1, 0, 0, 2, tzinfo=utc), "busy", False)]

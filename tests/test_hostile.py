@@ -108,7 +108,7 @@ def test_hostile_text_is_stored_and_returned_exactly_everywhere(shared_storage: 
         assert exp.telemetry_table(metrics=[text + "' OR '1'='1", "%", "' OR 1=1 --"]).num_rows == 0
 
     engine = shared_storage.engine
-    assert engine.fetch_one(engine.catalog.experiment_get, experiment_id=text)[:2] == (text, text)
+    assert engine.fetch_one(engine.catalog.experiment_get, experiment_id=text)[:2] == (text, text)  # type: ignore[index]
     # Entering again (another description given) finds exactly this experiment.
     again = shared_storage.experiment(experiment_id=text, trial_id=1, root_env_config="other",
                                       description="other", tunables={text: text, "plain": 1},

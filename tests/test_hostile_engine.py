@@ -48,7 +48,7 @@ def _experiment(store: Storage) -> Experiment:
 
 def _stored_xs(store: Storage) -> list[int]:
     """The tunable values of the stored (pending) trials, by trial id."""
-    return [t.tunables["x"] for t in _experiment(store).pending_trials(FAR_FUTURE, running=True)]
+    return [t.tunables["x"] for t in _experiment(store).pending_trials(FAR_FUTURE, running=True)]  # type: ignore[misc]
 
 
 def _trial_xs(path: Path | str) -> list[int]:
@@ -299,7 +299,7 @@ def _read_only_file_system(monkeypatch: pytest.MonkeyPatch) -> None:
             raise OSError(errno.EROFS, "Read-only file system", path)
         return real_open(path, flags, mode)
 
-    monkeypatch.setattr(locking.os, "open", open_on_read_only_fs)
+    monkeypatch.setattr(locking.os, "open", open_on_read_only_fs)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("mode", MODES)

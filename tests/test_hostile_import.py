@@ -237,7 +237,7 @@ def _lake(tmp_path: Path, experiment_id: str = "exp", xs: tuple[int, ...] = (1, 
     """A finished export of one filled experiment."""
     with Storage() as storage:
         _fill(storage, experiment_id, xs)
-        storage.get_experiment_by_id(experiment_id).export_parquet(tmp_path / "lake")
+        storage.get_experiment_by_id(experiment_id).export_parquet(tmp_path / "lake")  # type: ignore[union-attr]
     return tmp_path / "lake"
 
 
@@ -317,7 +317,7 @@ def test_a_re_export_killed_part_way_leaves_the_last_finished_export_and_the_nex
     lake = tmp_path / "lake"
     with Storage(tmp_path / "killed.duckdb") as storage:
         _fill(storage)
-        storage.get_experiment_by_id("exp").export_parquet(lake)
+        storage.get_experiment_by_id("exp").export_parquet(lake)  # type: ignore[union-attr]
         before = _telemetry(storage)
         _fill(storage, "exp", (3,))  # a new trial: every table but the experiment's own changes
     _killed_export(tmp_path, lake, 7)
@@ -326,7 +326,7 @@ def test_a_re_export_killed_part_way_leaves_the_last_finished_export_and_the_nex
         target.import_parquet(lake)
         assert _telemetry(target) == before
     with Storage(tmp_path / "killed.duckdb") as storage:
-        storage.get_experiment_by_id("exp").export_parquet(lake)
+        storage.get_experiment_by_id("exp").export_parquet(lake)  # type: ignore[union-attr]
         after = _telemetry(storage)
     assert len(list((lake / "trial").rglob("*.parquet"))) == 1
     with Storage() as target:
@@ -390,7 +390,7 @@ def test_ids_that_differ_only_by_case_or_by_dropped_characters_keep_their_own_fo
     with Storage() as storage:
         for experiment_id in ("A", "a", "a/b", "a_b"):
             _fill(storage, experiment_id)
-            storage.get_experiment_by_id(experiment_id).export_parquet(tmp_path / "lake")
+            storage.get_experiment_by_id(experiment_id).export_parquet(tmp_path / "lake")  # type: ignore[union-attr]
     with Storage() as target:
         assert target.import_parquet(tmp_path / "lake") == ["A", "a", "a/b", "a_b"]
 
@@ -453,7 +453,7 @@ def test_rows_an_export_holds_twice_are_imported_once(tmp_path: Path) -> None:
     with Storage() as original:
         _fill(original)
         expected = _telemetry(original)
-        expected_results = original.get_experiment_by_id("exp").load()
+        expected_results = original.get_experiment_by_id("exp").load()  # type: ignore[union-attr]
     for table in ("trial", "trial_param", "trial_status", "trial_result", "objective", "experiment_tunable",
                   "tunable_param", "experiment"):
         part = _part(lake, table)
@@ -466,7 +466,7 @@ def test_rows_an_export_holds_twice_are_imported_once(tmp_path: Path) -> None:
     with Storage() as target:
         target.import_parquet(lake)
         assert _telemetry(target) == expected
-        assert target.get_experiment_by_id("exp").load() == expected_results
+        assert target.get_experiment_by_id("exp").load() == expected_results  # type: ignore[union-attr]
 
 
 def test_telemetry_of_a_trial_the_export_lacks_is_refused(tmp_path: Path, dest: Storage) -> None:

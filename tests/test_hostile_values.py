@@ -243,7 +243,7 @@ def test_python_decimals_are_refused_everywhere_suggesting_float_or_string(stora
     ]
     for call, message in cases:
         with pytest.raises(InvalidValueError, match=re.escape(message)):
-            call()
+            call()  # type: ignore[no-untyped-call]
     with pytest.raises(InvalidValueError, match=re.escape(f"default of tunable 'y': {DECIMAL_ADVICE}")):
         open_experiment(storage, {"y": Decimal("1.1")}, experiment_id="other")
     assert snapshot(experiment) == before

@@ -80,7 +80,7 @@ def _contents(storage: Storage) -> dict[str, list[tuple[Any, ...]]]:
         con = storage.engine._connection()
         tables = [row[0] for row in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
-        return {table: sorted(map(repr, con.execute(f"SELECT * FROM {table}").fetchall())) for table in tables}
+        return {table: sorted(map(repr, con.execute(f"SELECT * FROM {table}").fetchall())) for table in tables}  # type: ignore[arg-type]
 
 
 def _trial_history(storage: Storage, experiment_id: str, trial_id: int) -> list[tuple[Any, Status]]:
@@ -399,7 +399,7 @@ def _statement_count(storage: Storage, source: Path, monkeypatch: pytest.MonkeyP
     for method in ("fetch_table", "fetch_one", "fetch_value", "count", "execute", "ingest", "insert_rows"):
         original = getattr(engine, method)
         monkeypatch.setattr(engine, method,
-                            lambda *a, _original=original, **k: calls.append(a[0].name) or _original(*a, **k))
+                            lambda *a, _original=original, **k: calls.append(a[0].name) or _original(*a, **k))  # type: ignore[func-returns-value]
     storage.import_store(source)
     monkeypatch.undo()
     return len(calls)

@@ -11,7 +11,6 @@ itself shown to catch each kind of breakage.
 from __future__ import annotations
 
 import multiprocessing
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 from conftest import T0
+from store_versions import catalog_at
 
 from mlos_store import Experiment, Status, Storage
-from mlos_store.catalog import load_catalog, load_catalog_from
+from mlos_store.catalog import Catalog, load_catalog
 from mlos_store.engine import Engine
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 WORKERS, TRIALS_EACH, CONFIGS = 4, 12, 5
 
 
@@ -72,7 +71,7 @@ def test_racing_processes_keep_ids_configs_and_the_experiment_unique(db_path: Pa
 
 
 def _counts(store: Storage) -> dict[str, int]:
-    return {t: store.engine._con_or_raise().execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]  # type: ignore
+    return {t: store.engine._con_or_raise().execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
             for t in ("experiment", "objective", "experiment_tunable", "tunable_config", "tunable_param", "trial",
                       "trial_param", "trial_status", "trial_result", "trial_telemetry", "experiment_merge")}
 
@@ -137,15 +136,9 @@ def test_integrity_check_names_each_broken_guarantee(db_path: Path, statement: s
 
 
 @pytest.fixture
-def schema_4_catalog(tmp_path: Path):
+def schema_4_catalog(tmp_path: Path) -> Catalog:
     """The catalog as it was before 0005: its queries still ran against the keyed schema."""
-    root = tmp_path / "sql_v4"
-    shutil.copytree(SQL_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    for later in sorted((root / "schema").glob("*.sql"))[4:]:
-        later.unlink()
-    catalog = load_catalog_from(root)
-    assert catalog.schema_version == 4
-    return catalog
+    return catalog_at(4, tmp_path)
 
 
 def _fill(store: Storage) -> None:
@@ -177,7 +170,7 @@ def _snapshot(store: Storage) -> dict[str, Any]:
         }
 
 
-def test_schema_4_store_upgrades_keeping_every_row(db_path: Path, schema_4_catalog) -> None:
+def test_schema_4_store_upgrades_keeping_every_row(db_path: Path, schema_4_catalog: Catalog) -> None:
     engine = Engine(db_path, catalog=schema_4_catalog, mode="exclusive")
     store = Storage._on(engine)
     _fill(store)

@@ -95,7 +95,7 @@ def test_polars_takes_the_tables_with_their_types(data: ExperimentData) -> None:
 def test_duckdb_queries_the_tables_by_variable_name(data: ExperimentData) -> None:
     results = data.results_table  # noqa: F841 - read by DuckDB's replacement scan below
     telemetry = data.telemetry_table(metrics=["cpu"])  # noqa: F841
-    best = duckdb.sql('SELECT trial_id, "config.threads", ts_start FROM results '
+    best = duckdb.sql('SELECT trial_id, "config.threads", ts_start FROM results '  # type: ignore[union-attr]
                       'WHERE status = \'SUCCEEDED\' ORDER BY "result.latency"').to_arrow_table()
     assert best.column("trial_id").to_pylist() == [2, 1]
     assert best.schema.field("config.threads").type == pa.int64()
@@ -103,7 +103,7 @@ def test_duckdb_queries_the_tables_by_variable_name(data: ExperimentData) -> Non
     assert best.schema.field("ts_start").type.tz is not None  # DuckDB's session zone, never naive
     assert stamps == [T0 + timedelta(seconds=5), T0]          # the same instants
     means = duckdb.sql("SELECT trial_id, avg(value) AS mean FROM telemetry GROUP BY trial_id ORDER BY trial_id")
-    assert means.fetchall() == [(1, 1.5), (2, 11.5)]
+    assert means.fetchall() == [(1, 1.5), (2, 11.5)]  # type: ignore[union-attr]
     assert data.telemetry_summary(metrics=["cpu"]).column("mean").to_pylist() == [1.5, 11.5]
 
 

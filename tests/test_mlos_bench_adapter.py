@@ -258,14 +258,14 @@ def test_runner_assignment_restore_and_new_config_data(storage: MlosStoreStorage
     tunables = _tunables()
     with _experiment(storage, checkout, tunables) as exp:
         trial = exp.new_trial(tunables.copy().assign({"x": 7}), config={"repeat": 1})
-        assert trial.set_trial_runner(2) == 2 and trial.trial_runner_id == 2
-        trial.add_new_config_data({"host": "vm-1"})
+        assert trial.set_trial_runner(2) == 2 and trial.trial_runner_id == 2  # type: ignore[attr-defined]
+        trial.add_new_config_data({"host": "vm-1"})  # type: ignore[attr-defined]
         with pytest.raises(ValueError, match="config already has"):
-            trial.add_new_config_data({"repeat": 2})
-        again = exp.get_trial_by_id(trial.trial_id)
+            trial.add_new_config_data({"repeat": 2})  # type: ignore[attr-defined]
+        again = exp.get_trial_by_id(trial.trial_id)  # type: ignore[attr-defined]
         assert again is not None and again.tunables.get_param_values()["x"] == 7
         assert again.config()["trial_runner_id"] == 2 and again.config()["host"] == "vm-1"
-        assert exp.get_trial_by_id(999) is None
+        assert exp.get_trial_by_id(999) is None  # type: ignore[attr-defined]
     restored = storage.get_experiment_by_id("e", _tunables())
     assert restored is not None and restored.trial_id == 2
     with restored:
@@ -293,7 +293,7 @@ def test_numpy_results_and_telemetry_from_an_environment(storage: MlosStoreStora
         trial.update(Status.SUCCEEDED, T0 + timedelta(seconds=1), {"score": np.float64(0.5), "n": np.int64(3)})
         assert exp.load()[2] == [{"n": 3, "score": 0.5}]
         assert exp.load_telemetry(trial.trial_id)[0][2] == 12
-        assert [s for _, s in trial.status_history()] == [Status.PENDING, Status.RUNNING, Status.SUCCEEDED]
+        assert [s for _, s in trial.status_history()] == [Status.PENDING, Status.RUNNING, Status.SUCCEEDED]  # type: ignore[attr-defined]
 
 
 def test_analysis_objects_hash_by_what_they_describe(storage: MlosStoreStorage, checkout: Path) -> None:
@@ -342,6 +342,6 @@ def test_the_schedulers_own_loop_gives_the_optimizer_merged_and_own_trials_once(
         running.start()
     own = storage.experiments["new"].trials
     assert len(own) == 8
-    own_xs = sorted(t.tunable_config.config_dict["x"] for t in own.values())
+    own_xs = sorted(t.tunable_config.config_dict["x"] for t in own.values())  # type: ignore[type-var]
     assert sorted(registered[:50]) == list(range(50))  # the merged trials, first and once
     assert sorted(registered[50:]) == own_xs  # then every own trial, once

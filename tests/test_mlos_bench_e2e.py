@@ -92,7 +92,7 @@ def test_mlos_benchs_loop_stores_resumes_and_warm_starts_on_mlos_store(checkout:
         assert trials[1].metadata_dict["is_defaults"] is True and data.default_tunable_config_id == 1
         assert data.telemetry_table().num_rows >= 30
         assert set(data.telemetry_table().column("metric").to_pylist()) == {"score"}
-        history = store.get_experiment_by_id(EXP).get_trial_by_id(1).status_history()
+        history = store.get_experiment_by_id(EXP).get_trial_by_id(1).status_history()  # type: ignore[union-attr]
         assert history[0][1] == Status.PENDING and history[-1][1] == Status.SUCCEEDED
         stored_scores = [trials[i].results_dict["score"] for i in range(1, 31)]
 

@@ -6,6 +6,7 @@ import copy
 import multiprocessing
 import os
 import pickle
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ def _run_trial(trial: Trial) -> tuple[int, int, dict[str, object]]:
     """What a worker does with a trial it was sent: run it to the end and report."""
     trial.update(Status.RUNNING, T0)
     trial.update_telemetry(Status.RUNNING, T0, [(T0, "cpu", float(trial.trial_id))])
-    trial.update(Status.SUCCEEDED, T0 + timedelta(seconds=1), {"score": trial.tunables["x"] * 1.5})
+    trial.update(Status.SUCCEEDED, T0 + timedelta(seconds=1), {"score": trial.tunables["x"] * 1.5})  # type: ignore[operator]
     return trial.trial_id, os.getpid(), trial.config()
 
 
@@ -42,7 +43,7 @@ def _read_storage(storage: Storage) -> list[int]:
 
 
 @pytest.fixture
-def stored(db_path: Path) -> tuple[Storage, Experiment, list[Trial]]:
+def stored(db_path: Path) -> Iterator[tuple[Storage, Experiment, list[Trial]]]:
     storage = Storage(db_path)
     exp = _experiment(storage).__enter__()
     trials = [exp.new_trial({"x": x, "name": f"n{x}"}, config={"repeat": x}) for x in range(1, 5)]
@@ -102,7 +103,8 @@ def test_experiment_and_storage_work_in_a_worker_process(stored: tuple[Storage, 
                                                          method: str) -> None:
     storage, exp, _ = stored
     context = multiprocessing.get_context(method)
-    process = context.Process(target=_add_trials, args=(exp, [10, 11]))  # fork: inherited, not pickled
+    # fork: inherited, not pickled
+    process = context.Process(target=_add_trials, args=(exp, [10, 11]))  # type: ignore[attr-defined]
     process.start()
     process.join(120)
     assert process.exitcode == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,27 @@ def data() -> Iterator[ExperimentData]:
         yield storage.experiments["plots"]
 
 
+def xs(line: Any) -> list[Any]:
+    """A drawn line's x values as a list (matplotlib types them as any array-like)."""
+    return list(line.get_xdata())
+
+
+def ys(line: Any) -> list[Any]:
+    return list(line.get_ydata())
+
+
+def points_of(collection: Any) -> list[list[float]]:
+    """A scatter's points as [[x, y], ...]."""
+    return [list(point) for point in collection.get_offsets().tolist()]
+
+
+def legend_of(ax: Any) -> list[str]:
+    """The texts of the axes' legend, which must have one."""
+    legend = ax.get_legend()
+    assert legend is not None
+    return [text.get_text() for text in legend.get_texts()]
+
+
 def labels_of(ax: Any) -> list[str]:
     return [line.get_label() for line in ax.get_lines()]
 
@@ -105,30 +126,30 @@ def test_telemetry_figure_draws_a_panel_per_metric_and_a_line_per_selected_trial
     assert [text.get_text() for text in figure.legends[0].get_texts()] == ["trial 1", "trial 2"]
     first, late = cpu.get_lines()
     # x is seconds since each trial's first point: the late trial starts at 0 too
-    assert list(first.get_xdata()) == [0.5 * i for i in range(10)]
-    assert list(first.get_ydata()) == [float(10 * i) for i in range(10)]
-    assert list(late.get_xdata()) == [0.0, 1.0, 2.0, 3.0, 4.0]
-    assert list(mem.get_lines()[0].get_ydata()) == [float(10 * i + 1) for i in range(10)]
+    assert xs(first) == [0.5 * i for i in range(10)]
+    assert ys(first) == [float(10 * i) for i in range(10)]
+    assert xs(late) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert ys(mem.get_lines()[0]) == [float(10 * i + 1) for i in range(10)]
 
 
 def test_telemetry_figure_keeps_to_the_time_range(data: ExperimentData) -> None:
     figure = telemetry_figure(data, metrics=["cpu"], trial_ids=[1], since=T0 + timedelta(seconds=1),
                               until=T0 + timedelta(seconds=3))
     [line] = figure.axes[0].get_lines()
-    assert list(line.get_ydata()) == [20.0, 30.0, 40.0, 50.0]  # [since, until): points at 1.0 .. 2.5 s
-    assert list(line.get_xdata()) == [0.0, 0.5, 1.0, 1.5]
+    assert ys(line) == [20.0, 30.0, 40.0, 50.0]  # [since, until): points at 1.0 .. 2.5 s
+    assert xs(line) == [0.0, 0.5, 1.0, 1.5]
 
 
 def test_a_busy_trial_is_drawn_from_the_downsample_not_point_by_point(data: ExperimentData) -> None:
     figure = telemetry_figure(data, metrics=["cpu"], trial_ids=[1, 3])
     small, busy = figure.axes[0].get_lines()
-    assert len(small.get_xdata()) == 10  # few points: every one drawn
-    drawn = len(busy.get_ydata())
+    assert len(xs(small)) == 10  # few points: every one drawn
+    drawn = len(ys(busy))
     assert MAX_POINTS_PER_LINE // 2 < drawn <= MAX_POINTS_PER_LINE + 1 < BUSY_POINTS
     span = timedelta(milliseconds=10 * (BUSY_POINTS - 1))
     bucket = timedelta(microseconds=-(-span // timedelta(microseconds=1) // MAX_POINTS_PER_LINE))
     buckets = data.telemetry_downsample(bucket, 3, metrics=["cpu"])
-    assert list(busy.get_ydata()) == buckets.column("mean").to_pylist()
+    assert ys(busy) == buckets.column("mean").to_pylist()
     assert sum(buckets.column("count").to_pylist()) == BUSY_POINTS
     assert len(figure.axes[0].collections) == 1  # the busy trial's min-max band, nothing for the small one
 
@@ -142,18 +163,18 @@ def test_results_plot_is_a_png_of_exactly_the_requested_size(data: ExperimentDat
 def test_results_figure_plots_each_trial_with_a_number_and_marks_the_best(data: ExperimentData) -> None:
     ax = results_figure(data, x="config.threads", y="result.latency").axes[0]
     succeeded, best = ax.collections  # the failed trial has no latency: not drawn
-    assert succeeded.get_offsets().tolist() == [[2.0, 5.0], [8.0, 3.0], [6.0, 4.0]]
-    assert best.get_offsets().tolist() == [[8.0, 3.0]]
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["succeeded", "best (min)"]
+    assert points_of(succeeded) == [[2.0, 5.0], [8.0, 3.0], [6.0, 4.0]]
+    assert points_of(best) == [[8.0, 3.0]]
+    assert legend_of(ax) == ["succeeded", "best (min)"]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("config.threads", "result.latency")
 
 
 def test_a_y_that_is_not_an_objective_has_no_best_marker(data: ExperimentData) -> None:
     ax = results_figure(data, x="config.threads", y="trial_id").axes[0]
     failed, succeeded = ax.collections  # one colour per status, by status name
-    assert failed.get_offsets().tolist() == [[4.0, 3.0]]
-    assert succeeded.get_offsets().tolist() == [[2.0, 1.0], [8.0, 2.0], [6.0, 4.0]]
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["failed", "succeeded"]
+    assert points_of(failed) == [[4.0, 3.0]]
+    assert points_of(succeeded) == [[2.0, 1.0], [8.0, 2.0], [6.0, 4.0]]
+    assert legend_of(ax) == ["failed", "succeeded"]
 
 
 @pytest.mark.parametrize(("column", "labels", "offsets"), [
@@ -167,14 +188,15 @@ def test_a_categorical_x_gets_one_sorted_category_per_value(data: ExperimentData
                                                             offsets: list[list[float]]) -> None:
     ax = results_figure(data, x=column, y="result.latency").axes[0]
     assert [tick.get_text() for tick in ax.get_xticklabels()] == labels
-    assert ax.collections[0].get_offsets().tolist() == offsets
+    assert points_of(ax.collections[0]) == offsets
 
 
 def test_a_time_x_is_a_date_axis(data: ExperimentData) -> None:
     from matplotlib.dates import date2num
 
     ax = results_figure(data, x="ts_start", y="result.latency").axes[0]
-    assert ax.collections[0].get_offsets().tolist() == [[date2num(T0), latency] for latency in (5.0, 3.0, 4.0)]
+    day = date2num(T0)  # type: ignore[no-untyped-call]  # matplotlib's untyped converter
+    assert points_of(ax.collections[0]) == [[day, latency] for latency in (5.0, 3.0, 4.0)]
 
 
 REFUSALS = [
@@ -218,8 +240,10 @@ def test_a_missing_folder_is_refused(data: ExperimentData, tmp_path: Path) -> No
 def test_without_matplotlib_a_plot_says_what_to_install(data: ExperimentData, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an interpreter without matplotlib sees
-    for call in (lambda: plot_telemetry(data, tmp_path / "t.png", metrics=["cpu"]),
-                 lambda: plot_results(data, tmp_path / "r.png", x="config.threads", y="result.latency")):
+    calls: tuple[Callable[[], Path], ...] = (
+        lambda: plot_telemetry(data, tmp_path / "t.png", metrics=["cpu"]),
+        lambda: plot_results(data, tmp_path / "r.png", x="config.threads", y="result.latency"))
+    for call in calls:
         with pytest.raises(MissingDependencyError, match=r"need matplotlib.*pip install 'mlos_store\[plot\]'") as info:
             call()
         assert isinstance(info.value, ImportError)

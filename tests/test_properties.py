@@ -149,7 +149,7 @@ def test_values_are_stored_exactly_or_refused_with_nothing_changed(storage: Stor
         assert trial.status != Status.SUCCEEDED and exp.load()[0] == []
     else:
         (score,) = exp.load()[2]
-        assert same(score["v"], value)
+        assert same(score["v"], value)  # type: ignore[index]
 
 
 @SETTINGS
@@ -165,7 +165,7 @@ def test_tunable_values_are_stored_exactly_or_refused(storage: Storage, value: A
         assert isinstance(trial, InvalidValueError) and outcome.trial_id == 1
         assert isinstance(value, list | dict) or unstorable(value), trial
         return
-    assert same(outcome.get_trial_by_id(trial.trial_id).tunables["t"], value)  # type: ignore[union-attr]
+    assert same(outcome.get_trial_by_id(trial.trial_id).tunables["t"], value)
     assert same(outcome.load_tunable_config(trial.tunable_config_id)["t"], value)
 
 

@@ -25,7 +25,7 @@ from conftest import T0
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from mlos_store import InvalidValueError, Status, Storage
+from mlos_store import Experiment, InvalidValueError, Status, Storage
 from mlos_store.lake import DATASETS, folder_key, root_manifest
 
 SEC = timedelta(seconds=1)
@@ -69,7 +69,8 @@ def _fill(storage: Storage) -> None:
     NaN, strings and None among the points (counted, left out of the statistics)."""
     with storage.experiment(experiment_id=EXPERIMENT, trial_id=1, root_env_config="env", description="spark",
                             tunables=TUNABLES, opt_targets={"score": "min"}) as exp:
-        for n, plan in enumerate([{"threads": 2}, {"threads": 4, "mode": "b", "on": True}, {"threads": 2}, {}]):
+        plans: list[dict[str, Any]] = [{"threads": 2}, {"threads": 4, "mode": "b", "on": True}, {"threads": 2}, {}]
+        for n, plan in enumerate(plans):
             trial = exp.new_trial({**TUNABLES, **plan}, ts_start=T0 + n * SEC)
             if n == 3:
                 continue  # PENDING: no telemetry, no results
@@ -85,18 +86,25 @@ def _fill(storage: Storage) -> None:
                 trial.update(Status.FAILED, T0 + 30 * SEC)
 
 
+def _experiment(storage: Storage) -> Experiment:
+    found = storage.get_experiment_by_id(EXPERIMENT)
+    assert found is not None
+    return found
+
+
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Storage, Path]]:
     folder = tmp_path_factory.mktemp("spark")
     with Storage(folder / "store.duckdb") as storage:
         _fill(storage)
-        storage.get_experiment_by_id(EXPERIMENT).export_parquet(folder / "lake")
+        _experiment(storage).export_parquet(folder / "lake")
         yield storage, folder / "lake"
 
 
 def _summary(storage: Storage) -> list[dict[str, Any]]:
     columns = ["trial_id", "metric", "count", "min", "max", "mean", "p95"]
-    return storage.get_experiment_by_id(EXPERIMENT).telemetry_summary().select(columns).to_pylist()
+    rows: list[dict[str, Any]] = _experiment(storage).telemetry_summary().select(columns).to_pylist()
+    return rows
 
 
 def test_spark_computes_the_per_trial_statistics_of_the_store(spark: SparkSession, job: ModuleType,
@@ -177,7 +185,7 @@ def test_a_lake_spark_writes_in_the_documented_layout_imports_exactly(spark: Spa
 
 def _points(storage: Storage) -> tuple[Any, list[str]]:
     """Every telemetry point as its repr (NaN equals NaN), and the table's schema."""
-    table = storage.get_experiment_by_id(EXPERIMENT).telemetry_table()
+    table = _experiment(storage).telemetry_table()
     return table.schema, [repr(row) for row in table.to_pylist()]
 
 

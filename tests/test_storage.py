@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from mlos_store import (
+    Experiment,
     NotAStoreError,
     SchemaVersionError,
     Status,
@@ -25,7 +26,7 @@ from mlos_store import (
     StoreError,
     StoreUnavailableError,
 )
-from mlos_store.catalog import load_catalog, load_catalog_from
+from mlos_store.catalog import Catalog, load_catalog, load_catalog_from
 from mlos_store.engine import Engine
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -33,12 +34,12 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _experiment(store: Storage, experiment_id: str = "exp"):
+def _experiment(store: Storage, experiment_id: str = "exp") -> Experiment:
     return store.experiment(experiment_id=experiment_id, trial_id=1, root_env_config="env.jsonc",
                             description="storage test", tunables={"x": 0}, opt_targets={"score": "min"})
 
 
-def _add_succeeded(exp, x: int, score: float) -> int:
+def _add_succeeded(exp: Experiment, x: int, score: float) -> int:
     trial = exp.new_trial({"x": x})
     trial.update(Status.SUCCEEDED, T0, {"score": score})
     return trial.trial_id
@@ -295,7 +296,7 @@ def test_schema_version_error_is_a_runtime_error(db_path: Path) -> None:
 
 
 @pytest.fixture
-def upgraded_catalog(tmp_path: Path):
+def upgraded_catalog(tmp_path: Path) -> Catalog:
     """The package's catalog plus one more migration that adds a table."""
     root = tmp_path / "sql_v2"
     shutil.copytree(SQL_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
@@ -307,7 +308,7 @@ def upgraded_catalog(tmp_path: Path):
     return catalog
 
 
-def test_older_store_is_upgraded_on_read_write_open(db_path: Path, upgraded_catalog) -> None:
+def test_older_store_is_upgraded_on_read_write_open(db_path: Path, upgraded_catalog: Catalog) -> None:
     with Storage(db_path) as store, _experiment(store) as exp:
         ids = [_add_succeeded(exp, x, float(x)) for x in (1, 2)]
     old = load_catalog().schema_version
@@ -322,14 +323,14 @@ def test_older_store_is_upgraded_on_read_write_open(db_path: Path, upgraded_cata
     con.close()
 
 
-def test_upgraded_store_is_refused_by_older_package(db_path: Path, upgraded_catalog) -> None:
+def test_upgraded_store_is_refused_by_older_package(db_path: Path, upgraded_catalog: Catalog) -> None:
     Storage(db_path).close()
     Engine(db_path, catalog=upgraded_catalog).close()
     with pytest.raises(SchemaVersionError, match=str(db_path)):
         Storage(db_path)
 
 
-def test_older_store_is_refused_read_only_untouched(db_path: Path, upgraded_catalog) -> None:
+def test_older_store_is_refused_read_only_untouched(db_path: Path, upgraded_catalog: Catalog) -> None:
     Storage(db_path).close()
     old = load_catalog().schema_version
     before = _snapshot(db_path)
@@ -340,7 +341,7 @@ def test_older_store_is_refused_read_only_untouched(db_path: Path, upgraded_cata
 
 
 @pytest.fixture
-def broken_catalog(tmp_path: Path):
+def broken_catalog(tmp_path: Path) -> Catalog:
     """The package's catalog plus one more migration that fails half-way."""
     root = tmp_path / "sql_bad"
     shutil.copytree(SQL_DIR, root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
@@ -350,7 +351,7 @@ def broken_catalog(tmp_path: Path):
     return load_catalog_from(root)
 
 
-def test_failed_migration_raises_store_error_and_keeps_old_version(db_path: Path, broken_catalog) -> None:
+def test_failed_migration_raises_store_error_and_keeps_old_version(db_path: Path, broken_catalog: Catalog) -> None:
     Storage(db_path).close()
     with pytest.raises(StoreError, match="broken"):
         Engine(db_path, catalog=broken_catalog)
@@ -361,7 +362,7 @@ def test_failed_migration_raises_store_error_and_keeps_old_version(db_path: Path
     assert "half_done" not in names
 
 
-def test_failed_migration_releases_file(db_path: Path, broken_catalog) -> None:
+def test_failed_migration_releases_file(db_path: Path, broken_catalog: Catalog) -> None:
     Storage(db_path).close()
     with pytest.raises(SchemaVersionError, match=re.escape(repr(str(db_path)))) as failure:
         Engine(db_path, catalog=broken_catalog)
@@ -401,6 +402,7 @@ def test_file_locked_by_another_process_is_refused_as_unavailable(db_path: Path,
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_HOLDER), str(db_path), how],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
+    assert proc.stdin and proc.stdout and proc.stderr
     try:
         line = proc.stdout.readline()
         assert line.strip() == "ready", proc.stderr.read()
@@ -529,6 +531,7 @@ def test_process_killed_without_close_keeps_committed_trials(db_path: Path) -> N
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_WRITER), str(db_path), "sleep"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout and proc.stderr
     try:
         line = proc.stdout.readline()
         assert line.strip() == "ready", proc.stderr.read()

@@ -64,7 +64,7 @@ def _wait_for_a_sync(synced: Any, timeout: float = 120.0) -> None:
         time.sleep(0.01)
 
 
-def _logical_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+def _logical_rows(path: Path) -> dict[str, list[str]]:
     """A store's rows with what is local to one store left out (config ids, history numbers), sorted."""
     queries = {
         "experiment": "SELECT experiment_id FROM experiment",
@@ -79,7 +79,7 @@ def _logical_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     }
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return {table: sorted(map(repr, con.execute(sql).fetchall())) for table, sql in queries.items()}
+        return {table: sorted(repr(row) for row in con.execute(sql).fetchall()) for table, sql in queries.items()}
     finally:
         con.close()
 

@@ -369,7 +369,7 @@ def test_final_status_with_telemetry_is_recorded_but_does_not_end_the_trial(shar
     assert (T0 + SEC, Status.SUCCEEDED) in trial.status_history()
     assert stored_points(shared_experiment, trial) == sample_points()
     trial.update(Status.SUCCEEDED, T0 + 2 * SEC, {"score": 1.0})
-    assert trial.status == Status.SUCCEEDED
+    assert trial.status == Status.SUCCEEDED  # type: ignore[comparison-overlap]
 
 
 def test_repeating_the_current_status_only_appends_points(shared_experiment: Experiment) -> None:

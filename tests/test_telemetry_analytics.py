@@ -97,7 +97,7 @@ def test_summary_filters_like_telemetry_table(experiment: Experiment, measured: 
     assert_close(window[0], expected_stats(LATENCIES[100:200]))
     assert experiment.telemetry_summary(metrics=[]).num_rows == 0
     with pytest.raises(InvalidValueError, match="trial id must be an int"):
-        experiment.telemetry_summary(["x"])
+        experiment.telemetry_summary(["x"])  # type: ignore[list-item]
 
 
 def test_downsample_buckets_points_by_epoch_aligned_width(experiment: Experiment, measured: list[Trial]) -> None:

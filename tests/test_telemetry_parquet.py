@@ -30,7 +30,7 @@ def fill(exp: Experiment) -> None:
     """Trials in every state, shared configs, trial configs, results and telemetry of every type."""
     plans = [{"threads": 2}, {"threads": 4, "mode": "b"}, {"threads": 2}, {"on": True}, {}]
     for n, plan in enumerate(plans):
-        trial = exp.new_trial({**TUNABLES, **plan}, ts_start=T0 + n * SEC, config={"rep": n, "tag": f"t{n}"})
+        trial = exp.new_trial({**TUNABLES, **plan}, ts_start=T0 + n * SEC, config={"rep": n, "tag": f"t{n}"})  # type: ignore[dict-item]
         if n == 4:
             continue  # stays PENDING, no telemetry
         trial.update(Status.RUNNING, T0 + n * SEC)

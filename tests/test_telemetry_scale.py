@@ -288,7 +288,7 @@ def varied(experiment: Experiment) -> list[int]:
 def test_streaming_read_equals_table_read(experiment: Experiment, varied: list[int], filters: dict[str, Any],
                                           batch_size: int) -> None:
     trial_sets = {"floats": varied[0], "ints": varied[1], "ints-and-floats": varied[:2], "all": varied}
-    kwargs = {k: trial_sets[v] if k == "trial_ids" else v for k, v in filters.items()}
+    kwargs: dict[str, Any] = {k: trial_sets[v] if k == "trial_ids" else v for k, v in filters.items()}
     table = experiment.telemetry_table(**kwargs)
     reader = experiment.telemetry_reader(**kwargs, batch_size=batch_size)
     assert isinstance(reader, pa.RecordBatchReader)
@@ -339,7 +339,7 @@ def test_stream_refuses_a_bad_batch_size(experiment: Experiment, batch_size: Any
 
 def test_stream_refuses_bad_filters_like_the_table_read(experiment: Experiment) -> None:
     with pytest.raises(InvalidValueError, match="trial id must be an int, got str '1'"):
-        experiment.telemetry_reader(["1"])
+        experiment.telemetry_reader(["1"])  # type: ignore[list-item]
     with pytest.raises(InvalidValueError, match="metric name must be a non-empty str"):
         experiment.telemetry_reader(metrics=[""])
 

@@ -49,7 +49,7 @@ def statuses(trial: Trial) -> list[Status]:
 
 def row_of(exp: Experiment, trial_id: int) -> dict[str, Any]:
     (row,) = [r for r in exp.load_table().to_pylist() if r["trial_id"] == trial_id]
-    return row
+    return dict(row)
 
 
 def running_trial(exp: Experiment) -> Trial:
@@ -58,7 +58,7 @@ def running_trial(exp: Experiment) -> Trial:
     return trial
 
 
-def state(exp: Experiment, trial: Trial) -> tuple:
+def state(exp: Experiment, trial: Trial) -> tuple[Any, ...]:
     """Everything an update could change, to compare before and after."""
     return trial.status, trial.status_history(), exp.load_table(), exp.telemetry_table(trial.trial_id)
 
@@ -126,7 +126,7 @@ def test_ready_to_final_is_allowed(experiment: Experiment) -> None:
 
 def test_status_may_be_given_by_name(experiment: Experiment) -> None:
     trial = experiment.new_trial({})
-    trial.update("RUNNING", ts(1))
+    trial.update("RUNNING", ts(1))  # type: ignore[arg-type]
     assert trial.status == Status.RUNNING
 
 
@@ -221,7 +221,7 @@ def test_missing_objective_warning_comes_before_anything_is_written(experiment: 
     assert statuses(trial) == [Status.PENDING, Status.RUNNING]
     assert experiment.load() == ([], [], [], [])
     trial.update(Status.SUCCEEDED, ts(3), {"score": 1.0, "other": 1})
-    assert trial.status == Status.SUCCEEDED
+    assert trial.status == Status.SUCCEEDED  # type: ignore[comparison-overlap]  # changed by update()
     assert statuses(trial) == [Status.PENDING, Status.RUNNING, Status.SUCCEEDED]
     assert experiment.load()[2] == [{"score": 1.0, "other": 1}]
     assert row_of(experiment, trial.trial_id)["ts_end"] == ts(3)
@@ -305,9 +305,9 @@ def test_unknown_status_is_refused(experiment: Experiment) -> None:
         trial.update(Status.UNKNOWN, ts(1))
     for bogus in ("BOGUS", "bogus", 3, None):
         with pytest.raises(IllegalTransitionError, match=re.escape(f"trial exp:{trial.trial_id}: {bogus!r}")):
-            trial.update(bogus, ts(1))
+            trial.update(bogus, ts(1))  # type: ignore[arg-type]
         with pytest.raises(IllegalTransitionError, match=re.escape(f"trial exp:{trial.trial_id}: {bogus!r}")):
-            trial.update_telemetry(bogus, ts(1), [(ts(1), "cpu", 0.5)])
+            trial.update_telemetry(bogus, ts(1), [(ts(1), "cpu", 0.5)])  # type: ignore[arg-type]
     assert state(experiment, trial) == before
 
 
@@ -315,7 +315,7 @@ def test_bogus_status_names_the_trial_and_the_status(experiment: Experiment) -> 
     trial = experiment.new_trial({})
     assert trial.trial_id == 1
     with pytest.raises(IllegalTransitionError) as info:
-        trial.update("bogus", ts(1))
+        trial.update("bogus", ts(1))  # type: ignore[arg-type]
     assert "exp:1" in str(info.value) and "'bogus'" in str(info.value)
     assert isinstance(info.value, ValueError)
     assert trial.status == Status.PENDING
@@ -342,7 +342,7 @@ def test_two_objects_of_one_trial_always_agree(experiment: Experiment) -> None:
     mine.update(Status.READY, ts(1))
     assert theirs.status == mine.status == Status.READY
     theirs.update(Status.RUNNING, ts(2))
-    assert mine.status == theirs.status == Status.RUNNING
+    assert mine.status == theirs.status == Status.RUNNING  # type: ignore[comparison-overlap]
     mine.update(Status.SUCCEEDED, ts(3), {"score": 1.0})
     assert theirs.status == Status.SUCCEEDED
     with pytest.raises(TrialEndedError):
@@ -398,7 +398,7 @@ def test_moving_a_trial_this_object_last_moved_skips_reading_its_status(storage:
     reads: list[str] = []
     original = storage.engine.fetch_one
     monkeypatch.setattr(storage.engine, "fetch_one",
-                        lambda query, **params: reads.append(query.name) or original(query, **params))
+                        lambda query, **params: reads.append(query.name) or original(query, **params))  # type: ignore[func-returns-value]
     trial.update(Status.RUNNING, ts(1))
     trial.update(Status.SUCCEEDED, ts(2), {"score": 1.0})
     assert "trial_get_state" not in reads
@@ -509,7 +509,7 @@ def test_final_status_in_update_telemetry_is_recorded_but_does_not_end_trial(exp
         assert trial.trial_id not in experiment.load()[0]
         assert trial.trial_id in [t.trial_id for t in experiment.pending_trials(FAR_FUTURE, running=True)]
         trial.update(Status.SUCCEEDED, ts(3), {"score": 1.0})
-        assert trial.status == Status.SUCCEEDED
+        assert trial.status == Status.SUCCEEDED  # type: ignore[comparison-overlap]
         assert experiment.load()[0][-1] == trial.trial_id
 
 

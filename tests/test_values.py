@@ -20,7 +20,7 @@ import pytest
 from conftest import T0
 
 from mlos_store import Experiment, InvalidValueError, Status, Storage
-from mlos_store.convert import load_from_table, telemetry_from_table
+from mlos_store.convert import load_from_table, matched_rows, telemetry_from_table, widen
 from mlos_store.values import telemetry_values, utc_datetimes
 
 ENCODING = b"mlos_store.encoding"
@@ -130,7 +130,20 @@ def shared_storage(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 @pytest.fixture
 def own_id(request: pytest.FixtureRequest) -> str:
     """An experiment id no other test uses."""
-    return request.node.name
+    return str(request.node.name)
+
+
+def score(scores: list[dict[str, Any] | None], index: int) -> dict[str, Any]:
+    """``load()``'s scores of one trial known to have succeeded (a dict, never None)."""
+    chosen = scores[index]
+    assert chosen is not None, scores
+    return chosen
+
+
+def scored(scores: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """``load()``'s scores of trials known to have succeeded (each a dict, never None)."""
+    assert all(score is not None for score in scores), scores
+    return [score for score in scores if score is not None]
 
 
 # ---------------------------------------------------------------- round trips
@@ -148,13 +161,13 @@ def test_edge_value_keeps_type_through_every_documented_read(shared_storage: Sto
         _, configs, scores, _ = exp.load()
         ((ts, metric, point),) = exp.load_telemetry(trial.trial_id)
         assert (ts, metric) == (T0, "m")
-        assert list(scores[0]) == ["score"]
+        assert list(score(scores, 0)) == ["score"]
         assert_reads_same({
             "load() configs": configs[0]["x"],
             "load_tunable_config()": exp.load_tunable_config(trial.tunable_config_id)["x"],
             "pending_trials() tunables": pending.tunables["x"],
             "pending_trials() config()": pending.config()["c"],
-            "load() scores": scores[0]["score"],
+            "load() scores": score(scores, 0)["score"],
             "load_telemetry() of tuples": point,
         }, value)
         # Arrow ingest: a one-row table whose value column pyarrow typed from the value itself.
@@ -186,7 +199,7 @@ def test_int_beyond_64_bits_is_refused_everywhere_and_nothing_is_stored(shared_s
         trial.update(Status.RUNNING, T0)
         with pytest.raises(InvalidValueError, match=str(value)):
             trial.update(Status.SUCCEEDED, LATER, {"score": value})
-        assert trial.status == Status.RUNNING
+        assert trial.status == Status.RUNNING  # type: ignore[comparison-overlap]  # update() changed it
         assert exp.load() == ([], [], [], [])
 
 
@@ -250,7 +263,7 @@ def test_column_has_one_type_and_converters_return_exact_values(
         assert (value.metadata or {}).get(ENCODING) is None, value
         assert (value.metadata or {}).get(NULL) == b"value", value
     assert_all_same([c["x"] for c in configs], expected)
-    assert_all_same([s["m"] for s in scores], expected)
+    assert_all_same([s["m"] for s in scored(scores)], expected)
     assert_all_same([c["x"] for c in load_from_table(table)[1]], expected)
     assert [(ts, m) for ts, m, _ in loaded_points] == [(ts, m) for ts, m, _ in points]
     assert_all_same([v for _, _, v in loaded_points], expected)
@@ -271,7 +284,7 @@ def test_int_beyond_2_53_mixed_with_floats_is_json_and_comes_back_exact(shared_s
         _, configs, scores, _ = exp.load()
         table = exp.load_table()
     assert_all_same([c["x"] for c in configs], [big, 0.5])
-    assert_all_same([s["m"] for s in scores], [big, 0.5])
+    assert_all_same([s["m"] for s in scored(scores)], [big, 0.5])
     for name in ("config.x", "result.m"):
         field = table.schema.field(name)
         assert (field.type, (field.metadata or {}).get(ENCODING)) == (pa.string(), b"json"), name
@@ -310,7 +323,7 @@ def test_stored_none_and_absent_in_one_column_make_it_json(experiment: Experimen
     assert field.metadata[NULL] == b"absent"
     _, _, scores, _ = experiment.load()
     assert scores == [{"score": 1.0, "extra": None}, {"score": 2.0}, {"score": 3.0, "extra": 4.5}]
-    assert list(scores[1]) == ["score"]
+    assert list(score(scores, 1)) == ["score"]
 
 
 def test_unsucceeded_trials_have_no_scores_even_with_results(experiment: Experiment) -> None:
@@ -319,7 +332,7 @@ def test_unsucceeded_trials_have_no_scores_even_with_results(experiment: Experim
     _, _, scores, statuses = experiment.load()
     assert statuses == [Status.FAILED, Status.SUCCEEDED]
     assert scores[0] is None
-    assert_same(scores[1]["score"], 2.0)  # the column mixes 1.0 and 2: float
+    assert_same(score(scores, 1)["score"], 2.0)  # the column mixes 1.0 and 2: float
 
 
 def test_load_table_columns_are_fixed_then_config_sorted_then_result_sorted(storage: Storage) -> None:
@@ -360,8 +373,8 @@ def test_each_load_table_column_holds_the_values_of_its_own_name(
     assert scores == [results, results]
     for name, value in tunables.items():
         assert table.column(f"config.{name}").to_pylist() == [value, value], name
-    for name, value in results.items():
-        assert table.column(f"result.{name}").to_pylist() == [value, value], name
+    for metric, result in results.items():
+        assert table.column(f"result.{metric}").to_pylist() == [result, result], metric
     assert table.column_names[6:] == [f"config.{n}" for n in sorted(tunable_names)] + [
         f"result.{n}" for n in sorted(metric_names)]
 
@@ -376,8 +389,8 @@ def test_load_is_the_converter_applied_to_load_table(experiment: Experiment) -> 
     assert_same(configs[0]["int_knob"], 1)
     assert_same(configs[2]["cat_knob"], "b")
     assert_same(configs[0]["bool_knob"], False)
-    assert_same(scores[0]["note"], "a")
-    assert_same(scores[2]["note"], True)
+    assert_same(score(scores, 0)["note"], "a")
+    assert_same(score(scores, 2)["note"], True)
 
 
 # ---------------------------------------------------------------- telemetry of mixed types
@@ -473,8 +486,8 @@ def test_load_from_table_decodes_json_and_absent_cells() -> None:
     assert statuses == [Status.SUCCEEDED] * 4 + [Status.FAILED]
     assert_all_same([c["x"] for c in configs], [1.5, None, -0.0, math.inf, 2.0])
     assert scores[:4] == [{"mixed": 1}, {"mixed": 1.0, "sparse": 7}, {"mixed": True}, {"sparse": 8}]
-    assert_same(scores[0]["mixed"], 1)
-    assert_same(scores[1]["mixed"], 1.0)
+    assert_same(score(scores, 0)["mixed"], 1)
+    assert_same(score(scores, 1)["mixed"], 1.0)
     assert scores[4] is None
 
 
@@ -654,3 +667,30 @@ def test_utc_datetimes_equal_arrows_own_conversion() -> None:
         converted = utc_datetimes(column)
         assert converted == column.to_pylist()
         assert [d.utcoffset() for d in converted] == [timedelta(0)] * len(stamps)
+
+
+def _long(trial_ids: list[int], experiment_ids: list[str] | None = None) -> pa.Table:
+    """Long value rows, one float 'config.x' per trial id, the value being the trial id."""
+    columns: dict[str, Any] = {"source": ["config"] * len(trial_ids), "name": ["x"] * len(trial_ids),
+                               "trial_id": pa.array(trial_ids, pa.int64())}
+    if experiment_ids is not None:
+        columns["experiment_id"] = experiment_ids
+    columns |= {"value_kind": ["float"] * len(trial_ids), "value": [float(t) for t in trial_ids],
+                "value_int": pa.nulls(len(trial_ids), pa.int64()), "value_text": pa.nulls(len(trial_ids), pa.string())}
+    return pa.table(columns)
+
+
+def test_values_are_matched_to_their_trials_by_id_not_by_position() -> None:
+    trials = pa.table({"trial_id": pa.array([7, 3, 5], pa.int64())})
+    values = _long([5, 9, 3, 7])  # another order, and a trial the list lacks (9)
+    wide = widen(trials, matched_rows(trials, values))
+    assert wide.column("config.x").to_pylist() == [7.0, 3.0, 5.0]
+
+
+def test_merged_values_are_matched_by_experiment_and_trial_id() -> None:
+    trials = pa.table({"experiment_id": ["a", "b", "a"], "trial_id": pa.array([1, 1, 2], pa.int64())})
+    values = _long([1, 2, 1], ["b", "a", "a"])
+    rows = matched_rows(trials, values, first_row=10)
+    assert sorted(zip(rows.column("row_pos").to_pylist(), rows.column("value").to_pylist())) == [
+        (10, 1.0), (11, 1.0), (12, 2.0)]
+    assert "experiment_id" not in rows.column_names and "trial_id" not in rows.column_names

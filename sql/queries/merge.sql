@@ -25,13 +25,13 @@ ORDER BY experiment_id, trial_id;
 
 -- name: merged_trial_values :arrow
 -- The tunable values and results of the same trials as merged_trial_list,
--- long, shaped as trial_values' rows (row_pos counted from
--- $row_offset). Only the merging experiment's tunables are kept: one it
--- lacks in a trial's config, or holding a value that does not fit its
--- declared type, is its declared default, flagged imputed.
+-- long, shaped as trial_values' rows plus the experiment id (a trial is
+-- matched to its row of merged_trial_list by both ids). Only the merging
+-- experiment's tunables are kept: one it lacks in a trial's config, or
+-- holding a value that does not fit its declared type, is its declared
+-- default, flagged imputed.
 WITH selected AS (
-    SELECT experiment_id, trial_id, config_id,
-           $row_offset + row_number() OVER (ORDER BY experiment_id, trial_id) - 1 AS row_pos
+    SELECT experiment_id, trial_id, config_id
     FROM merged_completed_trial($experiment_id)
 ),
 declared AS (
@@ -40,7 +40,7 @@ declared AS (
     WHERE experiment_id = $experiment_id
 ),
 config AS (
-    SELECT s.row_pos, d.tunable_name AS name,
+    SELECT s.experiment_id, s.trial_id, d.tunable_name AS name,
            p.tunable_name IS NULL
                OR NOT value_kind_fits(p.value_kind::VARCHAR, d.value_kind::VARCHAR) AS imputed,
            d.value_kind AS default_kind, d.value AS default_value,
@@ -51,7 +51,7 @@ config AS (
     LEFT JOIN tunable_param p
       ON p.config_id = s.config_id AND p.tunable_name = d.tunable_name
 )
-SELECT 'config' AS source, name, row_pos,
+SELECT 'config' AS source, name, experiment_id, trial_id,
        (CASE WHEN imputed THEN default_kind ELSE value_kind END)::VARCHAR AS value_kind,
        CASE WHEN imputed THEN default_value ELSE value END AS value,
        CASE WHEN imputed THEN default_int ELSE value_int END AS value_int,
@@ -59,13 +59,12 @@ SELECT 'config' AS source, name, row_pos,
        imputed
 FROM config
 UNION ALL
-SELECT 'result' AS source, r.metric AS name, s.row_pos,
+SELECT 'result' AS source, r.metric AS name, s.experiment_id, s.trial_id,
        r.value_kind::VARCHAR AS value_kind, r.value, r.value_int, r.value_text,
        false AS imputed
 FROM selected s
 JOIN trial_result r
-  ON r.experiment_id = s.experiment_id AND r.trial_id = s.trial_id
-ORDER BY source, name, row_pos;
+  ON r.experiment_id = s.experiment_id AND r.trial_id = s.trial_id;
 
 -- name: merge_tunable_comparison :arrow
 -- The tunables two experiments declare, side by side by name: which side

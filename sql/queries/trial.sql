@@ -99,26 +99,24 @@ ORDER BY trial_id;
 -- name: trial_values :arrow
 -- The tunable values and results of an experiment's trials after
 -- $last_trial_id (only completed ones when $completed_only, only those of
--- config $config_id unless it is NULL), long: one row per value, row_pos
--- being the trial's position among them by trial id, so the same filters
--- on trial_list_completed or analysis_trial_list give the rows it belongs
--- to. Unordered: widen() sorts them in Arrow, which here costs a third of
--- what an ORDER BY adds to this query.
+-- config $config_id unless it is NULL), long: one row per value with its
+-- trial's id, which matches it to its row of trial_list_completed or
+-- analysis_trial_list (convert.matched_rows). Unordered: widen() sorts them
+-- in Arrow, which here costs a third of what an ORDER BY adds to this query.
 WITH selected AS (
-    SELECT t.experiment_id, t.trial_id, t.config_id,
-           row_number() OVER (ORDER BY t.trial_id) - 1 AS row_pos
+    SELECT t.experiment_id, t.trial_id, t.config_id
     FROM trial t
     WHERE t.experiment_id = $experiment_id AND t.trial_id > $last_trial_id
       AND ($config_id IS NULL OR t.config_id = $config_id)
       AND (NOT $completed_only OR t.trial_id IN (
           SELECT c.trial_id FROM completed_trial c WHERE c.experiment_id = $experiment_id))
 )
-SELECT 'config' AS source, p.tunable_name AS name, s.row_pos,
+SELECT 'config' AS source, p.tunable_name AS name, s.trial_id,
        p.value_kind::VARCHAR AS value_kind, p.value, p.value_int, p.value_text
 FROM selected s
 JOIN tunable_param p ON p.config_id = s.config_id
 UNION ALL
-SELECT 'result' AS source, r.metric AS name, s.row_pos,
+SELECT 'result' AS source, r.metric AS name, s.trial_id,
        r.value_kind::VARCHAR AS value_kind, r.value, r.value_int, r.value_text
 FROM selected s
 JOIN trial_result r

@@ -1,8 +1,8 @@
-"""The telemetry reads every view of an experiment offers, written once.
+"""The reads every view of an experiment offers, written once: its telemetry and its Parquet export.
 
 ``Experiment`` (while trials run) and ``ExperimentData`` (the analysis side)
-both inherit these, so a filter, a stream or a statistic means the same
-wherever it is asked for. A class using it sets ``_engine`` and
+both inherit these, so a filter, a stream, a statistic or an export means
+the same wherever it is asked for. A class using it sets ``_engine`` and
 ``_experiment_id``.
 """
 
@@ -20,8 +20,8 @@ from .engine import Engine
 from .progress import ProgressCallback
 
 
-class TelemetryReads:
-    """Telemetry of one experiment as Arrow: raw, streamed, summarised, downsampled, exported.
+class ExperimentReads:
+    """One experiment's telemetry as Arrow (raw, streamed, summarised, downsampled), and its Parquet export.
 
     Every read takes the same filters: ``trial_ids`` (one id or several),
     ``metrics`` (one name or several), ``start`` (inclusive) and ``end``
