@@ -27,8 +27,7 @@ from .objectives import checked_objectives, objective_rows, stored_objectives
 from .status import Status
 from .telemetry_buffer import TelemetryBuffer
 from .trial import Trial
-from .tunables import Tunables, TunablesLike, tunable_values
-from .tunables import config_hash_of as config_hash_of  # import_store.py still imports it from here
+from .tunables import Tunables, TunablesLike, config_hash_of, tunable_values
 from .values import (
     check_text,
     checked_id,

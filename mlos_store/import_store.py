@@ -72,6 +72,7 @@ from .errors import (
     UnknownObjectError,
 )
 from .progress import ProgressCallback, Steps
+from .tunables import config_hash_of
 from .values import experiment_id_list, sorted_runs
 
 _LISTED_CONFLICTS = 5
@@ -193,11 +194,10 @@ def check_config_hashes(rows: pa.Table, source: str) -> set[str]:
     the config stored here under the same hash. A source whose hash was
     made equal to one of this store's configs would make a trial that ran
     x=999 read x=100, so the hash is recomputed from the values, by the one
-    function that makes it (``experiment.config_hash_of``). ``rows``: the
+    function that makes it (``tunables.config_hash_of``). ``rows``: the
     columns config_id, config_hash, name (null for a config without values)
     and the four value columns.
     """
-    from .experiment import config_hash_of  # experiment imports parquet, which imports this module
 
     stored = _stored_hashes(rows, source)
     valued = _distinct_rows(rows.filter(pc.is_valid(rows.column("name")))).sort_by(

@@ -111,8 +111,9 @@ def _without_file_size(text: str) -> str:
 
 DESIGN = (ROOT / "DESIGN.md").read_text()
 #: Where DESIGN.md's file names live. A module may have become a package (engine.py -> engine/).
-SOURCE_DIRS = [ROOT, ROOT / "mlos_store", ROOT / "mlos_store" / "engine", ROOT / "benchmarks", ROOT / "tests",
-               ROOT / "sql", ROOT / "sql" / "schema", ROOT / "sql" / "queries"]
+SOURCE_DIRS = [ROOT, ROOT / "mlos_store", *(p.parent for p in (ROOT / "mlos_store").glob("*/__init__.py")),
+               ROOT / "benchmarks", ROOT / "tests", ROOT / "examples", ROOT / "sql", ROOT / "sql" / "schema",
+               ROOT / "sql" / "queries"]
 
 
 def _exists(name: str) -> bool:
