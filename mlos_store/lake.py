@@ -33,6 +33,7 @@ readers that list folders (Spark) see whole files only.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import posixpath
@@ -408,14 +409,14 @@ def _write_chunks(place: _Place, reader: pa.RecordBatchReader, stem: str) -> lis
     batches = iter(reader)
     files: list[dict[str, Any]] = []
     pending: list[pa.RecordBatch] = []
-    for number in range(1 << 62):
+    for number in itertools.count():
         first = next(batches, None) if not pending else pending.pop()
         if first is None:
             return files
         path = posixpath.join(place.folder("telemetry"), f"{stem}-{number}.parquet")
         rows = _write_parquet(place.lake, path, _up_to(first, batches, pending), schema)
         files.append({"path": place.lake.relative(path), "rows": rows})
-    return files
+    raise AssertionError("unreachable: itertools.count() never ends")
 
 
 def _up_to(first: pa.RecordBatch, batches: Iterator[pa.RecordBatch],

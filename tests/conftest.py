@@ -67,3 +67,14 @@ def new_york_local_time() -> Iterator[None]:
         else:
             os.environ["TZ"] = old
         time.tzset()
+
+
+def store_contents(storage: Storage) -> dict[str, list[str]]:
+    """Every row of every table of the store, as text: to check that a refused call changed nothing, or
+    that two stores hold the same rows."""
+    with storage.engine.transaction():  # a turn on the file, in the shared mode
+        con = storage.engine._connection()
+        tables = [row[0] for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
+        return {table: sorted(repr(row) for row in con.execute(f"SELECT * FROM {table}").fetchall())
+                for table in tables}

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import T0
+from conftest import T0, store_contents
 
 from mlos_store import InvalidValueError, NotAStoreError, Status, Storage
 from mlos_store.catalog import load_catalog
@@ -58,15 +58,6 @@ def _craft(path: Path, *statements: str) -> None:
         con.close()
 
 
-def _contents(storage: Storage) -> dict[str, list[str]]:
-    """Every row of every table of the store, to check that a refusal changed nothing."""
-    with storage.engine.transaction():
-        con = storage.engine._connection()
-        tables = [row[0] for row in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
-        return {table: sorted(map(repr, con.execute(f"SELECT * FROM {table}").fetchall())) for table in tables}
-
-
 @pytest.fixture
 def dest(tmp_path: Path) -> Iterator[Storage]:
     with Storage(tmp_path / "dest.duckdb") as storage:
@@ -76,10 +67,10 @@ def dest(tmp_path: Path) -> Iterator[Storage]:
 
 def _refused(dest: Storage, error: type[Exception], message: str, call: Callable[[], Any]) -> None:
     """``call`` raises ``error`` matching ``message`` and leaves every row of ``dest`` as it was."""
-    before = _contents(dest)
+    before = store_contents(dest)
     with pytest.raises(error, match=message):
         call()
-    assert _contents(dest) == before
+    assert store_contents(dest) == before
 
 
 def _cli_line(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

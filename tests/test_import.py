@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
-from conftest import OPT_TARGETS, T0
+from conftest import OPT_TARGETS, T0, store_contents
 
 from mlos_store import (
     InvalidValueError,
@@ -74,15 +74,6 @@ def _store_file(tmp_path: Path, name: str, *shards: int, experiment_id: str = "t
     return path
 
 
-def _contents(storage: Storage) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, to check that a refused import changed nothing."""
-    with storage.engine.transaction():  # a turn on the file, in the shared mode
-        con = storage.engine._connection()
-        tables = [row[0] for row in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
-        return {table: sorted(map(repr, con.execute(f"SELECT * FROM {table}").fetchall())) for table in tables}  # type: ignore[arg-type]
-
-
 def _trial_history(storage: Storage, experiment_id: str, trial_id: int) -> list[tuple[Any, Status]]:
     """A trial's status history, PENDING's time left out (it is when the trial was created)."""
     trial = Trial(engine=storage.engine, schema=storage.engine.catalog, experiment_id=experiment_id,
@@ -119,10 +110,10 @@ def test_import_into_an_empty_store_copies_everything(tmp_path: Path, dest: Stor
     assert (report.experiment_ids, report.new_experiments, report.new_trials) == (("tune",), 1, 5)
     assert report.new_telemetry_points == 4 * 13
     with Storage(source, read_only=True) as original:
-        expected = _contents(original)
+        expected = store_contents(original)
         with _experiment(original) as exp:
             expected_load, expected_telemetry = exp.load_table(), exp.telemetry_table()
-    copied = _contents(dest)
+    copied = store_contents(dest)
     for table in ("experiment", "objective", "experiment_tunable", "tunable_config", "tunable_param", "trial",
                   "trial_param", "trial_status", "trial_result", "trial_telemetry"):
         assert copied[table] == expected[table], table  # ids preserved: nothing collided
@@ -136,10 +127,10 @@ def test_import_into_an_empty_store_copies_everything(tmp_path: Path, dest: Stor
 def test_importing_the_same_file_twice_adds_nothing(tmp_path: Path, dest: Storage) -> None:
     source = _store_file(tmp_path, "shard", 0)
     dest.import_store(source)
-    once = _contents(dest)
+    once = store_contents(dest)
     report = dest.import_store(source)
     assert (report.new_experiments, report.new_trials, report.new_configs, report.new_telemetry_points) == (0,) * 4
-    assert _contents(dest) == once
+    assert store_contents(dest) == once
 
 
 def test_colliding_config_ids_are_remapped_and_equal_configs_shared(tmp_path: Path, dest: Storage) -> None:
@@ -200,12 +191,12 @@ def test_import_of_chosen_experiments_only(tmp_path: Path, dest: Storage) -> Non
     assert report.experiment_ids == ("other",)
     with _experiment(dest, "other", 1001) as exp:
         assert exp.load()[0] == [1001, 1002, 1003]
-    before = _contents(dest)
+    before = store_contents(dest)
     with pytest.raises(UnknownObjectError, match=r"two\.duckdb' has no experiment 'ghost'; nothing was imported"):
         dest.import_store(source, experiment_ids=["tune", "ghost"])
     with pytest.raises(InvalidValueError, match="import_store experiment_ids takes a list of experiment ids"):
         dest.import_store(source, experiment_ids="tune")
-    assert _contents(dest) == before
+    assert store_contents(dest) == before
 
 
 def test_import_copies_merges_whose_experiments_are_here(tmp_path: Path, dest: Storage) -> None:
@@ -231,34 +222,34 @@ def test_import_copies_merges_whose_experiments_are_here(tmp_path: Path, dest: S
 
 def test_an_other_trial_under_a_stored_id_refuses_the_import(tmp_path: Path, dest: Storage) -> None:
     dest.import_store(_store_file(tmp_path, "first", 0))
-    before = _contents(dest)
+    before = store_contents(dest)
     clash = _store_file(tmp_path, "clash", 0)  # the same work done again: same ids, other trials
     with pytest.raises(TrialConflictError, match=r"5 trial id\(s\) are taken here by other trials "
                                                  r"\('tune' trial 1, 'tune' trial 2, .*nothing was imported"):
         dest.import_store(clash)
-    assert _contents(dest) == before
+    assert store_contents(dest) == before
 
 
 def test_other_objectives_refuse_the_import(tmp_path: Path, dest: Storage) -> None:
     with _experiment(dest, opt_targets={"score": "max"}):
         pass
-    before = _contents(dest)
+    before = store_contents(dest)
     with pytest.raises(ObjectiveConflictError, match=r"objectives differ \('tune' 'score': min there, max here\)"):
         dest.import_store(_store_file(tmp_path, "shard", 0))
-    assert _contents(dest) == before
+    assert store_contents(dest) == before
 
 
 def test_tunables_of_other_types_refuse_the_import(tmp_path: Path, dest: Storage) -> None:
     with _experiment(dest, tunables={"x": "zero"}):
         pass
-    before = _contents(dest)
+    before = store_contents(dest)
     with pytest.raises(TunableConflictError, match=r"tunable types differ \('tune' 'x': int there, str here\)"):
         dest.import_store(_store_file(tmp_path, "shard", 0))
-    assert _contents(dest) == before
+    assert store_contents(dest) == before
 
 
 def test_files_that_are_not_stores_are_refused(tmp_path: Path, dest: Storage) -> None:
-    before = _contents(dest)
+    before = store_contents(dest)
     text = tmp_path / "notes.txt"
     text.write_text("not a database")
     foreign = tmp_path / "foreign.duckdb"
@@ -275,7 +266,7 @@ def test_files_that_are_not_stores_are_refused(tmp_path: Path, dest: Storage) ->
         dest.import_store(dest.path)
     with pytest.raises(InvalidValueError, match="not ':memory:'"):
         dest.import_store(":memory:")
-    assert _contents(dest) == before
+    assert store_contents(dest) == before
     with Storage(None) as memory:  # an in-memory store imports files too
         assert memory.import_store(_store_file(tmp_path, "shard", 0)).new_trials == 5
 
@@ -313,7 +304,7 @@ def test_a_source_a_shared_store_has_open_is_read_when_it_lets_go(tmp_path: Path
 def test_a_source_held_exclusively_is_refused_after_the_timeout(tmp_path: Path) -> None:
     source = _store_file(tmp_path, "exclusive", 0)
     with Storage(tmp_path / "dest.duckdb", timeout=0.5) as dest:
-        before = _contents(dest)
+        before = store_contents(dest)
         holder = _holder(source, "mlos_store.Storage(sys.argv[1], mode='exclusive')")
         try:
             with pytest.raises(StoreBusyError, match=r"cannot read .*exclusive\.duckdb.*more than 0\.5 s") as info:
@@ -321,20 +312,20 @@ def test_a_source_held_exclusively_is_refused_after_the_timeout(tmp_path: Path) 
             assert isinstance(info.value, StoreUnavailableError) and isinstance(info.value, OSError)
         finally:
             holder.communicate("", timeout=60)
-        assert _contents(dest) == before
+        assert store_contents(dest) == before
         assert dest.import_store(source).new_trials == 5  # once released, it imports
 
 
 def test_a_source_another_program_holds_is_refused_at_once(tmp_path: Path, dest: Storage) -> None:
     source = _store_file(tmp_path, "busy", 0)
-    before = _contents(dest)
+    before = store_contents(dest)
     holder = _holder(source, "duckdb.connect(sys.argv[1])")
     try:
         with pytest.raises(StoreUnavailableError, match=r"cannot read .*busy\.duckdb.*lock"):
             dest.import_store(source)
     finally:
         holder.communicate("", timeout=60)
-    assert _contents(dest) == before
+    assert store_contents(dest) == before
     assert dest.import_store(source).new_trials == 5
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
-from conftest import OPT_TARGETS, T0
+from conftest import OPT_TARGETS, T0, store_contents
 
 from mlos_store import InvalidValueError, Status, Storage, TrialConflictError
 from mlos_store.experiment import Experiment
@@ -104,14 +104,6 @@ def _ended_without_results(storage: Storage) -> int:
     return int(row[0])
 
 
-def _contents(storage: Storage) -> dict[str, list[str]]:
-    with storage.engine.transaction():
-        con = storage.engine._connection()
-        tables = [row[0] for row in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
-        return {table: sorted(map(repr, con.execute(f"SELECT * FROM {table}").fetchall())) for table in tables}
-
-
 # ---------------------------------------------------------------- the later life of a trial
 
 
@@ -127,10 +119,10 @@ def test_sync_brings_the_later_life_of_trials_and_a_second_sync_changes_nothing(
         later = hub.sync(source)
         assert (later.new_trials, later.advanced_trials, later.new_results, later.new_telemetry_points,
                 later.new_history_entries) == (0, 1, 1, POINTS, 1)
-        once = _contents(hub)
+        once = store_contents(hub)
         again = hub.sync(source)
         assert (again.new_trials, again.advanced_trials, again.new_results, again.new_telemetry_points) == (0,) * 4
-        assert _contents(hub) == once
+        assert store_contents(hub) == once
     assert _logical_rows(central) == _logical_rows(source)
 
 
@@ -147,10 +139,10 @@ def test_a_stale_copy_of_a_source_never_moves_a_trial_back(tmp_path: Path) -> No
         runner_trial.update(Status.SUCCEEDED, T0 + timedelta(minutes=5), {"score": 1.0})
     with Storage(central) as hub:
         hub.sync(source)
-        newer = _contents(hub)
+        newer = store_contents(hub)
         report = hub.sync(stale)
         assert (report.advanced_trials, report.new_results, report.new_telemetry_points) == (0, 0, 0)
-        assert _contents(hub) == newer
+        assert store_contents(hub) == newer
 
 
 def test_one_experiment_on_two_runners_without_shards_is_refused_with_nothing_changed(tmp_path: Path) -> None:
@@ -160,10 +152,10 @@ def test_one_experiment_on_two_runners_without_shards_is_refused_with_nothing_ch
             exp.new_trial({"x": x, "mode": "fast"}, ts_start=T0 + timedelta(minutes=x))
     with Storage(central) as hub:
         hub.sync(first)
-        before = _contents(hub)
+        before = store_contents(hub)
         with pytest.raises(TrialConflictError, match="trial id"):
             hub.sync(second)
-        assert _contents(hub) == before
+        assert store_contents(hub) == before
 
 
 def test_shards_number_apart_and_keep_their_range_in_a_store_holding_others(tmp_path: Path) -> None:
@@ -220,10 +212,10 @@ def test_a_source_with_rows_the_api_never_stores_is_refused(tmp_path: Path, stat
     con.execute(statement)
     con.close()
     with Storage(central) as hub:
-        before = _contents(hub)
+        before = store_contents(hub)
         with pytest.raises(InvalidValueError, match=rule):
             hub.sync(source)
-        assert _contents(hub) == before
+        assert store_contents(hub) == before
 
 
 # ---------------------------------------------------------------- many runners, one syncer
