@@ -19,17 +19,22 @@ each trial is ``new_trial`` -> ``update(RUNNING)`` -> ``update_telemetry``
   ``--seconds`` (their trials count toward the growth);
 * bare DuckDB doing the same four transactions on a connection held open
   (``growth_baseline.sql``), on a file of as many trials, interleaved trial
-  by trial with the exclusive store.
+  by trial with the exclusive store;
+* the store's empty twin: a fresh copy of the store as it was before its
+  first trial, timed trial by trial beside it (shared and exclusive) and
+  its writers' throughput right after. The grown store over its twin is
+  the growth with the machine's load taken out: on a shared machine the
+  empty store measured at size 0, minutes earlier, is no fair reference.
 
 A second store, held open (``mode="exclusive"``), is grown to M trials
 (1 M telemetry points at M = 50,000) with the same per-call measurements
-at 0, M/5 and M, plus ``update_telemetry`` of 1,000 points against bare
-DuckDB inserting them (rate ratio).
+at 0, M/5 and M (its empty twin beside it), plus ``update_telemetry`` of
+1,000 points against bare DuckDB inserting them (rate ratio).
 
 Prints Markdown tables: medians in ms, the growth ratio of each figure to
 its value at size 0 (target <= 1.2x; for rates, the slowdown) and the
 ratio of the exclusive store to bare DuckDB (target <= 1.5x; telemetry
-rate >= 0.7x). Progress goes to stderr. Only the public API is used, so
+rate >= 0.7x) and the ratio to the empty twin (target <= 1.2x). Progress goes to stderr. Only the public API is used, so
 the script runs on any schema version.
 
     python benchmarks/bench_growth.py [--quick] [--trials N] [--held-trials M] [--writers W]
@@ -46,6 +51,7 @@ import multiprocessing
 import os
 import platform
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -70,6 +76,7 @@ BIG_POINTS = 1_000
 CALLS = ("new_trial", "RUNNING", "telemetry", "SUCCEEDED", "trial")
 ABSENT_TRIAL_ID = 2**62  # get_trial_by_id of it: one point query that finds nothing
 WRITER_X_BASE = 10**9  # writer w's tunable x values start at (w + 1) * WRITER_X_BASE
+TWIN_X_BASE = 10**15  # the empty twin's trials (its own file, but its values apart all the same)
 
 # ------------------------------------------------------------ the workload
 
@@ -227,16 +234,44 @@ def medians(timings: dict[str, list[float]], prefix: str) -> dict[str, float]:
     return {f"{prefix} {call} ms": statistics.median(values) for call, values in timings.items()}
 
 
-def side_by_side(exp: Experiment, bare: Bare, count: int, sample: int,
-                 n_points: int = POINTS) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
-    """Store and bare DuckDB, trial by trial in turn, bare grown to the store's size first."""
+Timings = dict[str, list[float]]
+
+
+def side_by_side(exp: Experiment, bare: Bare, count: int, sample: int, n_points: int = POINTS,
+                 twin: Experiment | None = None) -> tuple[Timings, Timings, Timings, int]:
+    """Store, bare DuckDB and the store's empty twin, trial by trial in turn, bare grown to the store's size
+    first: the store's timings, bare's, the twin's (empty without a twin) and the store's count after."""
     bare.grow_to(count)
-    store_ms: dict[str, list[float]] = {}
-    bare_ms: dict[str, list[float]] = {}
+    store_ms: Timings = {}
+    bare_ms: Timings = {}
+    twin_ms: Timings = {}
     for _ in range(sample):
         count = store_trial(exp, count + 1, store_ms, n_points)
         bare.trial(count, bare_ms, n_points)
-    return store_ms, bare_ms, count
+        if twin is not None:
+            store_trial(twin, TWIN_X_BASE + count, twin_ms, n_points)
+    return store_ms, bare_ms, twin_ms, count
+
+
+class EmptyTwin:
+    """A store as it was before its first trial, copied afresh for each checkpoint.
+
+    Timed trial by trial beside the grown store, it gives the empty-store
+    cost at the same moment, under the same load: the grown store's cost
+    over its twin's is its growth with the machine's load taken out, the
+    figure the issue's 1.2x target is about.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.pristine, self.path = workdir / "empty_pristine.duckdb", workdir / "empty_twin.duckdb"
+        with experiment(self.pristine, mode="exclusive"):
+            pass
+
+    def fresh(self) -> Path:
+        for stale in (self.path, Path(f"{self.path}.wal")):
+            stale.unlink(missing_ok=True)
+        shutil.copyfile(self.pristine, self.path)
+        return self.path
 
 
 def read_ms(exp: Experiment, sample: int) -> float:
@@ -354,24 +389,30 @@ def checkpoints(total: int, fractions: tuple[float, ...]) -> list[int]:
     return sorted({0, *(int(total * f) for f in fractions), total})
 
 
-def lived_checkpoint(path: Path, bare: Bare, count: int, args: argparse.Namespace) -> tuple[dict[str, float], int]:
-    """Every figure at one size of the store grown turn by turn; the count after."""
+def lived_checkpoint(path: Path, bare: Bare, twin: EmptyTwin, count: int,
+                     args: argparse.Namespace) -> tuple[dict[str, float], int]:
+    """Every figure at one size of the store grown turn by turn, and of its empty twin beside it; the count after."""
     figures: dict[str, float] = {"trials stored": count}
-    with experiment(path, linger=0) as exp:
-        shared, bare_beside_shared, count = side_by_side(exp, bare, count, args.sample)
+    with experiment(path, linger=0) as exp, experiment(twin.fresh(), linger=0) as empty:
+        shared, bare_beside_shared, twin_shared, count = side_by_side(exp, bare, count, args.sample, twin=empty)
         figures.update(medians(shared, "shared"))
         figures.update(medians(bare_beside_shared, "bare beside shared"))
+        figures.update(medians(twin_shared, "empty twin shared"))
         figures["shared turn: get_trial_by_id ms"] = read_ms(exp, args.sample)
-    with experiment(path, mode="exclusive") as exp:
-        store_ms, bare_ms, count = side_by_side(exp, bare, count, args.sample)
+    with experiment(path, mode="exclusive") as exp, experiment(twin.fresh(), mode="exclusive") as empty:
+        store_ms, bare_ms, twin_ms, count = side_by_side(exp, bare, count, args.sample, twin=empty)
         exclusive_read = read_ms(exp, args.sample)
     figures.update(medians(store_ms, "exclusive"))
+    figures.update(medians(twin_ms, "empty twin exclusive"))
     figures["exclusive get_trial_by_id ms"] = exclusive_read
     figures.update(medians(bare_ms, "bare"))
     figures.update(sizes(path, path.parent))
     if not args.skip_writers:
-        log(f"lived store at {count:,} trials: {args.writers} writers + 1 reader for {args.seconds} s")
+        log(f"lived store at {count:,} trials: {args.writers} writers + 1 reader for {args.seconds} s, "
+            "then the same on its empty twin")
         figures.update(throughput(path, count, args.writers, args.seconds))
+        figures.update({f"empty twin {name}": rate
+                        for name, rate in throughput(twin.fresh(), 0, args.writers, args.seconds).items()})
         with experiment(path, read_only=True) as exp:
             count = max(exp.load(last_trial_id=count)[0], default=count)
     return figures, count
@@ -380,7 +421,7 @@ def lived_checkpoint(path: Path, bare: Bare, count: int, args: argparse.Namespac
 def lived_store(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, float]]:
     """The store grown turn by turn (shared, linger=0): figures at each checkpoint."""
     path, bare, count = workdir / "lived.duckdb", Bare(workdir / "lived_bare.duckdb"), 0
-    results = {}
+    twin, results = EmptyTwin(workdir), {}
     try:
         for target in checkpoints(args.trials, (0.1, 0.5)):
             if count < target:  # the writers may have passed it already
@@ -388,20 +429,24 @@ def lived_store(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, 
             with experiment(path, linger=0) as exp:
                 count = grow(exp, count, target, "lived store (shared, linger=0)")
             log(f"lived store: measuring at {count:,} trials")
-            results[target], count = lived_checkpoint(path, bare, count, args)
+            results[target], count = lived_checkpoint(path, bare, twin, count, args)
             log_figures("lived store", results[target])
     finally:
         bare.close()
     return results
 
 
-def held_checkpoint(exp: Experiment, bare: Bare, count: int, sample: int) -> tuple[dict[str, float], int]:
-    """Per-call figures on the held-open store, and the 1,000-point telemetry rate against bare DuckDB."""
+def held_checkpoint(exp: Experiment, bare: Bare, twin: EmptyTwin, count: int,
+                    sample: int) -> tuple[dict[str, float], int]:
+    """Per-call figures on the held-open store and its empty twin, and the 1,000-point telemetry rate against
+    bare DuckDB."""
     figures: dict[str, float] = {"trials stored": count}
-    store_ms, bare_ms, count = side_by_side(exp, bare, count, sample)
+    with experiment(twin.fresh(), mode="exclusive") as empty:
+        store_ms, bare_ms, twin_ms, count = side_by_side(exp, bare, count, sample, twin=empty)
     figures.update(medians(store_ms, "exclusive"))
+    figures.update(medians(twin_ms, "empty twin exclusive"))
     figures.update(medians(bare_ms, "bare"))
-    store_ms, bare_ms, count = side_by_side(exp, bare, count, max(3, sample // 3), BIG_POINTS)
+    store_ms, bare_ms, _, count = side_by_side(exp, bare, count, max(3, sample // 3), BIG_POINTS)
     for prefix, timings in (("exclusive", store_ms), ("bare", bare_ms)):
         seconds = statistics.median(timings["telemetry"]) / 1e3
         figures[f"{prefix} telemetry {BIG_POINTS:,} points/s"] = BIG_POINTS / seconds
@@ -411,6 +456,7 @@ def held_checkpoint(exp: Experiment, bare: Bare, count: int, sample: int) -> tup
 def held_store(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, float]]:
     """The store held open (exclusive) from start to end: figures at each checkpoint."""
     bare, count, results = Bare(workdir / "held_bare.duckdb"), 0, {}
+    twin = EmptyTwin(workdir)
     try:
         with experiment(workdir / "held.duckdb", mode="exclusive") as exp:
             for target in checkpoints(args.held_trials, (0.2,)):
@@ -419,7 +465,7 @@ def held_store(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, f
                 count = grow(exp, count, target, "held-open store (exclusive)")
                 bare.grow_to(count)
                 log(f"held-open store: measuring at {count:,} trials")
-                results[target], count = held_checkpoint(exp, bare, count, args.sample)
+                results[target], count = held_checkpoint(exp, bare, twin, count, args.sample)
                 log_figures("held-open store", results[target])
     finally:
         bare.close()
@@ -448,6 +494,16 @@ def vs_bare(figures: dict[str, float]) -> dict[str, float]:
     rate = f"telemetry {BIG_POINTS:,} points/s"
     if f"exclusive {rate}" in figures:
         ratios[f"{rate} (rate ratio)"] = figures[f"exclusive {rate}"] / figures[f"bare {rate}"]
+    return ratios
+
+
+def vs_twin(figures: dict[str, float]) -> dict[str, float]:
+    """The grown store / its empty twin timed beside it, per mode and call (ms), and the twin's writer
+    throughput / the grown store's: the growth with the machine's load taken out."""
+    ratios = {f"{mode} {call}": figures[f"{mode} {call} ms"] / figures[f"empty twin {mode} {call} ms"]
+              for mode in ("shared", "exclusive") for call in CALLS if f"empty twin {mode} {call} ms" in figures}
+    if "empty twin writers trials/s" in figures:
+        ratios["writers trials/s (slowdown)"] = figures["empty twin writers trials/s"] / figures["writers trials/s"]
     return ratios
 
 
@@ -481,6 +537,12 @@ def markdown(title: str, results: dict[int, dict[str, float]]) -> str:
         cells = [f"{bare[n][call]:.2f}x" + (f" ({bare[n][call] / bare[sizes_[0]][call]:.2f}x)" if n else "")
                  for n in sizes_]
         lines.append(f"| {call} | " + " | ".join(cells) + " |")
+    lines += ["", "The store / its empty twin, a fresh copy of the store as it was before its first trial, timed "
+              "trial by trial beside it (the growth with the machine's load taken out; target <= 1.2x):", "",
+              header[0].format("vs empty store"), header[1]]
+    twin = {n: vs_twin(results[n]) for n in sizes_}
+    for name in twin[sizes_[0]]:
+        lines.append(f"| {name} | " + " | ".join(f"{twin[n][name]:.2f}x" for n in sizes_) + " |")
     return "\n".join(lines)
 
 
@@ -490,7 +552,8 @@ def summary(results: dict[int, dict[str, float]]) -> dict[str, Any]:
     return {str(n): {"figures": figures,
                      "growth_ratio": {k: growth_ratio(k, v, first[k]) for k, v in figures.items()
                                       if growth_ratio(k, v, first[k]) is not None},
-                     "vs_bare": vs_bare(figures)} for n, figures in results.items()}
+                     "vs_bare": vs_bare(figures), "vs_empty_twin": vs_twin(figures)}
+            for n, figures in results.items()}
 
 
 def machine() -> dict[str, Any]:

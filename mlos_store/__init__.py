@@ -7,6 +7,7 @@ DuckDB holds the data, hand-written SQL in ``mlos_store/sql`` (the repo's
 from .analysis import ExperimentData, TrialData, TunableConfigData, TunableConfigTrialGroupData
 from .errors import (
     CheckpointWarning,
+    CompactionWarning,
     ConcurrentChangeError,
     ExperimentStateError,
     IllegalTransitionError,
@@ -33,6 +34,7 @@ from .tunables import Tunables
 
 __all__ = [
     "CheckpointWarning",
+    "CompactionWarning",
     "ConcurrentChangeError",
     "Experiment",
     "ExperimentData",

@@ -89,3 +89,12 @@ class CheckpointWarning(UserWarning):
     log, and a later checkpoint (when there is room on the disk again)
     writes it into the file. Retrying the call would store it twice.
     """
+
+
+class CompactionWarning(UserWarning):
+    """A shared store's automatic compaction failed (say, no room for the copy).
+
+    The call that ended the turn succeeded, the store file is exactly as it
+    was, and the next attempt waits until the file has grown further;
+    ``Storage.compact()`` can be run by hand once the cause is gone.
+    """

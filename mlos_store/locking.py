@@ -153,6 +153,25 @@ class FileGate:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    def read_note(self) -> str:
+        """The note the lock file holds (empty if none), read while the lock is held.
+
+        The lock file's content plays no part in locking; holders keep one
+        short note about the store file in it (its size after the last
+        compaction), which every holder can read for the cost of one read.
+        """
+        if self._held_fd is None:
+            return ""
+        return os.pread(self._held_fd, _NOTE_LIMIT, 0).decode("ascii", errors="replace")
+
+    def write_note(self, text: str) -> None:
+        """Replace the lock file's note; only the exclusive holder writes it."""
+        if self._held_fd is None:
+            raise RuntimeError(f"{self.lock_path}: the note is written only while the lock is held")
+        data = text.encode("ascii")[:_NOTE_LIMIT]
+        os.ftruncate(self._held_fd, 0)
+        os.pwrite(self._held_fd, data, 0)
+
     def others_waiting(self) -> bool:
         """Whether another opener is waiting for this lock right now."""
         if not _try_flock(self._wait_fd, fcntl.LOCK_EX | fcntl.LOCK_NB):
@@ -192,6 +211,8 @@ class FileGate:
         self._wait_fd = _CLOSED
 
 
+#: The longest note the lock file keeps (bytes).
+_NOTE_LIMIT = 64
 #: The descriptor number of a gate whose descriptors are closed.
 _CLOSED = -1
 #: Every open gate of this process, whose descriptors a forked child closes at once.

@@ -142,11 +142,13 @@ def test_runner_refuses_a_backend_whose_counts_are_wrong(runner: Any, tmp_path: 
 
 GROWTH = RUNNER.parent / "bench_growth.py"
 GROWTH_CALLS = ("new_trial", "RUNNING", "telemetry", "SUCCEEDED", "trial")
-PER_CALL = {f"{mode} {call} ms" for mode in ("exclusive", "bare") for call in GROWTH_CALLS}
-LIVED_FIGURES = {"trials stored", *(f"shared {call} ms" for call in GROWTH_CALLS),
-                 *(f"bare beside shared {call} ms" for call in GROWTH_CALLS), "shared turn: get_trial_by_id ms",
-                 "exclusive get_trial_by_id ms", *PER_CALL, "store MB", "bulk copy MB", "store / bulk copy",
-                 "free blocks %", "writers trials/s", "reader loads/s"}
+PER_CALL = {f"{mode} {call} ms" for mode in ("exclusive", "bare", "empty twin exclusive") for call in GROWTH_CALLS}
+THROUGHPUT = {"writers trials/s", "reader loads/s"}
+SHARED_MODES = ("shared", "bare beside shared", "empty twin shared")
+LIVED_FIGURES = {"trials stored", *(f"{mode} {call} ms" for mode in SHARED_MODES for call in GROWTH_CALLS),
+                 "shared turn: get_trial_by_id ms", "exclusive get_trial_by_id ms", *PER_CALL, "store MB",
+                 "bulk copy MB", "store / bulk copy", "free blocks %", *THROUGHPUT,
+                 *(f"empty twin {name}" for name in THROUGHPUT)}
 HELD_FIGURES = {"trials stored", *PER_CALL, "exclusive telemetry 1,000 points/s", "bare telemetry 1,000 points/s"}
 TABLE_CELL = re.compile(r"[\d,]+(\.\d+)?x?( \(\d+\.\d\dx\))?")
 
@@ -166,14 +168,18 @@ def test_growth_benchmark_quick_mode_gives_every_figure_a_number_at_every_size(t
                        if k not in ("trials stored", "free blocks %")), (section, checkpoint["figures"])
             assert set(checkpoint["vs_bare"]) >= set(GROWTH_CALLS)
             assert all(ratio > 0 for ratio in checkpoint["vs_bare"].values())
+            modes = ("shared", "exclusive") if section == "lived" else ("exclusive",)
+            assert set(checkpoint["vs_empty_twin"]) >= {f"{mode} {call}" for mode in modes for call in GROWTH_CALLS}
+            assert all(ratio > 0 for ratio in checkpoint["vs_empty_twin"].values())
     rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ")]
     titles = [cells[0].strip() for cells in rows]
-    assert titles.count("figure") == titles.count("call") == 2
-    lived_rows = len(LIVED_FIGURES) - 1 + 2 * len(GROWTH_CALLS)  # every figure but the count; exclusive and shared
-    held_rows = len(HELD_FIGURES) - 1 + len(GROWTH_CALLS) + 1  # and the telemetry rate ratio
-    assert len(rows) == 4 + lived_rows + held_rows
+    assert titles.count("figure") == titles.count("call") == titles.count("vs empty store") == 2
+    # every figure but the count; to bare: exclusive and shared; to the twin: both modes and the writers
+    lived_rows = len(LIVED_FIGURES) - 1 + 2 * len(GROWTH_CALLS) + 2 * len(GROWTH_CALLS) + 1
+    held_rows = len(HELD_FIGURES) - 1 + len(GROWTH_CALLS) + 1 + len(GROWTH_CALLS)  # and the telemetry rate ratio
+    assert len(rows) == 6 + lived_rows + held_rows
     for cells in rows:
-        if cells[0].strip() not in ("figure", "call"):
+        if cells[0].strip() not in ("figure", "call", "vs empty store"):
             assert all(TABLE_CELL.fullmatch(cell.strip()) for cell in cells[1:]), cells
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import signal
@@ -16,9 +17,10 @@ import pytest
 from conftest import T0
 from test_integrity import _counts, _enter, _fill, _snapshot
 
-from mlos_store import InvalidValueError, QueryError, Status, Storage
+from mlos_store import CompactionWarning, InvalidValueError, QueryError, Status, Storage
 from mlos_store.catalog import load_catalog
-from mlos_store.engine.compaction import COMPACTING_SUFFIX
+from mlos_store.engine import compaction
+from mlos_store.engine.compaction import COMPACTING_SUFFIX, Compaction
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -148,3 +150,102 @@ def test_a_compaction_killed_at_any_point_leaves_a_whole_store(db_path: Path) ->
     with Storage(db_path) as store:
         store.compact()
     assert not (db_path.parent / (db_path.name + COMPACTING_SUFFIX)).exists()
+
+
+def _grow_by_telemetry(path: Path, trials: int, points: int = 5_000) -> None:
+    """Trials with many telemetry points each, a turn per call: the file grows by some blocks every trial."""
+    with Storage(path, linger=0) as store, _enter(store, "exp") as exp:
+        for x in range(trials):
+            trial = exp.new_trial({"x": 10_000 + x, "mode": "t"}, ts_start=T0)
+            trial.update(Status.RUNNING, T0)
+            stamps = [T0 + timedelta(milliseconds=i) for i in range(points)]
+            trial.update_telemetry(Status.RUNNING, T0, [(ts, "cpu", float(i * x)) for i, ts in enumerate(stamps)])
+            trial.update(Status.SUCCEEDED, T0 + timedelta(seconds=30), {"score": float(x)})
+
+
+@pytest.fixture
+def compacts_early(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Automatic compaction from the smallest files, at 1.05x growth; the sizes each compaction started at."""
+    monkeypatch.setattr(compaction, "AUTO_COMPACT_MIN_BYTES", 0)
+    monkeypatch.setattr(compaction, "AUTO_COMPACT_GROWTH", 1.05)
+    started_at: list[int] = []
+    real_copy = Compaction._replace_with_copy
+
+    def copy_and_count(self: Compaction) -> None:
+        started_at.append(os.path.getsize(self.file))
+        real_copy(self)
+
+    monkeypatch.setattr(Compaction, "_replace_with_copy", copy_and_count)
+    return started_at
+
+
+def _noted_size(path: Path) -> int:
+    return int(Path(f"{path}.lock").read_text().removeprefix("compacted_bytes="))
+
+
+def test_a_shared_store_compacts_itself_once_its_file_has_grown_loose(db_path: Path, compacts_early: list[int]) -> None:
+    with Storage(db_path) as store:
+        _fill(store)
+        expected = _snapshot(store)
+    _grow_turn_by_turn(db_path, 20)
+    _grow_by_telemetry(db_path, 20)
+    assert len(compacts_early) >= 2
+    with Storage(db_path) as store:
+        snapshot = _snapshot(store)
+        assert snapshot["history"] == expected["history"] and snapshot["telemetry"][:20] == expected["telemetry"]
+        assert _counts(store)["trial"] == 6 + 40 and _counts(store)["trial_telemetry"] == 20 + 20 * 20 + 20 * 5_000
+        assert store.check_integrity() == {}
+    assert not Path(f"{db_path}{COMPACTING_SUFFIX}").exists()
+
+
+def test_an_automatic_compaction_waits_for_the_file_to_grow_again(db_path: Path, compacts_early: list[int],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each copy costs the whole file: one per 1.05x growth (here) keeps their cost a share of the writes."""
+    notes: list[int] = []
+    real_note = Compaction._note_compacted_size
+
+    def note_and_keep(self: Compaction) -> None:
+        real_note(self)
+        notes.append(_noted_size(db_path))
+
+    monkeypatch.setattr(Compaction, "_note_compacted_size", note_and_keep)
+    _grow_by_telemetry(db_path, 30)
+    assert len(compacts_early) == len(notes) >= 2
+    for left, next_start in zip(notes, compacts_early[1:], strict=False):
+        assert next_start > 1.05 * left
+
+
+def test_exclusive_and_read_only_stores_never_compact_by_themselves(db_path: Path, compacts_early: list[int]) -> None:
+    with Storage(db_path, mode="exclusive") as store:
+        _fill(store)
+        with _enter(store, "exp") as exp:
+            for x in range(30):
+                exp.new_trial({"x": 1000 + x, "mode": "a"}).update(Status.SUCCEEDED, T0, {"score": 1.0})
+    with Storage(db_path, read_only=True, linger=0) as reader:
+        for _ in range(5):
+            assert reader.get_experiment_by_id("exp") is not None
+    assert compacts_early == []
+
+
+def test_a_failed_automatic_compaction_warns_and_the_calls_succeed(
+        db_path: Path, compacts_early: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    with Storage(db_path, mode="exclusive") as store:
+        _fill(store)
+        before = _snapshot(store)
+
+    def no_room(self: Compaction, target: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Compaction, "_copy_rows", no_room)
+    with pytest.warns(CompactionWarning, match="automatic compaction failed.*left as it was.*No space left") as caught:
+        with Storage(db_path, linger=0) as store, _enter(store, "exp") as exp:
+            trial = exp.new_trial({"x": 99, "mode": "a"}, ts_start=T0, config={"k": 99})
+            trial.update(Status.RUNNING, T0)
+            assert exp.get_trial_by_id(trial.trial_id).status is Status.RUNNING  # type: ignore[union-attr]
+            after = _snapshot(store)
+            assert after["load"] == before["load"] and len(after["pending"]) == len(before["pending"]) + 1
+            assert store.check_integrity() == {}
+    # each failure warned once, and the next try waited for the file to grow 1.05x past the size it failed at
+    assert 1 <= len(compacts_early) == sum(w.category is CompactionWarning for w in caught) < 5
+    assert all(later > 1.05 * earlier for earlier, later in itertools.pairwise(compacts_early))
+    assert not Path(f"{db_path}{COMPACTING_SUFFIX}").exists()

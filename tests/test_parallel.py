@@ -198,6 +198,18 @@ def test_two_stores_in_one_process_take_turns_on_one_file(db_path: Path) -> None
         assert [t.trial_id for t in a.pending_trials(FAR_FUTURE, running=False)] == ids
 
 
+def test_every_read_works_with_a_turn_per_call(db_path: Path) -> None:
+    """With ``linger=0`` the turn ends (other statements run on the connection) before a read's row is built."""
+    with Storage(db_path, linger=0) as store, _experiment(store) as exp:
+        trial = exp.new_trial({"worker": 1, "seq": 1})
+        trial.update(Status.RUNNING, T0)
+        found = exp.get_trial_by_id(trial.trial_id)
+        assert found is not None and found.status is Status.RUNNING
+        assert [status for _, status in found.status_history()] == [Status.PENDING, Status.RUNNING]
+        assert store.get_experiment_by_id(exp.experiment_id) is not None
+        assert [t.trial_id for t in exp.pending_trials(FAR_FUTURE, running=True)] == [trial.trial_id]
+
+
 def test_shared_store_releases_the_file_once_idle(db_path: Path) -> None:
     with Storage(db_path, linger=0.05) as store, _experiment(store) as exp:
         exp.new_trial({"worker": 1, "seq": 1})

@@ -2,24 +2,39 @@
 
 A file written turn by turn keeps free and partly used blocks (each turn's
 checkpoint writes new blocks; DuckDB reuses freed ones but never shrinks a
-file), so it ends up larger than the same rows written in bulk. DuckDB's
-own remedy is a copy; this runs it safely under the store's OS lock.
+file), so it ends up larger than the same rows written in bulk, and a turn
+on it costs a little more. DuckDB's own remedy is a copy; this runs it
+safely under the store's OS lock, when asked (``Storage.compact()``) and by
+itself at the end of a shared writer's turn once the file has grown loose.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import duckdb
 
-from ..errors import InvalidValueError, QueryError, StoreUnavailableError
+from ..errors import CompactionWarning, InvalidValueError, QueryError, StoreError, StoreUnavailableError
 from .lifecycle import Lifecycle
 
 #: The fresh file is built beside the store under this suffix, then renamed over it.
 COMPACTING_SUFFIX = ".compacting"
+#: A shared store compacts itself at the end of a writer's turn once its file is this many times its size
+#: after the last compaction: the copy then costs, spread over the turns that grew the file, a constant
+#: share of each (a store that only grows is copied a bounded number of times per doubling).
+AUTO_COMPACT_GROWTH = 1.5
+#: Below this size a file is left as it is: an empty store is about 5 MB of one block per table, and
+#: the few turns that fit below it leave little to gain.
+AUTO_COMPACT_MIN_BYTES = 8 << 20
+#: Above this size a file is compacted only when asked: the copy would keep other processes waiting
+#: for seconds, past their timeout for the largest files.
+AUTO_COMPACT_MAX_BYTES = 256 << 20
+#: How the lock file's note gives the store file's size after its last compaction.
+_NOTE_PREFIX = "compacted_bytes="
 
 
 class Compacted(NamedTuple):
@@ -51,7 +66,47 @@ class Compaction(Lifecycle):
             before = _size(self.file) + _size(self.file + ".wal")
             with self._file_released():
                 self._replace_with_copy()
+                self._note_compacted_size()
             return Compacted(before, _size(self.file))
+
+    def _after_turn(self) -> None:
+        """Compact the file if a shared writer's turns have left it loose; a failure only warns.
+
+        The turn's call has succeeded and its changes are in the file: a
+        failed copy leaves the file as it was, so the call must not fail.
+        """
+        if not self._auto_compaction_due():
+            return
+        try:
+            self._replace_with_copy()
+        except (StoreError, OSError, duckdb.Error) as exc:
+            warnings.warn(f"{self.path!r}: the automatic compaction failed and the store was left as it was "
+                          f"(it is tried again once the file has grown further): {exc}",
+                          CompactionWarning, stacklevel=4)
+        self._note_compacted_size()
+
+    def _auto_compaction_due(self) -> bool:
+        """Whether this writer, at the end of its turn, should compact the file it holds the lock of."""
+        if self.read_only or self._gate is None or not self._gate.held:
+            return False
+        if os.path.exists(self.file + ".wal"):
+            return False  # the turn's checkpoint failed (a full disk): a copy could not be made either
+        size = _size(self.file)
+        if not AUTO_COMPACT_MIN_BYTES < size <= AUTO_COMPACT_MAX_BYTES:
+            return False
+        return size > AUTO_COMPACT_GROWTH * self._noted_compacted_size()
+
+    def _noted_compacted_size(self) -> int:
+        """The file's size after its last compaction, as the lock file notes it (0 if never noted)."""
+        note = self._gate.read_note() if self._gate is not None else ""
+        digits = note[len(_NOTE_PREFIX):] if note.startswith(_NOTE_PREFIX) else ""
+        return int(digits) if digits.isdigit() else 0
+
+    def _note_compacted_size(self) -> None:
+        """Note the file's size now as its size after compaction, which the next compaction is measured by."""
+        if self._gate is not None and self._gate.held and not self.read_only:
+            with contextlib.suppress(OSError):
+                self._gate.write_note(f"{_NOTE_PREFIX}{_size(self.file)}")
 
     def _check_compactable(self) -> None:
         if self.in_memory:

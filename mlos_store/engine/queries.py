@@ -154,10 +154,10 @@ class Engine(Compaction):
         self._expect(query, "one")
         with self._session() as con:
             cursor = self._run(con, query, params)
-            rows = cursor.fetchall()
+            rows, row = cursor.fetchall(), row_type(cursor)  # before the turn's end runs other statements on it
         if len(rows) > 1:
             raise QueryError(f"query {query} returned {len(rows)} rows, expected at most one")
-        return row_type(cursor)(rows[0]) if rows else None
+        return row(rows[0]) if rows else None
 
     def fetch_value(self, query: Query, **params: Any) -> Any:
         """Run a ``:value`` query: the first column of its only row."""

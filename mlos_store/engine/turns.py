@@ -167,13 +167,18 @@ class Turns(Connection):
             self._watcher.start()
 
     def _let_go(self) -> None:
-        """End the turn: detach the file (DuckDB checkpoints it) and release the OS lock."""
+        """End the turn: detach the file (DuckDB checkpoints it), tidy it, and release the OS lock."""
         if self._attached:
             try:
                 self._detach()
+                self._after_turn()
             finally:
                 if self._gate is not None:
                     self._gate.release()
+
+    def _after_turn(self) -> None:
+        """Upkeep of the file between turns, while this process still holds the OS lock and nobody has the
+        file attached (the compaction layer compacts a file that has grown loose)."""
 
     def _watch(self) -> None:
         """While the file is held between operations, let go once ``linger`` has passed, or sooner
