@@ -110,8 +110,8 @@ FROM incoming;
 -- Stores the configs (config_hash, ts_created rows) whose hash is not stored
 -- yet, under new ids of this store; a stored hash keeps its id. The hashes
 -- were checked against the values before.
-INSERT INTO tunable_config (config_id, config_hash, ts_created)
-SELECT nextval('tunable_config_id_seq'), config_hash, ts_created
+INSERT INTO tunable_config (config_id, config_hash, ts_created, hash_key)
+SELECT nextval('tunable_config_id_seq'), config_hash, ts_created, config_hash_key(config_hash)
 FROM (SELECT config_hash, min(ts_created) AS ts_created FROM incoming GROUP BY config_hash)
 WHERE config_hash NOT IN (SELECT config_hash FROM tunable_config)
 ORDER BY config_hash;

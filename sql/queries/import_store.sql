@@ -312,8 +312,8 @@ FROM placed;
 
 -- name: import_store_tunable_config_insert :count
 -- Copies the configs not stored here yet, under the ids decided for them.
-INSERT INTO tunable_config (config_id, config_hash, ts_created)
-SELECT m.config_id, c.config_hash, c.ts_created
+INSERT INTO tunable_config (config_id, config_hash, ts_created, hash_key)
+SELECT m.config_id, c.config_hash, c.ts_created, config_hash_key(c.config_hash)
 FROM import_config_map m
 JOIN import_source.tunable_config c ON c.config_id = m.source_config_id
 WHERE m.is_new

@@ -1,15 +1,18 @@
 -- name: tunable_config_insert_new :one
 -- Allocates a config id for a hash not seen before; no row if it exists.
-INSERT INTO tunable_config (config_id, config_hash, ts_created)
-SELECT nextval('tunable_config_id_seq'), $config_hash, now()
+-- (hash_key first: an integer scan, see 0007_config_hash_key.sql).
+INSERT INTO tunable_config (config_id, config_hash, ts_created, hash_key)
+SELECT nextval('tunable_config_id_seq'), $config_hash, now(), config_hash_key($config_hash)
 WHERE NOT EXISTS (
-    SELECT 1 FROM tunable_config WHERE config_hash = $config_hash
+    SELECT 1 FROM tunable_config
+    WHERE hash_key = config_hash_key($config_hash) AND config_hash = $config_hash
 )
 RETURNING config_id;
 
 -- name: tunable_config_id_by_hash :value
 -- The config id stored for a canonical hash of tunable values.
-SELECT config_id FROM tunable_config WHERE config_hash = $config_hash;
+SELECT config_id FROM tunable_config
+WHERE hash_key = config_hash_key($config_hash) AND config_hash = $config_hash;
 
 -- name: tunable_param_insert :rows
 -- Stores the values of a newly allocated config.
