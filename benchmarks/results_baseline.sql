@@ -3,8 +3,8 @@
 
 -- name: bench_configs_insert :none
 -- $configs distinct tunable configs (ids 1..$configs).
-INSERT INTO tunable_config (config_id, config_hash, ts_created)
-SELECT c, 'bench-' || c::VARCHAR, TIMESTAMPTZ '2026-01-01 00:00:00+00'
+INSERT INTO tunable_config (config_id, config_hash, ts_created, hash_key)
+SELECT c, 'bench-' || c::VARCHAR, TIMESTAMPTZ '2026-01-01 00:00:00+00', config_hash_key('bench-' || c::VARCHAR)
 FROM range(1, $configs + 1) AS t(c);
 
 -- name: bench_params_insert :none
