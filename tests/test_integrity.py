@@ -187,3 +187,23 @@ def test_a_keyed_schema_4_store_upgrades_keeping_every_row_and_losing_its_keys(t
                         "WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY') ORDER BY 1").fetchall()
     con.close()
     assert keyed == [("import_config_map",), ("import_new_trial",), ("schema_migration",), ("store_info",)]
+
+
+def test_configs_whose_hash_keys_collide_stay_apart(db_path: Path) -> None:
+    """The lookup scans hash_key (the hash's first 15 hex digits) first, then compares the whole hash."""
+    with Storage(db_path, mode="exclusive") as store, _enter(store, "exp") as exp:
+        first = exp.new_trial({"x": 1, "mode": "a"})
+        con = store.engine._con_or_raise()
+        (stored_hash,) = con.execute("SELECT config_hash FROM tunable_config WHERE config_id = ?",
+                                     [first.tunable_config_id]).fetchall()[0]
+        twin = stored_hash[:15] + ("0" if stored_hash[15] != "0" else "1") + stored_hash[16:]
+        con.execute("INSERT INTO tunable_config VALUES (999, ?, now(), config_hash_key(?))", [twin, twin])
+        with pytest.raises(duckdb.ConstraintException, match="CHECK"):  # a key that does not match its hash
+            con.execute("INSERT INTO tunable_config VALUES (998, 'ab', now(), 5)")
+        again = exp.new_trial({"x": 1, "mode": "a"})
+        other = exp.new_trial({"x": 2, "mode": "a"})
+        assert again.tunable_config_id == first.tunable_config_id
+        assert other.tunable_config_id not in (first.tunable_config_id, 999)
+        keys = con.execute("SELECT hash_key FROM tunable_config WHERE config_id IN (?, 999)",
+                           [first.tunable_config_id]).fetchall()
+        assert len(set(keys)) == 1  # the two did share a key
