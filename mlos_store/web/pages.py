@@ -62,7 +62,7 @@ def chart_state(storage: Storage, experiment_id: str) -> tuple[int, ...]:
 
 
 def experiments_page(storage: Storage) -> dict[str, Any]:
-    """Every experiment: its record, objectives, trials by status, telemetry points and best trial so far."""
+    """Every experiment: its record (origin, merges), objectives, trials by status, telemetry points, best trial."""
     counts = {row["experiment_id"]: row for row in store_state(storage)}
     experiments = []
     for experiment_id, data in storage.experiments.items():
@@ -76,9 +76,15 @@ def experiments_page(storage: Storage) -> dict[str, Any]:
 
 
 def _record(data: ExperimentData) -> dict[str, Any]:
+    """What the experiments list and an experiment page both show of its record: origin and merges too."""
     return {"experiment_id": data.experiment_id, "description": data.description,
             "objectives": data.objectives, "root_env_config": data.root_env_config[0],
-            "git_repo": data.git_repo, "git_commit": data.git_commit}
+            "git_repo": data.git_repo, "git_commit": data.git_commit, "merges": merges_of(data)}
+
+
+def merges_of(data: ExperimentData) -> list[dict[str, Any]]:
+    """The experiments merged into this one (``ExperimentData.merges``), by id, each with when it was merged."""
+    return [{"experiment_id": merged, "ts_merged": json_ready(ts)} for merged, ts in data.merges]
 
 
 def _best_trial(data: ExperimentData) -> dict[str, Any] | None:
@@ -94,7 +100,8 @@ def _best_trial(data: ExperimentData) -> dict[str, Any] | None:
 
 
 def experiment_page(storage: Storage, experiment_id: str) -> dict[str, Any]:
-    """One experiment: its record, counts, tunables and Pareto front (its telemetry: ``telemetry_page``)."""
+    """One experiment: its record (origin, merges), counts, tunables and Pareto front (its telemetry:
+    ``telemetry_page``)."""
     data = experiment_of(storage, experiment_id)
     counts = next((row for row in store_state(storage) if row["experiment_id"] == experiment_id), {})
     results = data.results_table
@@ -161,7 +168,8 @@ def trials_page(storage: Storage, experiment_id: str, *, status: str | None = No
 
 
 def trial_page(storage: Storage, experiment_id: str, trial_id: int) -> dict[str, Any]:
-    """One trial: status, times, runner, its tunable values and trial config, results, telemetry statistics."""
+    """One trial: status and its history, times, runner, tunable values and trial config, results, telemetry
+    statistics."""
     data = experiment_of(storage, experiment_id)
     trial = trial_of(storage.engine, data, trial_id)
     page: dict[str, Any] = json_ready({
@@ -171,6 +179,7 @@ def trial_page(storage: Storage, experiment_id: str, trial_id: int) -> dict[str,
         "tunable_config_trial_group_id": trial.tunable_config_trial_group_id,
         "config": trial.tunable_config.config_dict, "trial_config": trial.metadata_dict,
         "results": trial.results_dict,
+        "status_history": [{"ts": ts, "status": status.name} for ts, status in trial.status_history()],
         "telemetry": _rows(data.telemetry_summary(trial_id).drop_columns(["trial_id"])),
     })
     return page
