@@ -44,13 +44,14 @@ from .convert import (
     without_json_companion,
 )
 from .engine import Engine
-from .errors import InvalidValueError, MissingDependencyError
+from .errors import InvalidValueError, MissingDependencyError, UnknownObjectError
 from .experiment_reads import ExperimentReads
 from .objectives import checked_objectives, stored_objectives
 from .status import Status, read_status_history
 from .telemetry import read_telemetry
 from .tunables import config_hash_of
 from .values import (
+    checked_id,
     telemetry_value_columns,
     values_from_rows,
 )
@@ -170,6 +171,20 @@ class ExperimentData(SameStoredThing, ExperimentReads):
     def trials(self) -> dict[int, TrialData]:
         """Every trial (any status), by trial id; one query, results read when asked."""
         return trials_of(self._engine, self._experiment_id, None)
+
+    def trial(self, trial_id: int) -> TrialData:
+        """One trial, as ``trials[trial_id]`` gives it, read alone (``trials`` reads every trial).
+
+        Raises:
+            UnknownObjectError: The experiment has no trial ``trial_id`` (a KeyError).
+            InvalidValueError: ``trial_id`` is not an int.
+        """
+        trial_id = checked_id(trial_id, f"experiment {self._experiment_id!r} trial id")
+        rows = self._engine.fetch_table(self._sql.analysis_trial_get, experiment_id=self._experiment_id,
+                                        trial_id=trial_id).to_pylist()
+        if not rows:
+            raise UnknownObjectError(f"experiment {self._experiment_id!r} has no trial {trial_id}")
+        return TrialData(self._engine, experiment_id=self._experiment_id, **rows[0])
 
     def _trial_rows(self) -> pa.Table:
         return trial_rows(self._engine, self._experiment_id, None)

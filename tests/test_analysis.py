@@ -29,6 +29,7 @@ from mlos_store import (
     TrialData,
     TunableConfigData,
     TunableConfigTrialGroupData,
+    UnknownObjectError,
 )
 from mlos_store.values import ENCODING_KEY, NULL_KEY
 
@@ -253,6 +254,21 @@ def test_trials_see_a_running_experiment_as_it_goes(mixed: Fixture) -> None:
     _run(mixed.experiment, {}, Status.SUCCEEDED, {"score": 1.0})
     assert list(data.trials)[-1] == 8
     assert data.results_table.num_rows == 8
+
+
+def test_one_trial_read_alone_is_that_trial_of_trials(mixed: Fixture) -> None:
+    trials = mixed.data.trials
+    for trial_id, expected in trials.items():
+        alone = mixed.data.trial(trial_id)
+        assert alone == expected
+        assert (alone.status, alone.ts_start, alone.ts_end, alone.tunable_config_id,
+                alone.tunable_config_trial_group_id, alone.trial_runner_id) == (
+            expected.status, expected.ts_start, expected.ts_end, expected.tunable_config_id,
+            expected.tunable_config_trial_group_id, expected.trial_runner_id)
+    with pytest.raises(UnknownObjectError, match=r"experiment 'exp' has no trial 99"):
+        mixed.data.trial(99)
+    with pytest.raises(InvalidValueError, match=r"trial id must be an int, got str '1'"):
+        mixed.data.trial("1")  # type: ignore[arg-type]
 
 
 def test_trial_status_history_lists_each_change_in_order(mixed: Fixture) -> None:
