@@ -268,6 +268,16 @@ def test_import_mlos_store_and_its_command_line_never_import_the_web_view() -> N
     assert out == "[]\n"
 
 
+def test_a_server_loads_what_a_first_chart_needs_before_its_first_request(store: Path) -> None:
+    """matplotlib, its SVG writer and the fonts are loaded when the server is made, not by the first page."""
+    code = ("import sys\nfrom mlos_store.web import make_server\n"
+            f"server = make_server({str(store)!r}, port=0)\n"
+            "print(sorted(m for m in ('matplotlib', 'matplotlib.backends.backend_svg') if m in sys.modules))\n"
+            "server.close()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "['matplotlib', 'matplotlib.backends.backend_svg']\n"
+
+
 def test_serve_without_the_web_extra_says_what_to_install(store: Path, capsys: pytest.CaptureFixture[str],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "jinja2", None)  # what an interpreter without Jinja2 sees
