@@ -34,15 +34,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalog import Query
-from .convert import exact_values, matched_rows, needs_decoding, widen, without_json_companion
+from .convert import (
+    exact_values,
+    matched_rows,
+    merges_from_table,
+    needs_decoding,
+    status_history_from_table,
+    widen,
+    without_json_companion,
+)
 from .engine import Engine
-from .errors import InvalidValueError, MissingDependencyError
+from .errors import InvalidValueError, MissingDependencyError, UnknownObjectError
 from .experiment_reads import ExperimentReads
 from .objectives import checked_objectives, stored_objectives
-from .status import Status
+from .status import Status, read_status_history
 from .telemetry import read_telemetry
 from .tunables import config_hash_of
 from .values import (
+    checked_id,
     telemetry_value_columns,
     values_from_rows,
 )
@@ -143,9 +152,39 @@ class ExperimentData(SameStoredThing, ExperimentReads):
         return stored_objectives(self._engine, self._experiment_id)
 
     @property
+    def merges_table(self) -> pa.Table:
+        """The experiments merged into this one (``Experiment.merge``): ``merged_experiment_id``, ``ts_merged``.
+
+        One row per merged experiment, by its id; ``ts_merged`` is when it
+        was first merged (in UTC; merging it again changes nothing). A full
+        ``Experiment.load`` returns their completed trials after this
+        experiment's own. No rows when nothing was merged.
+        """
+        return self._engine.fetch_table(self._sql.merge_list, experiment_id=self._experiment_id)
+
+    @property
+    def merges(self) -> list[tuple[str, datetime]]:
+        """``merges_table`` as ``[(merged_experiment_id, ts_merged), ...]``, by merged experiment id."""
+        return merges_from_table(self.merges_table)
+
+    @property
     def trials(self) -> dict[int, TrialData]:
         """Every trial (any status), by trial id; one query, results read when asked."""
         return trials_of(self._engine, self._experiment_id, None)
+
+    def trial(self, trial_id: int) -> TrialData:
+        """One trial, as ``trials[trial_id]`` gives it, read alone (``trials`` reads every trial).
+
+        Raises:
+            UnknownObjectError: The experiment has no trial ``trial_id`` (a KeyError).
+            InvalidValueError: ``trial_id`` is not an int.
+        """
+        trial_id = checked_id(trial_id, f"experiment {self._experiment_id!r} trial id")
+        rows = self._engine.fetch_table(self._sql.analysis_trial_get, experiment_id=self._experiment_id,
+                                        trial_id=trial_id).to_pylist()
+        if not rows:
+            raise UnknownObjectError(f"experiment {self._experiment_id!r} has no trial {trial_id}")
+        return TrialData(self._engine, experiment_id=self._experiment_id, **rows[0])
 
     def _trial_rows(self) -> pa.Table:
         return trial_rows(self._engine, self._experiment_id, None)
@@ -329,6 +368,21 @@ class TrialData(SameStoredThing):
     def tunable_config_trial_group(self) -> TunableConfigTrialGroupData:
         """The trials of the experiment that used the same config (repeats of this one)."""
         return TunableConfigTrialGroupData(self._engine, self._experiment_id, self._tunable_config_id, self._group_id)
+
+    @property
+    def status_history_table(self) -> pa.Table:
+        """Every status the trial went through (``ts``, ``status`` name), in the order the changes were made.
+
+        Read from the store when asked, so it can be later than ``status``
+        (the snapshot). Each ``ts`` is the timestamp its caller gave
+        (PENDING: when the trial was stored), in UTC; callers' clocks may
+        disagree, so the rows are not sorted by time.
+        """
+        return read_status_history(self._engine, self._experiment_id, self._trial_id)
+
+    def status_history(self) -> list[tuple[datetime, Status]]:
+        """``status_history_table`` as ``[(ts, Status), ...]``: exactly what ``Trial.status_history()`` gives."""
+        return status_history_from_table(self.status_history_table)
 
     def _result_rows(self) -> pa.Table:
         return self._engine.fetch_table(self._sql.trial_result_list, experiment_id=self._experiment_id,

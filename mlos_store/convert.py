@@ -168,6 +168,21 @@ def telemetry_from_table(table: pa.Table) -> list[tuple[datetime, str, Any]]:
     return list(zip(utc_datetimes(table.column("ts")), table.column("metric").to_pylist(), values))
 
 
+def status_history_from_table(table: pa.Table) -> list[tuple[datetime, Status]]:
+    """``[(ts, Status), ...]`` from a status history table (``ts``, ``status`` names), in its order.
+
+    The list form of ``Trial.status_history`` and ``TrialData.status_history``
+    alike, so the write side and the analysis side cannot disagree.
+    """
+    statuses = [Status[name] for name in table.column("status").to_pylist()]
+    return list(zip(utc_datetimes(table.column("ts")), statuses))
+
+
+def merges_from_table(table: pa.Table) -> list[tuple[str, datetime]]:
+    """``[(merged_experiment_id, ts_merged), ...]`` from an ``ExperimentData.merges_table``, in its order."""
+    return list(zip(table.column("merged_experiment_id").to_pylist(), utc_datetimes(table.column("ts_merged"))))
+
+
 def exact_columns(table: pa.Table) -> list[tuple[str, list[Any]]]:
     """Each column's name and the exact stored values of its cells, for any table the store returns.
 

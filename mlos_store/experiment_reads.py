@@ -79,6 +79,22 @@ class ExperimentReads:
         return telemetry_stats.summary(self._engine, self._experiment_id, trial_ids, metrics=metrics,
                                        start=start, end=end)
 
+    def telemetry_extents(self, trial_ids: int | Iterable[int] | None = None, *,
+                          metrics: str | Iterable[str] | None = None,
+                          start: datetime | None = None, end: datetime | None = None) -> pa.Table:
+        """Per trial and metric: count, min, max, mean, first_ts, last_ts: ``telemetry_summary`` less its spread.
+
+        The same rows and values as ``telemetry_summary`` without ``stddev``
+        and the percentiles, which sort every point: several times cheaper
+        over millions of points, for a view that needs counts, ranges and
+        time spans only (the web view's statistics, a plot's extents).
+
+        Raises:
+            InvalidValueError: A malformed filter.
+        """
+        return telemetry_stats.extents(self._engine, self._experiment_id, trial_ids, metrics=metrics,
+                                       start=start, end=end)
+
     def telemetry_downsample(self, bucket: timedelta, trial_ids: int | Iterable[int] | None = None, *,
                              metrics: str | Iterable[str] | None = None,
                              start: datetime | None = None, end: datetime | None = None) -> pa.Table:

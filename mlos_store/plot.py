@@ -7,11 +7,12 @@ change to matplotlib's settings), so plotting from a script, a server or a
 notebook leaves the caller's matplotlib as it was.
 
 Every read goes through the experiment's own Arrow reads
-(``telemetry_summary``, ``telemetry_table``, ``telemetry_downsample``,
-``results_table``, ``best``). A line never holds more than about
-``MAX_POINTS_PER_LINE`` points: a trial with more points is read through
-``telemetry_downsample``, one bucket per point of the line, so a plot of ten
-million points costs one aggregate query, not ten million matplotlib points.
+(``telemetry_extents``, ``telemetry_table``, ``telemetry_downsample``,
+``results_table``, ``best``, ``trial``). A line never holds more points than
+the figure is pixels wide, nor more than ``MAX_POINTS_PER_LINE``: a trial
+with more points is read through ``telemetry_downsample``, one bucket per
+point of the line, so a plot of ten million points costs one aggregate
+query, not ten million matplotlib points.
 
 Arguments are checked and the data read before any file is touched; the PNG
 is written next to its destination and moved into place, so a refused or
@@ -126,9 +127,11 @@ def telemetry_figure(experiment: ExperimentData, *, metrics: Sequence[str], tria
     figure_class = _matplotlib_figure()
     width, height = _checked_size(size_px)
     names = _metric_list(metrics)
-    chosen = _trial_list(experiment, trial_ids)
-    extents = experiment.telemetry_summary(chosen, metrics=names, start=since, end=until)
-    lines = _telemetry_lines(experiment, extents, since=since, until=until)
+    chosen = _trial_list(trial_ids)
+    extents = experiment.telemetry_extents(chosen, metrics=names, start=since, end=until)
+    _refuse_unknown_trials(experiment, chosen, extents)
+    lines = _telemetry_lines(experiment, extents, since=since, until=until,
+                             most_points=min(MAX_POINTS_PER_LINE, width))
     _refuse_metrics_without_points(experiment, names, lines, chosen)
     figure = _new_figure(figure_class, width, height)
     _draw_telemetry(figure, experiment.experiment_id, names, lines)
@@ -136,24 +139,25 @@ def telemetry_figure(experiment: ExperimentData, *, metrics: Sequence[str], tria
 
 
 def _telemetry_lines(experiment: ExperimentData, extents: pa.Table, *, since: datetime | None,
-                     until: datetime | None) -> dict[tuple[int, str], _Line]:
-    """The line of each (trial, metric) in ``extents`` (a ``telemetry_summary``), read as a plot needs it.
+                     until: datetime | None, most_points: int) -> dict[tuple[int, str], _Line]:
+    """The line of each (trial, metric) in ``extents`` (a ``telemetry_extents``), read as a plot needs it.
 
-    A trial whose every metric has at most ``MAX_POINTS_PER_LINE`` points is
-    read point by point (all such trials in one read); any other is read
-    through ``telemetry_downsample`` with a bucket of its time span divided
-    by ``MAX_POINTS_PER_LINE``.
+    A trial whose every metric has at most ``most_points`` points (the
+    figure's width in pixels, at most ``MAX_POINTS_PER_LINE``: more could
+    not be told apart) is read point by point (all such trials in one read);
+    any other is read through ``telemetry_downsample`` with a bucket of its
+    time span divided by ``most_points``.
     """
     origins, spans, largest = _trial_extents(extents)
     metrics = pc.unique(extents.column("metric")).to_pylist()
-    small = [trial for trial in origins if largest[trial] <= MAX_POINTS_PER_LINE]
-    busy = [trial for trial in origins if largest[trial] > MAX_POINTS_PER_LINE]
+    small = [trial for trial in origins if largest[trial] <= most_points]
+    busy = [trial for trial in origins if largest[trial] > most_points]
     lines: dict[tuple[int, str], _Line] = {}
     if small:
         points = experiment.telemetry_table(small, metrics=metrics, start=since, end=until)
         lines.update(_raw_lines(points, origins))
     for trial in busy:
-        bucket = _bucket_for(spans[trial])
+        bucket = _bucket_for(spans[trial], most_points)
         buckets = experiment.telemetry_downsample(bucket, trial, metrics=metrics, start=since, end=until)
         lines.update(_downsampled_lines(buckets, origins[trial], bucket))
     return lines
@@ -175,9 +179,9 @@ def _trial_extents(extents: pa.Table) -> tuple[dict[int, int], dict[int, int], d
     return origins, spans, largest
 
 
-def _bucket_for(span_us: int) -> timedelta:
-    """The bucket width that cuts a span into at most ``MAX_POINTS_PER_LINE`` buckets (+1 for epoch alignment)."""
-    return timedelta(microseconds=max(1, -(-span_us // MAX_POINTS_PER_LINE)))
+def _bucket_for(span_us: int, most_points: int) -> timedelta:
+    """The bucket width that cuts a span into at most ``most_points`` buckets (+1 for epoch alignment)."""
+    return timedelta(microseconds=max(1, -(-span_us // most_points)))
 
 
 def _raw_lines(points: pa.Table, origins: dict[int, int]) -> dict[tuple[int, str], _Line]:
@@ -278,20 +282,35 @@ def _metric_list(metrics: Any) -> list[str]:
     return names
 
 
-def _trial_list(experiment: ExperimentData, trial_ids: Any) -> list[int] | None:
-    """The trial ids asked for, each once, every one a trial of the experiment; None for every trial."""
+def _trial_list(trial_ids: Any) -> list[int] | None:
+    """The trial ids asked for, each once; None for every trial."""
     if trial_ids is None:
         return None
     chosen = distinct_list(trial_ids, "plot trial_ids", "trial ids", lambda t: checked_id(t, "plot trial id"))
     if not chosen:
         raise InvalidValueError("plot trial_ids is empty: pass None for every trial, or name some")
-    known = set(experiment.results_table.column("trial_id").to_pylist())  # every trial; cheaper than .trials
-    missing = [trial for trial in chosen if trial not in known]
+    return chosen
+
+
+def _refuse_unknown_trials(experiment: ExperimentData, chosen: list[int] | None, extents: pa.Table) -> None:
+    """Refuse trial ids the experiment has not, naming them all, before anything is drawn.
+
+    A trial with points in ``extents`` is stored; only the others are looked
+    up, one ``trial`` read each (usually none), so the check does not read
+    every trial of a large experiment.
+    """
+    with_points = set(extents.column("trial_id").to_pylist())
+    missing = []
+    for trial in chosen or []:
+        if trial not in with_points:
+            try:
+                experiment.trial(trial)
+            except UnknownObjectError:
+                missing.append(trial)
     if missing:
         raise UnknownObjectError(
             f"experiment {experiment.experiment_id!r} has no trial {', '.join(map(str, missing))}: nothing plotted"
         )
-    return chosen
 
 
 def _refuse_metrics_without_points(experiment: ExperimentData, metrics: list[str],
@@ -551,6 +570,26 @@ def _new_figure(figure_class: type[Figure], width: int, height: int) -> Figure:
     canvas_class = importlib.import_module("matplotlib.backends.backend_agg").FigureCanvasAgg
     figure = figure_class(figsize=(width / _DPI, height / _DPI), dpi=_DPI, layout="constrained")
     canvas_class(figure)
+    return figure
+
+
+def warming_figure() -> Figure:
+    """A small figure drawn as every figure here is (constrained layout, text, a line, a band, a legend).
+
+    Making it, and writing it, loads what a process's first figure would
+    otherwise load (matplotlib, its fonts, the glyphs of digits and letters):
+    a server draws it at start so its first request does not pay for that.
+    """
+    figure = _new_figure(_matplotlib_figure(), 600, 300)
+    ax = figure.subplots()
+    ax.plot([0.0, 1.0, 2.0], [1.0, 0.5, 2.0], label="trial 0123456789")
+    ax.fill_between([0.0, 1.0, 2.0], [0.5, 0.0, 1.5], [1.5, 1.0, 2.5], alpha=0.2, linewidth=0)
+    ax.scatter([1.0], [1.0], rasterized=True)
+    ax.set_xlabel("abcdefghijklmnopqrstuvwxyz (-.,:)")
+    ax.set_ylabel("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    ax.grid(True, alpha=0.3)
+    figure.suptitle("telemetry")
+    figure.legend(loc="outside right upper")
     return figure
 
 

@@ -1,10 +1,16 @@
-"""Trial status, and the one function that decides every status change."""
+"""Trial status, the one function that decides every status change, and the one read of a trial's history."""
 
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from .errors import IllegalTransitionError, TrialEndedError
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 
 class Status(enum.Enum):
@@ -98,3 +104,15 @@ def decide_change(trial: str, current: Status, requested: Status, *, ends_trial:
             f"trial {trial}: cannot move back from {current.name} to {requested.name}"
         )
     return Change.ADVANCE
+
+
+def read_status_history(engine: Engine, experiment_id: str, trial_id: int) -> pa.Table:
+    """Every status the trial went through (``ts``, ``status`` name), in the order the changes were made.
+
+    The one read behind ``Trial.status_history`` (write side) and
+    ``TrialData.status_history_table`` (analysis side); an unknown trial
+    simply has no rows. Each ``ts`` is the timestamp its caller gave
+    (PENDING: when the trial was stored); callers' clocks may disagree, so
+    the rows are in the order of the changes, not sorted by time.
+    """
+    return engine.fetch_table(engine.catalog.trial_status_history, experiment_id=experiment_id, trial_id=trial_id)

@@ -35,6 +35,19 @@ def summary(engine: Engine, experiment_id: str, trial_ids: int | Iterable[int] |
     return engine.fetch_table(engine.catalog.telemetry_summary, **where.params)
 
 
+def extents(engine: Engine, experiment_id: str, trial_ids: int | Iterable[int] | None = None, *,
+            metrics: str | Iterable[str] | None = None,
+            start: datetime | None = None, end: datetime | None = None) -> pa.Table:
+    """Per trial and metric: count, min, max, mean, first_ts, last_ts (``summary`` less stddev and percentiles).
+
+    Filtered and ordered as ``summary``, with the same values in the same
+    columns; without the percentiles no point is sorted, which makes it
+    several times cheaper over millions of points.
+    """
+    where = TelemetryFilter(experiment_id, trial_ids, metrics=metrics, start=start, end=end)
+    return engine.fetch_table(engine.catalog.telemetry_extents, **where.params)
+
+
 def downsample(engine: Engine, experiment_id: str, bucket: timedelta,
                trial_ids: int | Iterable[int] | None = None, *, metrics: str | Iterable[str] | None = None,
                start: datetime | None = None, end: datetime | None = None) -> pa.Table:

@@ -10,9 +10,10 @@ from typing import Any
 import pyarrow as pa
 
 from .catalog import Catalog, PicklesWithoutCatalog
+from .convert import status_history_from_table
 from .engine import Engine
 from .errors import ConcurrentChangeError, InvalidValueError, StoreError, UnknownObjectError
-from .status import Change, Status, decide_change
+from .status import Change, Status, decide_change, read_status_history
 from .telemetry import TelemetryInput, append_if_state, store_points, telemetry_rows
 from .tunables import Tunables
 from .values import named_values_table, to_utc
@@ -233,9 +234,7 @@ class Trial(PicklesWithoutCatalog):
         Each with the timestamp its caller gave (PENDING: when the trial was
         stored). Callers' clocks may disagree, so this is not sorted by time.
         """
-        table = self._engine.fetch_table(self._sql.trial_status_history,
-                                         experiment_id=self._experiment_id, trial_id=self._trial_id)
-        return [(ts, Status[s]) for ts, s in zip(table.column("ts").to_pylist(), table.column("status").to_pylist())]
+        return status_history_from_table(read_status_history(self._engine, self._experiment_id, self._trial_id))
 
     # ------------------------------------------------------------ internals
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from mlos_store import (
     TrialData,
     TunableConfigData,
     TunableConfigTrialGroupData,
+    UnknownObjectError,
 )
 from mlos_store.values import ENCODING_KEY, NULL_KEY
 
@@ -253,6 +254,84 @@ def test_trials_see_a_running_experiment_as_it_goes(mixed: Fixture) -> None:
     _run(mixed.experiment, {}, Status.SUCCEEDED, {"score": 1.0})
     assert list(data.trials)[-1] == 8
     assert data.results_table.num_rows == 8
+
+
+def test_one_trial_read_alone_is_that_trial_of_trials(mixed: Fixture) -> None:
+    trials = mixed.data.trials
+    for trial_id, expected in trials.items():
+        alone = mixed.data.trial(trial_id)
+        assert alone == expected
+        assert (alone.status, alone.ts_start, alone.ts_end, alone.tunable_config_id,
+                alone.tunable_config_trial_group_id, alone.trial_runner_id) == (
+            expected.status, expected.ts_start, expected.ts_end, expected.tunable_config_id,
+            expected.tunable_config_trial_group_id, expected.trial_runner_id)
+    with pytest.raises(UnknownObjectError, match=r"experiment 'exp' has no trial 99"):
+        mixed.data.trial(99)
+    with pytest.raises(InvalidValueError, match=r"trial id must be an int, got str '1'"):
+        mixed.data.trial("1")  # type: ignore[arg-type]
+
+
+def test_trial_status_history_lists_each_change_in_order(mixed: Fixture) -> None:
+    trials = mixed.data.trials
+    history = trials[1].status_history()
+    assert [status for _, status in history] == [Status.PENDING, Status.RUNNING, Status.SUCCEEDED]
+    assert [ts for ts, _ in history][1:] == [T0 + timedelta(seconds=1), T0 + timedelta(seconds=1, milliseconds=500)]
+    assert all(ts.utcoffset() == timedelta(0) for ts, _ in history)
+    assert [status for _, status in trials[7].status_history()] == [Status.PENDING]
+
+
+def test_trial_status_history_is_what_the_write_side_gives(mixed: Fixture) -> None:
+    for trial_id in (1, 3, 5, 7):
+        written = mixed.experiment.get_trial_by_id(trial_id)
+        assert written is not None
+        assert mixed.data.trials[trial_id].status_history() == written.status_history()
+
+
+def test_trial_status_history_table_is_arrow_with_status_names(mixed: Fixture) -> None:
+    table = mixed.data.trials[3].status_history_table
+    assert table.column_names == ["ts", "status"]
+    assert table.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    assert table.column("status").to_pylist() == ["PENDING", "RUNNING", "FAILED"]
+
+
+def test_trial_status_history_is_read_when_asked_not_with_the_snapshot(mixed: Fixture) -> None:
+    snapshot = mixed.data.trials[5]
+    running = mixed.experiment.get_trial_by_id(5)
+    assert running is not None
+    running.update(Status.SUCCEEDED, T0 + timedelta(seconds=30), {"score": 1.0})
+    assert snapshot.status == Status.RUNNING  # the snapshot
+    assert snapshot.status_history()[-1] == (T0 + timedelta(seconds=30), Status.SUCCEEDED)
+
+
+# ---------------------------------------------------------------- merges
+
+
+def test_an_experiment_without_merges_has_none(mixed: Fixture) -> None:
+    data = mixed.data
+    assert data.merges == []
+    table = data.merges_table
+    assert (table.num_rows, table.column_names) == (0, ["merged_experiment_id", "ts_merged"])
+    assert table.schema.field("ts_merged").type == pa.timestamp("us", tz="UTC")
+
+
+def test_merges_list_every_merged_experiment_by_id_with_when_it_was_first_merged(storage: Storage) -> None:
+    for experiment_id in ("zeta", "alpha", "mid"):
+        with _other_experiment(storage, experiment_id):
+            pass
+    before = datetime.now(UTC)
+    with _other_experiment(storage, "main") as exp:
+        exp.merge(["zeta", "alpha"])
+        first = dict(storage.experiments["main"].merges)
+        exp.merge(["alpha", "mid"])  # alpha again: kept as first merged
+    after = datetime.now(UTC)
+    merges = storage.experiments["main"].merges
+    assert [merged for merged, _ in merges] == ["alpha", "mid", "zeta"]
+    assert all(before <= ts <= after and ts.utcoffset() == timedelta(0) for _, ts in merges)
+    assert dict(merges)["alpha"] == first["alpha"] and dict(merges)["zeta"] == first["zeta"]
+    table = storage.experiments["main"].merges_table
+    assert table.column("merged_experiment_id").to_pylist() == ["alpha", "mid", "zeta"]
+    assert table.column("ts_merged").to_pylist() == [ts for _, ts in merges]
+    assert storage.experiments["alpha"].merges == []  # a merge is recorded on the merging experiment only
 
 
 # ---------------------------------------------------------------- configs and groups

@@ -145,13 +145,28 @@ def test_a_busy_trial_is_drawn_from_the_downsample_not_point_by_point(data: Expe
     small, busy = figure.axes[0].get_lines()
     assert len(xs(small)) == 10  # few points: every one drawn
     drawn = len(ys(busy))
-    assert MAX_POINTS_PER_LINE // 2 < drawn <= MAX_POINTS_PER_LINE + 1 < BUSY_POINTS
+    most = min(MAX_POINTS_PER_LINE, 960)  # a point per pixel column of the default figure, 960 pixels wide
+    assert most // 2 < drawn <= most + 1 < BUSY_POINTS
     span = timedelta(milliseconds=10 * (BUSY_POINTS - 1))
-    bucket = timedelta(microseconds=-(-span // timedelta(microseconds=1) // MAX_POINTS_PER_LINE))
+    bucket = timedelta(microseconds=-(-span // timedelta(microseconds=1) // most))
     buckets = data.telemetry_downsample(bucket, 3, metrics=["cpu"])
     assert ys(busy) == buckets.column("mean").to_pylist()
     assert sum(buckets.column("count").to_pylist()) == BUSY_POINTS
     assert len(figure.axes[0].collections) == 1  # the busy trial's min-max band, nothing for the small one
+
+
+def test_a_narrow_figure_draws_a_busy_trial_with_no_more_points_than_pixel_columns(data: ExperimentData) -> None:
+    figure = telemetry_figure(data, metrics=["cpu"], trial_ids=[3], size_px=(400, 300))
+    [busy] = figure.axes[0].get_lines()
+    assert 200 < len(ys(busy)) <= 401
+
+
+def test_an_unknown_trial_is_refused_even_beside_trials_with_points(data: ExperimentData) -> None:
+    with pytest.raises(UnknownObjectError, match=r"experiment 'plots' has no trial 98, 99: nothing plotted"):
+        telemetry_figure(data, metrics=["cpu"], trial_ids=[1, 98, 3, 99])
+    assert data.telemetry_extents(4).num_rows == 0
+    figure = telemetry_figure(data, metrics=["cpu"], trial_ids=[1, 4])  # stored, with no point: drawn without it
+    assert len(figure.axes[0].get_lines()) == 1
 
 
 def test_results_plot_is_a_png_of_exactly_the_requested_size(data: ExperimentData, tmp_path: Path) -> None:

@@ -81,6 +81,22 @@ def test_summary_counts_every_point_but_aggregates_only_numbers(experiment: Expe
     assert (cpu["first_ts"], cpu["last_ts"]) == (T0, T0 + 5 * SEC)
 
 
+EXTENT_COLUMNS = ["trial_id", "metric", "count", "min", "max", "mean", "first_ts", "last_ts"]
+
+
+def test_extents_are_the_summary_without_its_spread(experiment: Experiment, measured: list[Trial]) -> None:
+    first, second = (t.trial_id for t in measured)
+    extents = experiment.telemetry_extents()
+    assert extents.column_names == EXTENT_COLUMNS
+    assert extents.to_pylist() == experiment.telemetry_summary().select(EXTENT_COLUMNS).to_pylist()
+    window = experiment.telemetry_extents(first, metrics=["latency"], start=T0 + SEC, end=T0 + 2 * SEC)
+    assert window.to_pylist() == experiment.telemetry_summary(
+        first, metrics=["latency"], start=T0 + SEC, end=T0 + 2 * SEC).select(EXTENT_COLUMNS).to_pylist()
+    assert experiment.telemetry_extents(second).column("trial_id").to_pylist() == [second]
+    with pytest.raises(InvalidValueError, match="trial id must be an int"):
+        experiment.telemetry_extents(["x"])  # type: ignore[list-item]
+
+
 def test_summary_of_a_metric_without_numbers_has_null_statistics(experiment: Experiment) -> None:
     trial = running_trial(experiment)
     trial.update_telemetry(Status.RUNNING, T0, [(T0, "state", "idle"), (T0 + SEC, "state", "busy")])

@@ -23,6 +23,7 @@ from webview import (
     HOSTILE_METRIC,
     HOSTILE_TELEMETRY,
     HOSTILE_TUNABLE,
+    MERGED,
     PLAIN_ID,
     TRIALS,
     build_store,
@@ -117,7 +118,40 @@ def test_the_experiment_and_trial_endpoints_give_what_the_library_reads(server: 
     assert trial["status"] == "SUCCEEDED" and len(trial["telemetry"]) == 1
 
 
-@pytest.mark.parametrize("path", ["/", experiment_url(HOSTILE_ID), experiment_url(HOSTILE_ID) + "/trials/2",
+def test_the_experiment_endpoints_list_each_experiments_merges(server: WebServer, store: Path) -> None:
+    listed = {e["experiment_id"]: e["merges"] for e in get_json(server, "/api/experiments")["experiments"]}
+    pages = {eid: get_json(server, "/api" + experiment_url(eid))["merges"] for eid in MERGED}
+    with Storage(store, read_only=True) as storage:
+        expected = {eid: [{"experiment_id": merged, "ts_merged": ts.isoformat()} for merged, ts in data.merges]
+                    for eid, data in storage.experiments.items()}
+    assert listed == pages == expected
+    assert [merge["experiment_id"] for merge in expected[PLAIN_ID]] == MERGED[PLAIN_ID] and expected[HOSTILE_ID] == []
+
+
+@pytest.mark.parametrize("path", ["/", experiment_url(PLAIN_ID)])
+def test_the_experiments_list_and_page_link_each_merged_experiment(server: WebServer, path: str) -> None:
+    body = get(server, path)[2]
+    escaped = "exp &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &#39;q&#39; &amp; é ✓ 日本"
+    link = f'<a class="merge-link" href="{experiment_url(HOSTILE_ID)}">{escaped}</a>'
+    assert body.count(link) == 1
+    if path == "/":  # the hostile experiment merges nothing
+        assert body.count('<td class="merges">none</td>') == 1
+
+
+def test_the_trial_endpoint_and_page_show_its_status_history(server: WebServer, store: Path) -> None:
+    trial = get_json(server, "/api" + experiment_url(HOSTILE_ID) + "/trials/3")
+    body = get(server, experiment_url(HOSTILE_ID) + "/trials/3")[2]
+    with Storage(store, read_only=True) as storage:
+        history = storage.experiments[HOSTILE_ID].trials[3].status_history()
+    assert trial["status_history"] == [{"ts": ts.isoformat(), "status": status.name} for ts, status in history]
+    assert [change["status"] for change in trial["status_history"]] == ["PENDING", "RUNNING", "SUCCEEDED"]
+    rows = re.findall(r"<tr><td>([^<]*)</td><td><span class=\"status status-(\w+)\">",
+                      body.split('id="status-history"', 1)[1].split("</table>", 1)[0])
+    assert rows == [(ts.isoformat(), status.name) for ts, status in history]
+
+
+@pytest.mark.parametrize("path", ["/", experiment_url(HOSTILE_ID), experiment_url(PLAIN_ID),
+                                  experiment_url(HOSTILE_ID) + "/trials/2",
                                   experiment_url(HOSTILE_ID) + "/telemetry",
                                   experiment_url(HOSTILE_ID) + "/charts/history",
                                   experiment_url(HOSTILE_ID) + "/charts/pareto",
@@ -232,6 +266,16 @@ def test_import_mlos_store_and_its_command_line_never_import_the_web_view() -> N
             "print(sorted(m for m in ('jinja2', 'mlos_store.web', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out == "[]\n"
+
+
+def test_a_server_loads_what_a_first_chart_needs_before_its_first_request(store: Path) -> None:
+    """matplotlib, its SVG writer and the fonts are loaded when the server is made, not by the first page."""
+    code = ("import sys\nfrom mlos_store.web import make_server\n"
+            f"server = make_server({str(store)!r}, port=0)\n"
+            "print(sorted(m for m in ('matplotlib', 'matplotlib.backends.backend_svg') if m in sys.modules))\n"
+            "server.close()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "['matplotlib', 'matplotlib.backends.backend_svg']\n"
 
 
 def test_serve_without_the_web_extra_says_what_to_install(store: Path, capsys: pytest.CaptureFixture[str],

@@ -88,13 +88,18 @@ def test_browse_every_page_sort_filter_and_go_back(page: Page, store: Path, tmp_
         page.screenshot(path=tmp_path / "experiments.png", full_page=True)
         assert page.locator("#experiments tbody tr").count() == 2
         # a hostile name renders as text: the link shows it exactly, and no stored markup became an element
-        link = page.get_by_role("link", name=HOSTILE_ID, exact=True)
+        link = page.locator("#experiments a.experiment-link").get_by_text(HOSTILE_ID, exact=True)
         assert link.inner_text() == HOSTILE_ID
         assert page.locator("script").count() == 1
+        # the plain experiment merges the hostile one: a link to it, named as stored
+        merge = page.locator("#experiments a.merge-link")
+        assert merge.count() == 1 and merge.inner_text() == HOSTILE_ID
+        assert merge.get_attribute("href") == link.get_attribute("href")
 
-        link.click()
+        merge.click()
         page.wait_for_selector("#trials")
         assert page.locator("#experiment-id").inner_text() == HOSTILE_ID
+        assert page.locator("#merges").inner_text() == "none"
         assert page.locator("script").count() == 1
         assert chart_marks(page, "history") > TRIALS
         assert chart_marks(page, "pareto") > 0
@@ -125,6 +130,8 @@ def test_browse_every_page_sort_filter_and_go_back(page: Page, store: Path, tmp_
         page.locator("#trials a.trial-link").first.click()
         page.wait_for_selector("#trial-title")
         assert page.locator("#results th").all_inner_texts() == sorted(["cost", HOSTILE_METRIC])
+        statuses = page.locator("#status-history tbody tr td:nth-child(2)").all_inner_texts()
+        assert statuses == ["PENDING", "RUNNING", "SUCCEEDED"]
         assert chart_marks(page, "telemetry") > 0
         assert HOSTILE_TELEMETRY in page.locator("#telemetry").inner_text()
         page.fill("#compare", "3,4")

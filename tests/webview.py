@@ -22,6 +22,8 @@ HOSTILE_METRIC = f"lat {HOSTILE}"
 HOSTILE_TELEMETRY = f"cpu {HOSTILE}"
 PLAIN_ID = "plain"
 TRIALS = 8
+#: The experiments each experiment of the store merges.
+MERGED = {PLAIN_ID: [HOSTILE_ID], HOSTILE_ID: []}
 POINTS = 50
 
 
@@ -29,7 +31,8 @@ def build_store(path: Path) -> Path:
     """Two experiments: a plain one and a hostile one (every name and value hostile), two objectives each.
 
     Trial 1 of each fails, the rest succeed; every trial has ``POINTS``
-    points of one telemetry metric.
+    points of one telemetry metric. The plain experiment merges the hostile
+    one (``MERGED``), so a merge shows, and its link carries a hostile id.
     """
     with Storage(path) as storage:
         for experiment_id, tunable, metric, cpu in ((PLAIN_ID, "knob", "latency", "cpu"),
@@ -49,6 +52,10 @@ def build_store(path: Path) -> Path:
                         trial.update(Status.FAILED, end, {"error": HOSTILE})
                     else:
                         trial.update(Status.SUCCEEDED, end, {metric: float((n * 7) % 11), "cost": float(n)})
+        plain = storage.get_experiment_by_id(PLAIN_ID)
+        assert plain is not None
+        with plain:
+            plain.merge(MERGED[PLAIN_ID])
     return path
 
 

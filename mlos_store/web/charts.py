@@ -15,6 +15,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import pyarrow.compute as pc
+
 from .. import plot
 from ..analysis import ExperimentData
 from ..errors import InvalidValueError, UnknownObjectError
@@ -86,6 +88,18 @@ def svg_text(figure: Figure) -> str:
     return text[text.index("<svg"):]
 
 
+def warm() -> None:
+    """Draw one small figure, with text, a line and a band, to SVG and throw it away: at server start.
+
+    A process's first figure costs about a second more than the next ones
+    (matplotlib imported, its font list read, or built on a machine that
+    never ran it, the font's glyphs loaded, the SVG writer imported); a
+    server pays that once, before it answers, so no request does.
+    """
+    figure = plot.warming_figure()
+    svg_text(figure)
+
+
 def experiment_chart_kinds(objectives: Sequence[str], x: str | None) -> list[tuple[str, str]]:
     """(kind, title) of each chart of an experiment page: history; Pareto front (two objectives); first
     objective against ``x``."""
@@ -113,8 +127,14 @@ def experiment_chart(data: ExperimentData, kind: str, x: str | None) -> Chart:
                                                                 size_px=CHART_SIZE))
 
 
-def telemetry_chart(data: ExperimentData, metrics: Sequence[str], trial_ids: Sequence[int]) -> Chart:
-    """Telemetry over time, one panel per metric, one line per trial (busy trials downsampled by ``plot``)."""
+def telemetry_chart(data: ExperimentData, trial_ids: Sequence[int]) -> Chart:
+    """Telemetry over time of every metric the trials measured, one panel per metric, one line per trial.
+
+    Busy trials are downsampled by ``plot`` to the chart's width in pixels.
+    The metrics come from ``telemetry_extents`` (no point sorted), which is
+    cheap beside the figure.
+    """
+    metrics = sorted(pc.unique(data.telemetry_extents(trial_ids).column("metric")).to_pylist())
     return draw("telemetry", "Telemetry", lambda: plot.telemetry_figure(
         data, metrics=metrics, trial_ids=trial_ids,
         size_px=(CHART_SIZE[0], PANEL_HEIGHT * max(1, len(metrics)) + 60)))

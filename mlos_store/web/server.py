@@ -22,6 +22,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -29,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import jinja2
-import pyarrow.compute as pc
+import pyarrow as pa
 from markupsafe import Markup
 
 from ..errors import InvalidValueError, StoreError, UnknownObjectError
@@ -161,10 +162,8 @@ class WebView:
         """A trial's telemetry chart (with the trials compared to it), loaded by the trial page after itself."""
         data = pages.experiment_of(self._storage, experiment_id)
         compared = self._compared(experiment_id, trial_id, query)
-        metrics = pc.unique(data.telemetry_summary(compared)["metric"]).to_pylist()
-        key = (experiment_id, "telemetry", tuple(sorted(metrics)), tuple(compared),
-               pages.chart_state(self._storage, experiment_id))
-        chart = self._charts.kept(key, lambda: charts.telemetry_chart(data, sorted(metrics), compared))
+        key = (experiment_id, "telemetry", tuple(compared), pages.chart_state(self._storage, experiment_id))
+        chart = self._charts.kept(key, lambda: charts.telemetry_chart(data, compared))
         return self.html("chart_page.html", chart=chart, experiment_id=experiment_id, title=chart.title,
                          state_url="")
 
@@ -173,7 +172,7 @@ class WebView:
         data = pages.experiment_of(self._storage, experiment_id)
         compared = [trial_id] + [other for other in _id_list(query.get("compare", "")) if other != trial_id]
         for trial in compared:
-            pages.trial_of(self._storage.engine, data, trial)
+            pages.trial_of(data, trial)
         return compared
 
     def error_page(self, status: HTTPStatus, message: str, segments: tuple[str, ...]) -> Response:
@@ -287,6 +286,17 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: a browser polling every few seconds would flood the terminal."""
 
 
+def warm() -> None:
+    """Pay, before the first request, what a process pays once: so no page is slow for having been first.
+
+    A first figure (``charts.warm``: matplotlib imported, its fonts loaded),
+    and pyarrow's first timezone-aware timestamp turned into Python (which
+    imports pandas when installed: 0.3-0.5 s).
+    """
+    charts.warm()
+    pa.array([datetime.now(UTC)], pa.timestamp("us", tz="UTC")).to_pylist()
+
+
 class WebServer(ThreadingHTTPServer):
     """A threading HTTP server over one store opened read-only in the shared mode."""
 
@@ -295,6 +305,7 @@ class WebServer(ThreadingHTTPServer):
     def __init__(self, path: str | os.PathLike[str], *, host: str, port: int, poll_seconds: float) -> None:
         self.storage = Storage(path, read_only=True, mode="shared")
         try:
+            warm()
             self.view = WebView(self.storage, poll_seconds)
             super().__init__((host, port), _Handler)
         except BaseException:

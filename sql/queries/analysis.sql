@@ -20,6 +20,17 @@ FROM grouped
 WHERE $config_id IS NULL OR tunable_config_id = $config_id
 ORDER BY trial_id;
 
+-- name: analysis_trial_get :arrow
+-- One trial of an experiment, as a row of analysis_trial_list (no row if
+-- the experiment has no such trial); its group is counted over the trials
+-- of its config only, so the read does not grow with the experiment.
+SELECT t.trial_id, t.ts_start, t.ts_end, t.config_id AS tunable_config_id,
+       (SELECT min(g.trial_id) FROM trial g
+        WHERE g.experiment_id = $experiment_id AND g.config_id = t.config_id) AS tunable_config_trial_group_id,
+       t.status::VARCHAR AS status, t.trial_runner_id
+FROM trial t
+WHERE t.experiment_id = $experiment_id AND t.trial_id = $trial_id;
+
 -- name: trial_result_list :arrow
 -- The results of one trial, by metric name.
 SELECT metric AS name, value_kind::VARCHAR AS value_kind, value, value_int, value_text

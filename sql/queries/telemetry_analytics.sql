@@ -22,15 +22,37 @@ FROM (
 )
 ORDER BY trial_id, metric;
 
+-- name: telemetry_extents :arrow
+-- Per trial and metric (filtered as telemetry_list): the number of points,
+-- the min, max and mean of the numeric values, and the first and last
+-- timestamp: telemetry_summary's columns without the stddev and the
+-- percentiles, which sort every point (several times slower on millions).
+-- By trial id, then metric.
+SELECT trial_id, metric, count(*) AS count,
+       min(num) AS min, max(num) AS max, avg(num) AS mean,
+       min(ts) AS first_ts, max(ts) AS last_ts
+FROM (SELECT trial_id, metric, ts, CASE WHEN isnan(value) THEN NULL ELSE value END AS num
+      FROM trial_telemetry
+      WHERE experiment_id = $experiment_id
+        AND ($trial_ids IS NULL OR list_contains($trial_ids, trial_id))
+        AND ($metrics IS NULL OR list_contains($metrics, metric))
+        AND ($start IS NULL OR ts >= $start)
+        AND ($end IS NULL OR ts < $end))
+GROUP BY trial_id, metric
+ORDER BY trial_id, metric;
+
 -- name: telemetry_downsample :arrow
 -- Per trial, metric and time bucket of $bucket_us microseconds (aligned to
 -- the Unix epoch, labelled by its start): the number of points and the
 -- mean, min and max of the numeric values (as telemetry_summary), so a plot
 -- of a million points gets one row per bucket. By trial id, metric, bucket.
-SELECT trial_id, metric, bucket, count(*) AS count,
+-- A bucket is found by integer arithmetic on microseconds since the epoch
+-- (floored, so times before 1970 too), not time_bucket(), which goes
+-- through the calendar for every point (2-3x slower on a million points).
+SELECT trial_id, metric, make_timestamptz(bucket_us) AS bucket, count(*) AS count,
        avg(num) AS mean, min(num) AS min, max(num) AS max
 FROM (SELECT trial_id, metric,
-             time_bucket(to_microseconds($bucket_us), ts, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+             epoch_us(ts) - ((epoch_us(ts) % $bucket_us) + $bucket_us) % $bucket_us AS bucket_us,
              CASE WHEN isnan(value) THEN NULL ELSE value END AS num
       FROM trial_telemetry
       WHERE experiment_id = $experiment_id
@@ -38,8 +60,8 @@ FROM (SELECT trial_id, metric,
         AND ($metrics IS NULL OR list_contains($metrics, metric))
         AND ($start IS NULL OR ts >= $start)
         AND ($end IS NULL OR ts < $end))
-GROUP BY trial_id, metric, bucket
-ORDER BY trial_id, metric, bucket;
+GROUP BY trial_id, metric, bucket_us
+ORDER BY trial_id, metric, bucket_us;
 
 -- name: telemetry_by_config :arrow
 -- One metric summarised per tunable config over every point of the
