@@ -44,7 +44,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_growth import EXPERIMENT, Bare, Timer, experiment, points, start_of, store_trial, tunables  # noqa: E402
 
 from mlos_store.catalog import load_catalog  # noqa: E402
-from mlos_store.telemetry import telemetry_rows  # noqa: E402
 from mlos_store.values import named_values_table  # noqa: E402
 
 CALLS = ("new_trial", "RUNNING", "telemetry", "SUCCEEDED", "trial")
@@ -52,7 +51,7 @@ CALLS = ("new_trial", "RUNNING", "telemetry", "SUCCEEDED", "trial")
 STATEMENTS = {
     "new_trial": ("tunable_config_insert_new", "tunable_param_insert", "trial_insert", "trial_status_append"),
     "RUNNING": ("trial_advance", "trial_status_append"),
-    "telemetry": ("telemetry_append_if_state",),
+    "telemetry": ("telemetry_append_floats_if_state",),
     "SUCCEEDED": ("trial_end", "trial_status_record", "trial_result_insert"),
 }
 
@@ -90,7 +89,7 @@ class SameStatements:
         """The four transactions of one trial; parameters and Arrow rows are prepared before timing."""
         ts = start_of(index)
         config = _lists(named_values_table(tunables(index), "config", allow_json=False))
-        telemetry = telemetry_rows(points(index, n_points), "telemetry")
+        telemetry = points(index, n_points)  # in the stored types, which the store inserts as they are
         first_ts = pc.min(telemetry.column("ts")).as_py()
         score = _lists(named_values_table({"score": float(index % 101)}, "metric", allow_json=True))
         self.count += 1
@@ -109,7 +108,7 @@ class SameStatements:
         def append() -> None:
             self.con.register("incoming", telemetry)
             try:
-                self._run("telemetry_append_if_state", trial_id=trial_id, status="RUNNING", first_ts=first_ts)
+                self._run("telemetry_append_floats_if_state", trial_id=trial_id, status="RUNNING", first_ts=first_ts)
             finally:
                 self.con.unregister("incoming")
 

@@ -13,7 +13,7 @@ from .catalog import Catalog, PicklesWithoutCatalog
 from .engine import Engine
 from .errors import ConcurrentChangeError, InvalidValueError, StoreError, UnknownObjectError
 from .status import Change, Status, decide_change
-from .telemetry import TelemetryInput, append_if_state, store_points, telemetry_rows
+from .telemetry import TelemetryInput, append_if_state, store_points, trial_points
 from .tunables import Tunables
 from .values import named_values_table, to_utc
 
@@ -212,7 +212,7 @@ class Trial(PicklesWithoutCatalog):
         """
         status = Status.parse(status, f"trial {self}")
         ts = to_utc(timestamp, f"trial {self} timestamp")
-        rows = telemetry_rows(metrics, f"trial {self}")
+        rows = trial_points(metrics, f"trial {self}")
         with self._engine.transaction():
             if status == self._status_hint and not status.is_completed() and append_if_state(
                     self._engine, self._experiment_id, self._trial_id, rows, status.name):
