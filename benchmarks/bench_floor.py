@@ -19,7 +19,10 @@ of the same size:
 store / same statements is the store's own overhead (Python, checks,
 conversion, the engine); same statements / bare is what the guarantees'
 statements cost in DuckDB. It also prints DuckDB's floor on this machine:
-an empty transaction (BEGIN + COMMIT) and a one-row insert transaction.
+an empty transaction (BEGIN + COMMIT), a one-row insert transaction, and the
+telemetry points inserted into the typed table with no guard (what the typed
+value columns and their CHECK cost alone, so the best rate update_telemetry
+could reach against bare DuckDB).
 
     python benchmarks/bench_floor.py [--quick] [--trials N] [--points P]
 """
@@ -44,8 +47,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_growth import EXPERIMENT, Bare, Timer, experiment, points, start_of, store_trial, tunables  # noqa: E402
 
 from mlos_store.catalog import load_catalog  # noqa: E402
+from mlos_store.telemetry import telemetry_rows  # noqa: E402
 from mlos_store.values import named_values_table  # noqa: E402
 
+#: Trial ids of the floor's typed inserts, far above the trials the benchmark stores.
+UNUSED_TRIAL_IDS = 10**9
 CALLS = ("new_trial", "RUNNING", "telemetry", "SUCCEEDED", "trial")
 #: The statements each call runs, in order, as the store runs them (one transaction per call).
 STATEMENTS = {
@@ -142,14 +148,31 @@ class SameStatements:
             one.append((time.perf_counter() - started) * 1e3)
         return {"empty transaction": statistics.median(empty), "one-statement transaction": statistics.median(one)}
 
+    def typed_insert(self, trial_id: int, n_points: int) -> float:
+        """ms of a transaction appending ``n_points`` converted points with ``telemetry_append``: no guard.
+
+        What the typed value columns and their CHECK cost alone, in trials no call uses: the
+        telemetry call's guarded statement can be no cheaper, so bare / this bounds its rate ratio.
+        """
+        rows = telemetry_rows(points(trial_id, n_points), "telemetry")
+        started = time.perf_counter()
+        self.con.begin()
+        self.con.register("incoming", rows)
+        self._run("telemetry_append", trial_id=trial_id)
+        self.con.unregister("incoming")
+        self.con.commit()
+        return (time.perf_counter() - started) * 1e3
+
     def close(self) -> None:
         self.con.close()
 
 
 def measure(workdir: Path, trials: int, sample: int, n_points: int) -> dict[str, dict[str, list[float]]]:
-    """Grow all three to ``trials``, then time ``sample`` trials of each, interleaved trial by trial."""
+    """Grow all three to ``trials``, then time ``sample`` trials of each, interleaved trial by trial
+    (with an unguarded typed insert of the same points after each, the floor of the telemetry call)."""
     timings: dict[str, dict[str, list[float]]] = {"store": {}, "same statements": {}, "bare": {}}
     same, bare = SameStatements(workdir / "same.duckdb"), Bare(workdir / "bare.duckdb")
+    typed: list[float] = []
     try:
         with experiment(workdir / "store.duckdb", mode="exclusive") as exp:
             count = 0
@@ -161,7 +184,9 @@ def measure(workdir: Path, trials: int, sample: int, n_points: int) -> dict[str,
                 count = store_trial(exp, count + 1, timings["store"], n_points)
                 same.trial(count, timings["same statements"], n_points)
                 bare.trial(count, timings["bare"], n_points)
+                typed.append(same.typed_insert(UNUSED_TRIAL_IDS + count, n_points))
         timings["floor"] = {name: [ms] for name, ms in same.floor(sample).items()}
+        timings["floor"][f"{n_points:,} typed points, unguarded"] = [statistics.median(typed)]
     finally:
         same.close()
         bare.close()
@@ -184,6 +209,9 @@ def report(timings: dict[str, dict[str, list[float]]], trials: int, sample: int,
     floor = {name: values[0] for name, values in timings["floor"].items()}
     lines.append("\nDuckDB's floor on a store file held open: " +
                  ", ".join(f"{name} {ms:.2f} ms" for name, ms in floor.items()))
+    typed = floor[f"{n_points:,} typed points, unguarded"]
+    lines.append(f"update_telemetry at bare DuckDB's rate: {med['bare']['telemetry'] / med['store']['telemetry']:.2f}x "
+                 f"(the unguarded typed insert alone would be {med['bare']['telemetry'] / typed:.2f}x)")
     return "\n".join(lines)
 
 
