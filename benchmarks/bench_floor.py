@@ -21,7 +21,10 @@ conversion, the engine); same statements / bare is what the guarantees'
 statements cost in DuckDB. It also prints DuckDB's floor on this machine,
 an empty transaction (BEGIN + COMMIT) and a one-row insert transaction,
 beside SQLite's (what mlos_bench's SqlStorage runs on in the comparison
-suite): no store call can cost less than DuckDB's floor.
+suite): no store call can cost less than DuckDB's floor; and the telemetry
+points inserted into the typed table with no guard (what the typed value
+columns and their CHECK cost alone, so the best rate update_telemetry
+could reach against bare DuckDB).
 
     python benchmarks/bench_floor.py [--quick] [--trials N] [--points P]
 """
@@ -50,12 +53,14 @@ from mlos_store.catalog import load_catalog  # noqa: E402
 from mlos_store.telemetry import telemetry_rows  # noqa: E402
 from mlos_store.values import named_values_table  # noqa: E402
 
+#: Trial ids of the floor's typed inserts, far above the trials the benchmark stores.
+UNUSED_TRIAL_IDS = 10**9
 CALLS = ("new_trial", "RUNNING", "telemetry", "SUCCEEDED", "trial")
 #: The statements each call runs, in order, as the store runs them (one transaction per call).
 STATEMENTS = {
     "new_trial": ("tunable_config_insert_new", "tunable_param_insert", "trial_insert", "trial_status_append"),
     "RUNNING": ("trial_advance", "trial_status_append"),
-    "telemetry": ("telemetry_append_if_state",),
+    "telemetry": ("telemetry_append_floats_if_state",),
     "SUCCEEDED": ("trial_end", "trial_status_record", "trial_result_insert"),
 }
 
@@ -93,7 +98,7 @@ class SameStatements:
         """The four transactions of one trial; parameters and Arrow rows are prepared before timing."""
         ts = start_of(index)
         config = _lists(named_values_table(tunables(index), "config", allow_json=False))
-        telemetry = telemetry_rows(points(index, n_points), "telemetry")
+        telemetry = points(index, n_points)  # in the stored types, which the store inserts as they are
         first_ts = pc.min(telemetry.column("ts")).as_py()
         score = _lists(named_values_table({"score": float(index % 101)}, "metric", allow_json=True))
         self.count += 1
@@ -112,7 +117,7 @@ class SameStatements:
         def append() -> None:
             self.con.register("incoming", telemetry)
             try:
-                self._run("telemetry_append_if_state", trial_id=trial_id, status="RUNNING", first_ts=first_ts)
+                self._run("telemetry_append_floats_if_state", trial_id=trial_id, status="RUNNING", first_ts=first_ts)
             finally:
                 self.con.unregister("incoming")
 
@@ -133,26 +138,41 @@ class SameStatements:
         while self.count < target:
             self.trial(self.count + 1)
 
+    def typed_insert(self, trial_id: int, n_points: int) -> float:
+        """ms of a transaction appending ``n_points`` converted points with ``telemetry_append``: no guard.
+
+        What the typed value columns and their CHECK cost alone, in trials no call uses: the
+        telemetry call's guarded statement can be no cheaper, so bare / this bounds its rate ratio.
+        """
+        rows = telemetry_rows(points(trial_id, n_points), "telemetry")
+        started = time.perf_counter()
+        self.con.begin()
+        self.con.register("incoming", rows)
+        self._run("telemetry_append", trial_id=trial_id)
+        self.con.unregister("incoming")
+        self.con.commit()
+        return (time.perf_counter() - started) * 1e3
+
     def close(self) -> None:
         self.con.close()
 
 
 def transaction_floor(con: Any, rounds: int) -> dict[str, float]:
-    """A database's floor on a file: an empty transaction, and one of a one-row insert (medians, ms)."""
+    """A database's floor on a file (medians, ms): an empty transaction, one of a one-row insert, and one of
+    four one-row inserts (as many statements as ``new_trial`` runs), so the cost per statement shows."""
     con.execute("CREATE TABLE floor_row (row_id BIGINT, note VARCHAR)")
-    empty, one = [], []
+    timings: dict[str, list[float]] = {"empty transaction": [], "one-row insert transaction": [],
+                                       "four one-row inserts, one transaction": []}
     for index in range(rounds):
-        started = time.perf_counter()
-        con.execute("BEGIN")
-        con.execute("COMMIT")
-        empty.append((time.perf_counter() - started) * 1e3)
-        started = time.perf_counter()
-        con.execute("BEGIN")
-        con.execute("INSERT INTO floor_row VALUES (?, ?)", (index, f"row {index}"))
-        con.execute("COMMIT")
-        one.append((time.perf_counter() - started) * 1e3)
+        for name, statements in zip(timings, (0, 1, 4), strict=True):
+            started = time.perf_counter()
+            con.execute("BEGIN")
+            for statement in range(statements):
+                con.execute("INSERT INTO floor_row VALUES (?, ?)", (index, f"row {index}.{statement}"))
+            con.execute("COMMIT")
+            timings[name].append((time.perf_counter() - started) * 1e3)
     con.close()
-    return {"empty transaction": statistics.median(empty), "one-row insert transaction": statistics.median(one)}
+    return {name: statistics.median(values) for name, values in timings.items()}
 
 
 def floors(workdir: Path, rounds: int) -> dict[str, dict[str, float]]:
@@ -163,9 +183,11 @@ def floors(workdir: Path, rounds: int) -> dict[str, dict[str, float]]:
 
 
 def measure(workdir: Path, trials: int, sample: int, n_points: int) -> dict[str, dict[str, list[float]]]:
-    """Grow all three to ``trials``, then time ``sample`` trials of each, interleaved trial by trial."""
+    """Grow all three to ``trials``, then time ``sample`` trials of each, interleaved trial by trial
+    (with an unguarded typed insert of the same points after each, the floor of the telemetry call)."""
     timings: dict[str, dict[str, list[float]]] = {"store": {}, "same statements": {}, "bare": {}}
     same, bare = SameStatements(workdir / "same.duckdb"), Bare(workdir / "bare.duckdb")
+    typed: list[float] = []
     try:
         with experiment(workdir / "store.duckdb", mode="exclusive") as exp:
             count = 0
@@ -177,8 +199,10 @@ def measure(workdir: Path, trials: int, sample: int, n_points: int) -> dict[str,
                 count = store_trial(exp, count + 1, timings["store"], n_points)
                 same.trial(count, timings["same statements"], n_points)
                 bare.trial(count, timings["bare"], n_points)
+                typed.append(same.typed_insert(UNUSED_TRIAL_IDS + count, n_points))
         for database, figures in floors(workdir, sample).items():
             timings[database] = {name: [ms] for name, ms in figures.items()}
+        timings["typed insert"] = {f"{n_points:,} typed points, unguarded": typed}
     finally:
         same.close()
         bare.close()
@@ -187,7 +211,7 @@ def measure(workdir: Path, trials: int, sample: int, n_points: int) -> dict[str,
 
 def report(timings: dict[str, dict[str, list[float]]], trials: int, sample: int, n_points: int) -> str:
     med = {who: {call: statistics.median(v) for call, v in calls.items()} for who, calls in timings.items()
-           if "floor" not in who}
+           if who in ("store", "same statements", "bare")}
     lines = [f"{trials:,} trials stored first; medians of {sample} interleaved trials; {n_points} telemetry points "
              "per update_telemetry; ratios: store / same statements = the store's own overhead, same "
              "statements / bare = what the guarantees' statements cost in DuckDB\n",
@@ -203,6 +227,10 @@ def report(timings: dict[str, dict[str, list[float]]], trials: int, sample: int,
               "comparison suite runs on SQLite):", "",
               "| floor | DuckDB ms | SQLite ms | DuckDB / SQLite ratio |", "|---|---:|---:|---:|"]
     lines += [f"| {name} | {duck[name]:.3f} | {sqlite[name]:.3f} | {duck[name] / sqlite[name]:.2f}x |" for name in duck]
+    typed = statistics.median(timings["typed insert"][f"{n_points:,} typed points, unguarded"])
+    bare_telemetry = med["bare"]["telemetry"]
+    lines.append(f"\nupdate_telemetry at bare DuckDB's rate: {bare_telemetry / med['store']['telemetry']:.2f}x "
+                 f"(the unguarded typed insert alone would be {bare_telemetry / typed:.2f}x)")
     return "\n".join(lines)
 
 

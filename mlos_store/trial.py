@@ -14,7 +14,7 @@ from .convert import status_history_from_table
 from .engine import Engine
 from .errors import ConcurrentChangeError, InvalidValueError, StoreError, UnknownObjectError
 from .status import Change, Status, decide_change, read_status_history
-from .telemetry import TelemetryInput, append_if_state, store_points, telemetry_rows
+from .telemetry import TelemetryInput, append_if_state, store_points, trial_points
 from .tunables import Tunables
 from .values import named_values_table, to_utc
 
@@ -213,7 +213,7 @@ class Trial(PicklesWithoutCatalog):
         """
         status = Status.parse(status, f"trial {self}")
         ts = to_utc(timestamp, f"trial {self} timestamp")
-        rows = telemetry_rows(metrics, f"trial {self}")
+        rows = trial_points(metrics, f"trial {self}")
         with self._engine.transaction():
             if status == self._status_hint and not status.is_completed() and append_if_state(
                     self._engine, self._experiment_id, self._trial_id, rows, status.name):

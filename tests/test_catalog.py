@@ -32,7 +32,7 @@ from mlos_store.engine import Engine
 from mlos_store.errors import CatalogError
 from mlos_store.lake import DATASETS
 from mlos_store.parquet import tables
-from mlos_store.telemetry import bulk_telemetry_rows, telemetry_rows
+from mlos_store.telemetry import STORED_FLOAT_POINTS, bulk_telemetry_rows, telemetry_rows
 from mlos_store.values import NAMED_VALUES_SCHEMA
 
 PACKAGE_DIR = Path(mlos_store.__file__).resolve().parent
@@ -96,6 +96,8 @@ def _incoming(query: Query) -> pa.Table:
     """An empty Arrow table shaped as the ingest query reads it."""
     if query.name in ("telemetry_insert", "telemetry_append", "telemetry_append_if_state"):
         return telemetry_rows([], "test")
+    if query.name == "telemetry_append_floats_if_state":  # the caller's table, typed as stored
+        return STORED_FLOAT_POINTS.empty_table()
     if query.name in ("telemetry_insert_many", "telemetry_insert_many_in_order"):
         return bulk_telemetry_rows(pa.table({"trial_id": pa.array([], pa.int64()), "ts": pa.array([], UTC_US),
                                              "metric": pa.array([], pa.string()),
