@@ -26,7 +26,7 @@ COMPACTING_SUFFIX = ".compacting"
 #: A shared store compacts itself at the end of a writer's turn once its file is this many times its size
 #: after the last compaction: the copy then costs, spread over the turns that grew the file, a constant
 #: share of each (a store that only grows is copied a bounded number of times per doubling).
-AUTO_COMPACT_GROWTH = 1.5
+AUTO_COMPACT_GROWTH = 1.4
 #: Below this size a file is left as it is: an empty store is about 5 MB of one block per table, and
 #: the few turns that fit below it leave little to gain.
 AUTO_COMPACT_MIN_BYTES = 8 << 20
