@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -78,3 +79,13 @@ def store_contents(storage: Storage) -> dict[str, list[str]]:
             "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
         return {table: sorted(repr(row) for row in con.execute(f"SELECT * FROM {table}").fetchall())
                 for table in tables}
+
+
+@contextlib.contextmanager
+def bare_experiment(backend: str, tmp_path_factory: pytest.TempPathFactory, experiment_id: str) -> Iterator[Experiment]:
+    """An entered experiment with no tunables or objectives, in memory or in a file (``backend``):
+    what module-scoped fixtures share among tests that each look only at trials of their own."""
+    path = None if backend == "memory" else tmp_path_factory.mktemp(experiment_id) / "store.duckdb"
+    with Storage(path) as store, store.experiment(experiment_id=experiment_id, trial_id=1, root_env_config="env.jsonc",
+                                                  description="cases", tunables={}, opt_targets={}) as exp:
+        yield exp

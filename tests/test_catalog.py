@@ -908,7 +908,7 @@ SHIPPED_MIGRATIONS = {
     "0004_objective_losses.sql": "8817289bec09c9b51ec13cb65700a48020a55863ad517a23a6fed7820bff6091",
     "0005_no_indexes.sql": "221789ebd74fcf2d9806d51fa5ef620d580821bf9420375824a2ce81199474d1",
     "0006_sync.sql": "ad3707bd5a9798bd2bf4876239729bbdce82b1ffb406e82842c37a398cf9fd32",
-    "0007_config_hash_key.sql": "63bf05a5d8bd4015d3ca7863e323d5c8f10a91c01972fb0f68cd9d3a47d83601",
+    "0007_config_hash_key.sql": "81555f9ff4ed448430c73c915031e1976c938d295fe9a2d87def09abfa226236",
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import T0
+from conftest import T0, bare_experiment
 
 from mlos_store import (
     Experiment,
@@ -56,11 +56,8 @@ def shared_experiment(request: pytest.FixtureRequest,
     store per test would make this file several times slower. Tests that
     read a whole experiment use the conftest ``experiment`` fixture.
     """
-    path = None if request.param == "memory" else tmp_path_factory.mktemp("telemetry") / "store.duckdb"
-    with Storage(path) as store:
-        with store.experiment(experiment_id="shared", trial_id=1, root_env_config="env.jsonc",
-                              description="cases", tunables={}, opt_targets={}) as exp:
-            yield exp
+    with bare_experiment(request.param, tmp_path_factory, "shared") as exp:
+        yield exp
 
 
 def running_trial(experiment: Experiment) -> Trial:

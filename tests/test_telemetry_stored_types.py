@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from conftest import T0
+from conftest import T0, bare_experiment
 
-from mlos_store import Experiment, InvalidValueError, Status, Storage, Trial, TrialEndedError
+from mlos_store import Experiment, InvalidValueError, Status, Trial, TrialEndedError
 from mlos_store.telemetry import STORED_FLOAT_POINTS, stored_float_points
 
 SEC = timedelta(seconds=1)
@@ -28,11 +28,8 @@ YEAR_10000_US = 253402300800 * 10**6
 
 @pytest.fixture(scope="module", params=["memory", "file"])
 def experiment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Experiment]:
-    path = None if request.param == "memory" else tmp_path_factory.mktemp("stored") / "store.duckdb"
-    with Storage(path) as store:
-        with store.experiment(experiment_id="stored-types", trial_id=1, root_env_config="env.jsonc",
-                              description="cases", tunables={}, opt_targets={}) as exp:
-            yield exp
+    with bare_experiment(request.param, tmp_path_factory, "stored-types") as exp:
+        yield exp
 
 
 def running_trial(experiment: Experiment) -> Trial:

@@ -73,10 +73,7 @@ SELECT experiment_id, trial_id, ts, metric,
        value_kind::VARCHAR AS value_kind, value, value_int, value_text
 FROM trial_telemetry
 WHERE experiment_id = $experiment_id
-  AND ($trial_ids IS NULL OR list_contains($trial_ids, trial_id))
-  AND ($metrics IS NULL OR list_contains($metrics, metric))
-  AND ($start IS NULL OR ts >= $start)
-  AND ($end IS NULL OR ts < $end)
+  AND telemetry_selected(trial_id, metric, ts, $trial_ids, $metrics, $start, $end)
 ORDER BY trial_id, ts, metric;
 
 -- name: telemetry_value_kinds :one
@@ -87,10 +84,7 @@ SELECT coalesce(list(DISTINCT value_kind::VARCHAR), []) AS kinds,
        coalesce(bool_or(value_kind = 'int' AND abs(value_int) > 9007199254740992), false) AS beyond_exact_float
 FROM trial_telemetry
 WHERE experiment_id = $experiment_id
-  AND ($trial_ids IS NULL OR list_contains($trial_ids, trial_id))
-  AND ($metrics IS NULL OR list_contains($metrics, metric))
-  AND ($start IS NULL OR ts >= $start)
-  AND ($end IS NULL OR ts < $end);
+  AND telemetry_selected(trial_id, metric, ts, $trial_ids, $metrics, $start, $end);
 
 -- name: trial_ids_missing :arrow
 -- Of the given trial ids, those the experiment does not have, ascending:

@@ -14,10 +14,7 @@ FROM (
     FROM (SELECT trial_id, metric, ts, CASE WHEN isnan(value) THEN NULL ELSE value END AS num
           FROM trial_telemetry
           WHERE experiment_id = $experiment_id
-            AND ($trial_ids IS NULL OR list_contains($trial_ids, trial_id))
-            AND ($metrics IS NULL OR list_contains($metrics, metric))
-            AND ($start IS NULL OR ts >= $start)
-            AND ($end IS NULL OR ts < $end))
+            AND telemetry_selected(trial_id, metric, ts, $trial_ids, $metrics, $start, $end))
     GROUP BY trial_id, metric
 )
 ORDER BY trial_id, metric;
@@ -34,10 +31,7 @@ SELECT trial_id, metric, count(*) AS count,
 FROM (SELECT trial_id, metric, ts, CASE WHEN isnan(value) THEN NULL ELSE value END AS num
       FROM trial_telemetry
       WHERE experiment_id = $experiment_id
-        AND ($trial_ids IS NULL OR list_contains($trial_ids, trial_id))
-        AND ($metrics IS NULL OR list_contains($metrics, metric))
-        AND ($start IS NULL OR ts >= $start)
-        AND ($end IS NULL OR ts < $end))
+        AND telemetry_selected(trial_id, metric, ts, $trial_ids, $metrics, $start, $end))
 GROUP BY trial_id, metric
 ORDER BY trial_id, metric;
 
@@ -56,10 +50,7 @@ FROM (SELECT trial_id, metric,
              CASE WHEN isnan(value) THEN NULL ELSE value END AS num
       FROM trial_telemetry
       WHERE experiment_id = $experiment_id
-        AND ($trial_ids IS NULL OR list_contains($trial_ids, trial_id))
-        AND ($metrics IS NULL OR list_contains($metrics, metric))
-        AND ($start IS NULL OR ts >= $start)
-        AND ($end IS NULL OR ts < $end))
+        AND telemetry_selected(trial_id, metric, ts, $trial_ids, $metrics, $start, $end))
 GROUP BY trial_id, metric, bucket_us
 ORDER BY trial_id, metric, bucket_us;
 

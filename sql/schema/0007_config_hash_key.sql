@@ -1,4 +1,4 @@
--- Config lookups that stay fast as configs accumulate.
+-- Config lookups that stay fast as configs accumulate; one telemetry filter.
 --
 -- Every new trial looks its config up by hash (to share one stored config
 -- per set of values). With no index since 0005, that lookup scans every
@@ -27,3 +27,13 @@ FROM tunable_config
 ORDER BY config_id;
 DROP TABLE tunable_config;
 ALTER TABLE tunable_config_v7 RENAME TO tunable_config;
+
+-- The filter every telemetry read takes (telemetry_list and the analytics):
+-- some trials, some metrics, the half-open time range [start_ts, end_ts),
+-- each NULL for all. One definition, expanded into each query (a macro is
+-- inlined before DuckDB plans it, so nothing is lost to it).
+CREATE MACRO telemetry_selected(trial_id, metric, ts, trial_ids, metrics, start_ts, end_ts) AS
+    (trial_ids IS NULL OR list_contains(trial_ids, trial_id))
+    AND (metrics IS NULL OR list_contains(metrics, metric))
+    AND (start_ts IS NULL OR ts >= start_ts)
+    AND (end_ts IS NULL OR ts < end_ts);
