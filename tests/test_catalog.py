@@ -908,7 +908,7 @@ SHIPPED_MIGRATIONS = {
     "0004_objective_losses.sql": "8817289bec09c9b51ec13cb65700a48020a55863ad517a23a6fed7820bff6091",
     "0005_no_indexes.sql": "221789ebd74fcf2d9806d51fa5ef620d580821bf9420375824a2ce81199474d1",
     "0006_sync.sql": "ad3707bd5a9798bd2bf4876239729bbdce82b1ffb406e82842c37a398cf9fd32",
-    "0007_config_hash_key.sql": "81555f9ff4ed448430c73c915031e1976c938d295fe9a2d87def09abfa226236",
+    "0007_config_hash_key.sql": "f21e434c5e696e9afdc5b0fa2108ddcc7d9cf425763785bf521c26fbfa24dc44",
 }
 
 

@@ -28,18 +28,13 @@ FROM incoming;
 -- appends the batch only if the trial still has $status and $first_ts (the
 -- batch's earliest point) is later than every point stored for it; else
 -- writes nothing, and the caller reads the state and takes the checked path.
--- One statement where that path runs two. "No stored point at or after
--- $first_ts", filtered on ts first, lets DuckDB skip by its zone maps the
--- blocks of earlier points, which a max(ts) of the trial's points would
--- read (about 1 ms of a 1,000-point call here).
+-- One statement where that path runs two (the guard: telemetry_appendable,
+-- in 0007_config_hash_key.sql).
 INSERT INTO trial_telemetry (experiment_id, trial_id, ts, metric, value_kind,
                              value, value_int, value_text)
 SELECT $experiment_id, $trial_id, ts, metric, value_kind, value, value_int, value_text
 FROM incoming
-WHERE EXISTS (SELECT 1 FROM trial
-              WHERE experiment_id = $experiment_id AND trial_id = $trial_id AND status = $status)
-  AND NOT EXISTS (SELECT 1 FROM trial_telemetry
-                  WHERE ts >= $first_ts::TIMESTAMPTZ AND trial_id = $trial_id AND experiment_id = $experiment_id);
+WHERE telemetry_appendable($experiment_id, $trial_id, $status, $first_ts::TIMESTAMPTZ);
 
 -- name: telemetry_append_floats_if_state :ingest
 -- telemetry_append_if_state for a batch of float values only (NULL for a
@@ -52,10 +47,7 @@ SELECT $experiment_id, $trial_id, ts, metric,
        CASE WHEN value IS NULL THEN 'null'::value_kind ELSE 'float'::value_kind END,
        value, NULL, NULL
 FROM incoming
-WHERE EXISTS (SELECT 1 FROM trial
-              WHERE experiment_id = $experiment_id AND trial_id = $trial_id AND status = $status)
-  AND NOT EXISTS (SELECT 1 FROM trial_telemetry
-                  WHERE ts >= $first_ts::TIMESTAMPTZ AND trial_id = $trial_id AND experiment_id = $experiment_id);
+WHERE telemetry_appendable($experiment_id, $trial_id, $status, $first_ts::TIMESTAMPTZ);
 
 -- name: trial_telemetry_state :one
 -- The stored status of one trial and the timestamp of its latest telemetry

@@ -11,10 +11,7 @@ FROM (
            min(num) AS min, max(num) AS max, avg(num) AS mean, stddev_samp(num) AS stddev,
            quantile_cont(num, [0.5, 0.9, 0.95, 0.99]) AS q,
            min(ts) AS first_ts, max(ts) AS last_ts
-    FROM (SELECT trial_id, metric, ts, CASE WHEN isnan(value) THEN NULL ELSE value END AS num
-          FROM trial_telemetry
-          WHERE experiment_id = $experiment_id
-            AND telemetry_selected(trial_id, metric, ts, $trial_ids, $metrics, $start, $end))
+    FROM telemetry_numbers($experiment_id, $trial_ids, $metrics, $start, $end)
     GROUP BY trial_id, metric
 )
 ORDER BY trial_id, metric;
@@ -28,10 +25,7 @@ ORDER BY trial_id, metric;
 SELECT trial_id, metric, count(*) AS count,
        min(num) AS min, max(num) AS max, avg(num) AS mean,
        min(ts) AS first_ts, max(ts) AS last_ts
-FROM (SELECT trial_id, metric, ts, CASE WHEN isnan(value) THEN NULL ELSE value END AS num
-      FROM trial_telemetry
-      WHERE experiment_id = $experiment_id
-        AND telemetry_selected(trial_id, metric, ts, $trial_ids, $metrics, $start, $end))
+FROM telemetry_numbers($experiment_id, $trial_ids, $metrics, $start, $end)
 GROUP BY trial_id, metric
 ORDER BY trial_id, metric;
 
@@ -46,11 +40,8 @@ ORDER BY trial_id, metric;
 SELECT trial_id, metric, make_timestamptz(bucket_us) AS bucket, count(*) AS count,
        avg(num) AS mean, min(num) AS min, max(num) AS max
 FROM (SELECT trial_id, metric,
-             epoch_us(ts) - ((epoch_us(ts) % $bucket_us) + $bucket_us) % $bucket_us AS bucket_us,
-             CASE WHEN isnan(value) THEN NULL ELSE value END AS num
-      FROM trial_telemetry
-      WHERE experiment_id = $experiment_id
-        AND telemetry_selected(trial_id, metric, ts, $trial_ids, $metrics, $start, $end))
+             epoch_us(ts) - ((epoch_us(ts) % $bucket_us) + $bucket_us) % $bucket_us AS bucket_us, num
+      FROM telemetry_numbers($experiment_id, $trial_ids, $metrics, $start, $end))
 GROUP BY trial_id, metric, bucket_us
 ORDER BY trial_id, metric, bucket_us;
 

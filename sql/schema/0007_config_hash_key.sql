@@ -1,4 +1,5 @@
--- Config lookups that stay fast as configs accumulate; one telemetry filter.
+-- Config lookups that stay fast as configs accumulate; one telemetry filter,
+-- one numeric view of it, and one guard for appending a trial's points.
 --
 -- Every new trial looks its config up by hash (to share one stored config
 -- per set of values). With no index since 0005, that lookup scans every
@@ -37,3 +38,23 @@ CREATE MACRO telemetry_selected(trial_id, metric, ts, trial_ids, metrics, start_
     AND (metrics IS NULL OR list_contains(metrics, metric))
     AND (start_ts IS NULL OR ts >= start_ts)
     AND (end_ts IS NULL OR ts < end_ts);
+
+-- The numeric values (NaN as NULL) of the points telemetry_selected keeps:
+-- what telemetry_summary, telemetry_extents and telemetry_downsample
+-- aggregate. A table macro is inlined as a subquery before planning.
+CREATE MACRO telemetry_numbers(exp_id, trial_ids, metrics, start_ts, end_ts) AS TABLE
+    SELECT trial_id, metric, ts, CASE WHEN isnan(value) THEN NULL ELSE value END AS num
+    FROM trial_telemetry
+    WHERE experiment_id = exp_id
+      AND telemetry_selected(trial_id, metric, ts, trial_ids, metrics, start_ts, end_ts);
+
+-- Whether a trial's batch may be appended with no other look: the trial
+-- still has the status the caller decided from, and no point of it is
+-- stored at or after the batch's earliest (filtered on ts first, so zone
+-- maps skip the blocks of earlier points). The guard of both one-statement
+-- appends (telemetry_append_if_state, telemetry_append_floats_if_state).
+CREATE MACRO telemetry_appendable(exp_id, tr_id, expected_status, first_ts) AS
+    EXISTS (SELECT 1 FROM trial
+            WHERE experiment_id = exp_id AND trial_id = tr_id AND status = expected_status)
+    AND NOT EXISTS (SELECT 1 FROM trial_telemetry
+                    WHERE ts >= first_ts AND trial_id = tr_id AND experiment_id = exp_id);
